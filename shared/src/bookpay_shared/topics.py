@@ -1,0 +1,52 @@
+"""Kafka topics of the event contract, with the partition counts and configs they are created with.
+
+Topics are created explicitly (never by broker auto-creation) from this one list, by the local
+stack and by any deployment tooling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CHARGE_REQUESTED = "charge-requested"
+PAYMENT_SUCCEEDED = "payment-succeeded"
+PAYMENT_FAILED = "payment-failed"
+PAYMENT_LINK_CREATED = "payment-link-created"
+BOOKING_CHARGED = "booking-charged"
+# Entity state published by booking-service for other services' projections (compacted, keyed by id).
+ACCOUNTS_STATE = "accounts-state"
+CUSTOMERS_STATE = "customers-state"
+BOOKINGS_STATE = "bookings-state"
+
+DLQ_SUFFIX = ".dlq"
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of `topic`."""
+    return topic + DLQ_SUFFIX
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+_EVENT_TOPICS = (
+    CHARGE_REQUESTED,
+    PAYMENT_SUCCEEDED,
+    PAYMENT_FAILED,
+    PAYMENT_LINK_CREATED,
+    BOOKING_CHARGED,
+)
+_STATE_TOPICS = (ACCOUNTS_STATE, CUSTOMERS_STATE, BOOKINGS_STATE)
+
+EVENT_PARTITIONS = 6
+DLQ_PARTITIONS = 3
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    *(TopicSpec(t, EVENT_PARTITIONS) for t in _EVENT_TOPICS),
+    *(TopicSpec(t, EVENT_PARTITIONS, {"cleanup.policy": "compact"}) for t in _STATE_TOPICS),
+    *(TopicSpec(dlq(t), DLQ_PARTITIONS) for t in (*_EVENT_TOPICS, *_STATE_TOPICS)),
+)
