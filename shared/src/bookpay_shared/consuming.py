@@ -1,0 +1,183 @@
+"""Consuming events at least once, idempotently, with dead letters.
+
+`subscribe` wires one Kafka topic to one handler of one event model:
+- the offset is committed only after the handler returned (its effect is durable),
+- a message that cannot be parsed or validated (bad JSON, wrong schema, unknown version or
+  event type) goes to `<topic>.dlq` with the reason, and the consumer moves on,
+- a transient failure (database or Stripe unavailable, ...) is retried with backoff; after a
+  while the message is handed back to Kafka (seek) so it is fetched again, never skipped,
+- any other failure is retried a few times, then dead-lettered: a bug never blocks a
+  customer's partition for good, and the message stays replayable from the dead letters.
+Handlers must be idempotent (see `inbox.claim`): redelivery is normal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from faststream import Context
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+from pydantic import ValidationError
+
+from bookpay_shared.events import Event
+from bookpay_shared.kafka import OutgoingMessage, Producer
+from bookpay_shared.topics import dlq
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[E], Awaitable[None]]
+
+
+class TransientError(Exception):
+    """A failure that goes away by itself (a dependency is down): retry, never dead-letter."""
+
+
+class UnprocessableEvent(Exception):
+    """A well-formed event that can never be processed: dead-letter it with this reason."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts_for_errors: int = 5
+    """Attempts before an unexpected (non-transient) failure is dead-lettered."""
+    attempts_before_redelivery: int = 8
+    """Transient-failure attempts before the message is handed back to Kafka to fetch again."""
+    base_delay: float = 0.2
+    max_delay: float = 15.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    return message.body
+
+
+def subscribe(
+    broker: KafkaBroker,
+    *,
+    topic: str,
+    group_id: str,
+    model: type[E],
+    handler: Handler[E],
+    producer: Producer,
+    retry: RetryPolicy = RetryPolicy(),
+) -> None:
+    """Consume `topic` in consumer group `group_id`, passing each valid `model` to `handler`."""
+    dead_letters = _DeadLetters(producer, consumer=group_id)
+
+    async def on_message(body: bytes, message: KafkaMessage = Context("message")) -> None:
+        record: ConsumerRecord[bytes, bytes] = message.raw_message
+        try:
+            event = model.model_validate_json(body)
+        except ValidationError as exc:
+            await dead_letters.send(record, _describe(exc))
+            await message.ack()
+            return
+        if await _handle_with_retries(event, handler, record, dead_letters, retry):
+            await message.ack()
+        else:
+            await message.nack()
+
+    broker.subscriber(
+        topic,
+        group_id=group_id,
+        ack_policy=AckPolicy.MANUAL,
+        decoder=_raw_body,
+        auto_offset_reset="earliest",
+        title=f"{group_id}:{topic}",
+    )(on_message)
+
+
+async def _handle_with_retries(
+    event: E,
+    handler: Handler[E],
+    record: ConsumerRecord[bytes, bytes],
+    dead_letters: _DeadLetters,
+    retry: RetryPolicy,
+) -> bool:
+    """Run the handler; True when the message is done with (handled or dead-lettered)."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await handler(event)
+            return True
+        except UnprocessableEvent as exc:
+            await dead_letters.send(record, f"unprocessable: {exc}")
+            return True
+        except TRANSIENT_ERRORS as exc:
+            if attempt >= retry.attempts_before_redelivery:
+                log.warning("%s still failing (%r); handing it back to Kafka", _where(record), exc)
+                await asyncio.sleep(retry.max_delay)
+                return False
+            log.warning("%s transient failure (%r); retry %d", _where(record), exc, attempt)
+        except Exception as exc:
+            if attempt >= retry.max_attempts_for_errors:
+                log.exception("%s failed %d times; dead-lettering", _where(record), attempt)
+                await dead_letters.send(record, f"handler error: {exc!r}"[:2000])
+                return True
+            log.warning("%s failed (%r); retry %d", _where(record), exc, attempt, exc_info=True)
+        await asyncio.sleep(retry.delay(attempt))
+
+
+def _where(record: ConsumerRecord[bytes, bytes]) -> str:
+    return f"{record.topic}[{record.partition}]@{record.offset}"
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}" for err in exc.errors()
+    ]
+    return ("invalid message: " + "; ".join(problems))[:2000]
+
+
+@dataclass(frozen=True)
+class _DeadLetters:
+    producer: Producer
+    consumer: str
+
+    async def send(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        log.error("dead-lettering %s: %s", _where(record), reason)
+        headers = {k: v.decode(errors="replace") for k, v in record.headers}
+        headers.update(
+            {
+                "dlq.reason": reason,
+                "dlq.consumer": self.consumer,
+                "dlq.original_topic": record.topic,
+                "dlq.original_partition": str(record.partition),
+                "dlq.original_offset": str(record.offset),
+                "dlq.failed_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        await self.producer.send(
+            OutgoingMessage(
+                topic=dlq(record.topic),
+                key=record.key or b"",
+                value=record.value or b"",
+                headers=headers,
+            )
+        )

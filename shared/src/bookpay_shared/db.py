@@ -1,0 +1,103 @@
+"""PostgreSQL: the connection pool and the numbered-migrations runner.
+
+Migrations are plain SQL files named `NNN_description.sql`, applied in order, each in its own
+transaction, under an advisory lock so that several instances starting at once apply them once.
+The shared library's own migrations (outbox, processed events) are applied before a service's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from importlib import resources
+from importlib.abc import Traversable
+
+import asyncpg
+import asyncpg.pool
+
+log = logging.getLogger(__name__)
+
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+_MIGRATION_NAME = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
+_MIGRATIONS_LOCK = 0x6B0_0C_9A_7  # any constant shared by every instance of a service
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    """Open a pool, retrying while the server is starting (up to ~30 s)."""
+    for attempt in range(60):
+        try:
+            return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            if attempt == 59:
+                raise
+            log.warning("database not reachable yet (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def shared_migrations() -> Traversable:
+    return resources.files("bookpay_shared") / "migrations"
+
+
+def _migration_files(directory: Traversable) -> list[tuple[int, str, Traversable]]:
+    found = []
+    for entry in directory.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry))
+    found.sort(key=lambda item: item[0])
+    versions = [version for version, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError(f"duplicate migration numbers in {directory}")
+    return found
+
+
+async def apply_migrations(pool: Pool, service_migrations: Traversable) -> list[str]:
+    """Apply the shared and the service's pending migrations; return the names applied."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATIONS_LOCK)
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       component text NOT NULL,
+                       version integer NOT NULL,
+                       name text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now(),
+                       PRIMARY KEY (component, version))"""
+            )
+            for component, directory in (
+                ("shared", shared_migrations()),
+                ("service", service_migrations),
+            ):
+                applied += await _apply_component(conn, component, directory)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATIONS_LOCK)
+    return applied
+
+
+async def _apply_component(conn: Connection, component: str, directory: Traversable) -> list[str]:
+    done = {
+        row["version"]
+        for row in await conn.fetch(
+            "SELECT version FROM schema_migrations WHERE component = $1", component
+        )
+    }
+    applied = []
+    for version, name, entry in _migration_files(directory):
+        if version in done:
+            continue
+        async with conn.transaction():
+            await conn.execute(entry.read_text(encoding="utf-8"))
+            await conn.execute(
+                "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
+                component,
+                version,
+                name,
+            )
+        log.info("applied migration %s/%s", component, name)
+        applied.append(f"{component}/{name}")
+    return applied

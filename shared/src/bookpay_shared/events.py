@@ -1,0 +1,248 @@
+"""The event contract, version 1: every event bookpay publishes, as frozen pydantic models.
+
+This module is the single source of the contract (docs/events.md and docs/asyncapi.yaml are
+generated from it). Each event names its topic and its partition key. Consumers ignore fields
+they do not know; a breaking change is a new event name or a new schema_version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, NonNegativeInt
+
+from bookpay_shared import topics
+from bookpay_shared.money import Currency, PositiveAmount
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChargeMethod(StrEnum):
+    """How a charge is paid."""
+
+    CARD_ON_FILE = "card_on_file"
+    """A card saved on the customer's profile, charged off-session."""
+    NEW_CARD = "new_card"
+    """A card tokenized by Stripe.js for this charge, charged on-session, optionally saved."""
+    PAYMENT_LINK = "payment_link"
+    """A link emailed to the customer, who pays on the hosted payment page."""
+
+
+class FailureReason(StrEnum):
+    """Why a charge failed (PaymentFailed.reason)."""
+
+    CARD_DECLINED = "card_declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    EXPIRED_CARD = "expired_card"
+    INCORRECT_CVC = "incorrect_cvc"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    NO_CARD_ON_FILE = "no_card_on_file"
+    STRIPE_NOT_CONNECTED = "stripe_not_connected"
+    INVALID_REQUEST = "invalid_request"
+    PROCESSING_ERROR = "processing_error"
+
+
+class BookingStatus(StrEnum):
+    UNPAID = "unpaid"
+    PARTIALLY_PAID = "partially_paid"
+    CHARGED_IN_FULL = "charged_in_full"
+
+
+BookingIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=100)]
+
+
+class Event(BaseModel):
+    """Fields every event carries. Subclasses set `event_type`, TOPIC and `key()`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    TOPIC: ClassVar[str]
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    event_type: str
+    schema_version: Literal[1] = SCHEMA_VERSION
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    correlation_id: uuid.UUID
+    """The charge_id of the flow the event belongs to (an entity's own id for entity state)."""
+
+    def key(self) -> str:
+        """The Kafka message key: per-key order is what consumers can rely on."""
+        raise NotImplementedError
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class ChargeRequested(Event):
+    """Someone asked to charge a customer. charge_id is the idempotency key of the whole flow."""
+
+    TOPIC: ClassVar[str] = topics.CHARGE_REQUESTED
+    event_type: Literal["ChargeRequested"] = "ChargeRequested"
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    booking_ids: BookingIds
+    amount: PositiveAmount
+    currency: Currency
+    method: ChargeMethod
+    payment_method_id: str | None = Field(default=None, pattern=r"^pm_[A-Za-z0-9_]+$")
+    save_card: bool = False
+    message: str | None = Field(default=None, max_length=2000)
+    requested_by: str = Field(min_length=1, max_length=200)
+
+    def key(self) -> str:
+        return str(self.customer_id)
+
+
+class PaymentSucceeded(Event):
+    TOPIC: ClassVar[str] = topics.PAYMENT_SUCCEEDED
+    event_type: Literal["PaymentSucceeded"] = "PaymentSucceeded"
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    booking_ids: BookingIds
+    amount: PositiveAmount
+    currency: Currency
+    method: ChargeMethod
+    stripe_payment_intent_id: str
+    card_brand: str | None
+    card_last4: str | None
+    saved_payment_method_id: str | None = None
+    paid_at: AwareDatetime
+
+    def key(self) -> str:
+        return str(self.customer_id)
+
+
+class PaymentFailed(Event):
+    TOPIC: ClassVar[str] = topics.PAYMENT_FAILED
+    event_type: Literal["PaymentFailed"] = "PaymentFailed"
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    booking_ids: BookingIds
+    amount: PositiveAmount
+    currency: Currency
+    method: ChargeMethod
+    reason: FailureReason
+    message: str
+    decline_code: str | None = None
+    retryable: bool
+    stripe_payment_intent_id: str | None = None
+
+    def key(self) -> str:
+        return str(self.customer_id)
+
+
+class PaymentLinkCreated(Event):
+    TOPIC: ClassVar[str] = topics.PAYMENT_LINK_CREATED
+    event_type: Literal["PaymentLinkCreated"] = "PaymentLinkCreated"
+    link_id: uuid.UUID
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    booking_ids: BookingIds
+    amount: PositiveAmount
+    currency: Currency
+    url: str
+    expires_at: AwareDatetime
+    message: str | None = None
+
+    def key(self) -> str:
+        return str(self.customer_id)
+
+
+class BookingCharged(Event):
+    """A payment was applied to one booking."""
+
+    TOPIC: ClassVar[str] = topics.BOOKING_CHARGED
+    event_type: Literal["BookingCharged"] = "BookingCharged"
+    booking_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    charge_id: uuid.UUID
+    amount_applied: NonNegativeInt
+    currency: Currency
+    booking_status: Literal[BookingStatus.PARTIALLY_PAID, BookingStatus.CHARGED_IN_FULL]
+    amount_paid_total: NonNegativeInt
+    balance_due: NonNegativeInt
+    charged_at: AwareDatetime
+    method: ChargeMethod | None = None
+
+    def key(self) -> str:
+        return str(self.booking_id)
+
+
+# --- Entity state, published by booking-service for other services' projections -------------
+# Compacted topics keyed by the entity id; `version` grows with every change so that a
+# projection keeps the newest state whatever order it reads them in.
+
+
+class Administrator(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class AccountStateChanged(Event):
+    TOPIC: ClassVar[str] = topics.ACCOUNTS_STATE
+    event_type: Literal["AccountStateChanged"] = "AccountStateChanged"
+    account_id: uuid.UUID
+    version: int = Field(ge=1)
+    name: str
+    admins: list[Administrator]
+    notify_admins_on_link_payment: bool
+
+    def key(self) -> str:
+        return str(self.account_id)
+
+
+class CustomerStateChanged(Event):
+    TOPIC: ClassVar[str] = topics.CUSTOMERS_STATE
+    event_type: Literal["CustomerStateChanged"] = "CustomerStateChanged"
+    customer_id: uuid.UUID
+    account_id: uuid.UUID
+    version: int = Field(ge=1)
+    name: str
+    email: EmailStr
+
+    def key(self) -> str:
+        return str(self.customer_id)
+
+
+class BookingStateChanged(Event):
+    TOPIC: ClassVar[str] = topics.BOOKINGS_STATE
+    event_type: Literal["BookingStateChanged"] = "BookingStateChanged"
+    booking_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    version: int = Field(ge=1)
+    title: str
+    starts_at: AwareDatetime
+    amount: PositiveAmount
+    currency: Currency
+    amount_paid: NonNegativeInt
+    balance_due: NonNegativeInt
+    status: BookingStatus
+
+    def key(self) -> str:
+        return str(self.booking_id)
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    ChargeRequested,
+    PaymentSucceeded,
+    PaymentFailed,
+    PaymentLinkCreated,
+    BookingCharged,
+    AccountStateChanged,
+    CustomerStateChanged,
+    BookingStateChanged,
+)

@@ -1,0 +1,132 @@
+"""One way to run a service: the pieces every service has, wired in one place.
+
+A service's `main` builds a `ServiceRuntime` from its settings, registers its consumers,
+routes and background tasks, and calls `serve()`. Start-up order: database (migrations
+applied), Kafka producer, outbox relay, consumers, then HTTP. `GET /healthz` answers 200 only
+when the database and Kafka are reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.abc import Traversable
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+
+from bookpay_shared.db import Pool, apply_migrations, create_pool
+from bookpay_shared.faults import FaultPoints
+from bookpay_shared.kafka import Producer
+from bookpay_shared.outbox import OutboxRelay
+from bookpay_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    settings: ServiceSettings
+    migrations: Traversable
+    pool: Pool | None = None
+    producer: Producer = field(init=False)
+    broker: KafkaBroker = field(init=False)
+    faults: FaultPoints = field(init=False)
+    _tasks: list[BackgroundTask] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        servers = self.settings.kafka_bootstrap_servers
+        self.producer = Producer(servers, client_id=self.name)
+        self.broker = KafkaBroker(servers, client_id=self.name, logger=logging.getLogger(self.name))
+        self.faults = FaultPoints(self.settings.fault_points)
+
+    @property
+    def db(self) -> Pool:
+        if self.pool is None:
+            raise RuntimeError("the database pool is opened when the service starts")
+        return self.pool
+
+    def add_background_task(self, task: BackgroundTask) -> None:
+        """A coroutine that runs for the service's lifetime (a sweep, a projection...)."""
+        self._tasks.append(task)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        self.pool = await create_pool(self.settings.database_url.get_secret_value())
+        await apply_migrations(self.pool, self.migrations)
+        await self.producer.start()
+        tasks = [asyncio.create_task(OutboxRelay(self.pool, self.producer).run(), name="outbox")]
+        tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]
+        await self.broker.start()
+        log.info("%s started", self.name)
+        try:
+            yield
+        finally:
+            await self.broker.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.producer.stop()
+            await self.pool.close()
+            log.info("%s stopped", self.name)
+
+    def http_app(self, *, title: str, **fastapi_args: Any) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            async with self.running():
+                yield
+
+        app = FastAPI(title=title, lifespan=lifespan, **fastapi_args)
+
+        @app.get("/healthz", tags=["ops"])
+        async def healthz() -> JSONResponse:
+            checks = {
+                "database": await self._database_ok(),
+                "kafka": await self.producer.is_healthy(),
+            }
+            status = 200 if all(checks.values()) else 503
+            return JSONResponse(
+                {"status": "ok" if status == 200 else "unavailable", **checks}, status
+            )
+
+        return app
+
+    async def _database_ok(self) -> bool:
+        try:
+            async with asyncio.timeout(2):
+                await self.db.fetchval("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def serve(self, app: FastAPI) -> None:
+        uvicorn.run(
+            app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+
+
+async def _supervised(task: BackgroundTask) -> None:
+    """Run a background task forever, restarting it after a failure."""
+    while True:
+        try:
+            await task()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task %s failed; restarting in 1 s", task.__name__)
+            await asyncio.sleep(1.0)

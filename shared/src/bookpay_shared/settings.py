@@ -1,0 +1,36 @@
+"""Settings shared by every service. Each service subclasses `ServiceSettings` with its own env
+prefix (CHARGE_, BOOKING_, LINK_, NOTIFICATION_); `main` reads them once and passes them down."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: SecretStr = Field(description="postgresql://user:password@host:port/database")
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    http_host: str = "127.0.0.1"
+    http_port: int
+    log_level: str = "INFO"
+    fault_points: frozenset[str] = frozenset()
+    """Test-only crash points (see bookpay_shared.faults); refused in production."""
+
+    @model_validator(mode="after")
+    def _no_faults_in_production(self) -> ServiceSettings:
+        if self.environment == "production" and self.fault_points:
+            raise ValueError("fault_points must be empty in production")
+        return self
+
+
+def refuse_placeholder(value: SecretStr, name: str, environment: str) -> None:
+    """Refuse development placeholder secrets outside development and test."""
+    if environment == "production" and (
+        "dev" in value.get_secret_value() or not value.get_secret_value()
+    ):
+        raise ValueError(f"{name} holds a development placeholder; set a real secret in production")
