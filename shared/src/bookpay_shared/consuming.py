@@ -80,13 +80,15 @@ def subscribe(
     broker: KafkaBroker,
     *,
     topic: str,
-    group_id: str,
+    service: str,
     model: type[E],
     handler: Handler[E],
     producer: Producer,
     retry: RetryPolicy = RetryPolicy(),
 ) -> None:
-    """Consume `topic` in consumer group `group_id`, passing each valid `model` to `handler`."""
+    """Consume `topic` in the consumer group `<service>.<topic>`, passing each valid `model`
+    to `handler`. One group per topic keeps rebalances of one topic from pausing the others."""
+    group_id = f"{service}.{topic}"
     dead_letters = _DeadLetters(producer, consumer=group_id)
 
     async def on_message(body: bytes, message: KafkaMessage = Context("message")) -> None:

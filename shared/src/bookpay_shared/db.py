@@ -25,17 +25,25 @@ _MIGRATION_NAME = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
 _MIGRATIONS_LOCK = 0x6B0_0C_9A_7  # any constant shared by every instance of a service
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
-    """Open a pool, retrying while the server is starting (up to ~30 s)."""
-    for attempt in range(60):
+def new_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    """A pool that connects nothing until `open_pool` (no connections at construction)."""
+    return asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+
+
+async def open_pool(pool: Pool, dsn: str, *, wait_seconds: float = 30.0) -> None:
+    """Wait until the server accepts connections, then open the pool's connections."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
         try:
-            return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+            conn = await asyncpg.connect(dsn)
+            await conn.close()
+            break
         except (OSError, asyncpg.CannotConnectNowError) as exc:
-            if attempt == 59:
+            if asyncio.get_running_loop().time() > deadline:
                 raise
             log.warning("database not reachable yet (%s); retrying", type(exc).__name__)
             await asyncio.sleep(0.5)
-    raise AssertionError("unreachable")
+    await pool
 
 
 def shared_migrations() -> Traversable:

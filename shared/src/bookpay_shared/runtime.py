@@ -1,7 +1,8 @@
 """One way to run a service: the pieces every service has, wired in one place.
 
-A service's `main` builds a `ServiceRuntime` from its settings, registers its consumers,
-routes and background tasks, and calls `serve()`. Start-up order: database (migrations
+A service's `main` reads its settings, then, inside the event loop, builds a `ServiceRuntime`,
+registers its consumers, routes and background tasks, and awaits `serve()`. Nothing connects
+before the loop runs. Start-up order: database (migrations
 applied), Kafka producer, outbox relay, consumers, then HTTP. `GET /healthz` answers 200 only
 when the database and Kafka are reachable.
 """
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
-from bookpay_shared.db import Pool, apply_migrations, create_pool
+from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
 from bookpay_shared.kafka import Producer
 from bookpay_shared.outbox import OutboxRelay
@@ -37,7 +38,7 @@ class ServiceRuntime:
     name: str
     settings: ServiceSettings
     migrations: Traversable
-    pool: Pool | None = None
+    db: Pool = field(init=False)
     producer: Producer = field(init=False)
     broker: KafkaBroker = field(init=False)
     faults: FaultPoints = field(init=False)
@@ -45,15 +46,10 @@ class ServiceRuntime:
 
     def __post_init__(self) -> None:
         servers = self.settings.kafka_bootstrap_servers
+        self.db = new_pool(self.settings.database_url.get_secret_value())
         self.producer = Producer(servers, client_id=self.name)
         self.broker = KafkaBroker(servers, client_id=self.name, logger=logging.getLogger(self.name))
         self.faults = FaultPoints(self.settings.fault_points)
-
-    @property
-    def db(self) -> Pool:
-        if self.pool is None:
-            raise RuntimeError("the database pool is opened when the service starts")
-        return self.pool
 
     def add_background_task(self, task: BackgroundTask) -> None:
         """A coroutine that runs for the service's lifetime (a sweep, a projection...)."""
@@ -61,10 +57,10 @@ class ServiceRuntime:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        self.pool = await create_pool(self.settings.database_url.get_secret_value())
-        await apply_migrations(self.pool, self.migrations)
+        await open_pool(self.db, self.settings.database_url.get_secret_value())
+        await apply_migrations(self.db, self.migrations)
         await self.producer.start()
-        tasks = [asyncio.create_task(OutboxRelay(self.pool, self.producer).run(), name="outbox")]
+        tasks = [asyncio.create_task(OutboxRelay(self.db, self.producer).run(), name="outbox")]
         tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]
         await self.broker.start()
         log.info("%s started", self.name)
@@ -76,7 +72,7 @@ class ServiceRuntime:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.producer.stop()
-            await self.pool.close()
+            await self.db.close()
             log.info("%s stopped", self.name)
 
     def http_app(self, *, title: str, **fastapi_args: Any) -> FastAPI:
@@ -108,8 +104,9 @@ class ServiceRuntime:
             return False
         return True
 
-    def serve(self, app: FastAPI) -> None:
-        uvicorn.run(
+    async def serve(self, app: FastAPI) -> None:
+        """Serve HTTP (and, through the app's lifespan, everything else) until SIGINT/SIGTERM."""
+        config = uvicorn.Config(
             app,
             host=self.settings.http_host,
             port=self.settings.http_port,
@@ -117,6 +114,7 @@ class ServiceRuntime:
             access_log=False,
             timeout_graceful_shutdown=10,
         )
+        await uvicorn.Server(config).serve()
 
 
 async def _supervised(task: BackgroundTask) -> None:

@@ -1,0 +1,285 @@
+"""Apache Kafka 4.x in KRaft mode (one process: broker and controller), from Maven Central jars."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import logging
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from bookpay_shared.topics import ALL_TOPICS, TopicSpec
+
+from .config import StackConfig
+from .process import ManagedProcess, require_free_ports, run_command, wait_until
+
+log = logging.getLogger(__name__)
+
+_POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.bookpay.devstack</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_{scala}</artifactId>
+      <version>{kafka}</version>
+    </dependency>
+    <!-- Kafka's own pom names slf4j 1.7; the log4j2 binding below needs slf4j 2. -->
+    <dependency>
+      <groupId>org.slf4j</groupId>
+      <artifactId>slf4j-api</artifactId>
+      <version>{slf4j}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j2-impl</artifactId>
+      <version>{log4j}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-core</artifactId>
+      <version>{log4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J2 = """status = warn
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = console
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = WARN
+"""
+
+
+def maven_coordinates(config: StackConfig) -> list[str]:
+    return [
+        f"org.apache.kafka:kafka_{config.scala_binary_version}:{config.kafka_version}",
+        f"org.slf4j:slf4j-api:{config.slf4j_version}",
+        f"org.apache.logging.log4j:log4j-slf4j2-impl:{config.log4j_version}",
+        f"org.apache.logging.log4j:log4j-core:{config.log4j_version}",
+    ]
+
+
+def server_properties(config: StackConfig, data_dir: Path) -> str:
+    host = config.host
+    controller = f"{host}:{config.kafka_controller_port}"
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.bootstrap.servers": controller,
+        "listeners": f"PLAINTEXT://{host}:{config.kafka_port},CONTROLLER://{controller}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{config.kafka_port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "auto.create.topics.enable": "false",
+        "num.partitions": "1",
+        "default.replication.factor": "1",
+        "min.insync.replicas": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "log.segment.bytes": str(16 * 1024 * 1024),
+        "log.retention.hours": "24",
+        "log.retention.check.interval.ms": "60000",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "num.recovery.threads.per.data.dir": "1",
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def random_cluster_id() -> str:
+    """A Kafka cluster id: a random UUID in URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between stacks sharing the cache (released when the file closes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+class KafkaServer:
+    """Fetches the jars once (cached), formats the storage, runs the server, creates topics."""
+
+    name = "kafka"
+
+    def __init__(self, config: StackConfig, topics: Sequence[TopicSpec] = ALL_TOPICS) -> None:
+        self.config = config
+        self.topics = tuple(topics)
+        self.home = config.runtime_dir / "kafka"
+        self.data_dir = self.home / "data"
+        self.process: ManagedProcess | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.config.kafka_bootstrap_servers
+
+    @property
+    def install_dir(self) -> Path:
+        c = self.config
+        return c.cache_dir / f"kafka_{c.scala_binary_version}-{c.kafka_version}-log4j-{c.log4j_version}"
+
+    @property
+    def libs_dir(self) -> Path:
+        return self.install_dir / "libs"
+
+    @property
+    def log_path(self) -> Path:
+        return self.config.log_path(self.name)
+
+    async def start(self) -> None:
+        c = self.config
+        require_free_ports(self.name, c.host, [c.kafka_port, c.kafka_controller_port])
+        await self.ensure_libs()
+        self._write_configs()
+        await self._format_storage()
+        self.process = ManagedProcess(
+            self.name,
+            self._java("kafka.Kafka", str(self.home / "server.properties"), heap=c.kafka_heap),
+            log_path=self.log_path,
+            echo=c.echo_logs,
+        )
+        self.process.start()
+        await self.wait_ready(c.start_timeout)
+        await self.create_topics()
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            await self.process.stop(self.config.stop_timeout)
+
+    async def ensure_libs(self) -> None:
+        """Copy Kafka and its runtime dependencies into the cache, unless already there."""
+        marker = self.install_dir / ".complete"
+        with _file_lock(self.install_dir.parent / f"{self.install_dir.name}.lock"):
+            if marker.is_file():
+                return
+            log.info("kafka: fetching %s from Maven Central (first run only)", self.install_dir.name)
+            shutil.rmtree(self.libs_dir, ignore_errors=True)
+            pom = self.install_dir / "pom.xml"
+            pom.write_text(
+                _POM.format(
+                    scala=self.config.scala_binary_version,
+                    kafka=self.config.kafka_version,
+                    slf4j=self.config.slf4j_version,
+                    log4j=self.config.log4j_version,
+                )
+            )
+            await run_command(
+                "maven",
+                [
+                    "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+                    f"-DoutputDirectory={self.libs_dir}", "-DincludeScope=runtime",
+                ],
+                log_path=self.config.log_path("maven"),
+                timeout=900,
+            )  # fmt: skip
+            marker.write_text("\n".join(maven_coordinates(self.config)) + "\n")
+
+    def _write_configs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.home / "server.properties").write_text(server_properties(self.config, self.data_dir))
+        (self.home / "log4j2.properties").write_text(_LOG4J2)
+
+    async def _format_storage(self) -> None:
+        await run_command(
+            "kafka-storage",
+            self._java(
+                "kafka.tools.StorageTool", "format", "--standalone", "--ignore-formatted",
+                "-t", random_cluster_id(), "-c", str(self.home / "server.properties"),
+                heap="256m",
+            ),
+            log_path=self.log_path,
+            timeout=120,
+        )  # fmt: skip
+
+    def _java(self, main_class: str, *args: str, heap: str) -> list[str]:
+        return [
+            "java",
+            f"-Xmx{heap}",
+            "-Xms64m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            "-cp",
+            f"{self.libs_dir}/*",
+            main_class,
+            *args,
+        ]
+
+    @contextlib.asynccontextmanager
+    async def admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
+        client = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10_000
+        )
+        await client.start()
+        try:
+            yield client
+        finally:
+            await client.close()
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait until the broker answers a metadata request."""
+
+        async def probe() -> bool:
+            try:
+                async with self.admin() as client:
+                    await client.list_topics()
+            except (KafkaError, OSError):
+                return False
+            return True
+
+        await wait_until(probe, timeout, "kafka metadata", process=self.process)
+
+    async def create_topics(self) -> None:
+        """Create every topic (already existing ones are fine), then wait for their leaders."""
+        new = [
+            NewTopic(t.name, num_partitions=t.partitions, replication_factor=1,
+                     topic_configs=dict(t.config))
+            for t in self.topics
+        ]  # fmt: skip
+        async with self.admin() as client:
+            response = await client.create_topics(new)
+            for topic, code, *_ in response.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise for_code(code)(f"creating topic {topic}")
+        await self.wait_topics_led(self.config.start_timeout)
+
+    async def wait_topics_led(self, timeout: float) -> None:
+        names = [t.name for t in self.topics]
+
+        async def probe() -> bool:
+            async with self.admin() as client:
+                described = await client.describe_topics(names)
+            return all(
+                d["error_code"] == 0 and d["partitions"]
+                and all(p["leader"] >= 0 for p in d["partitions"])
+                for d in described
+            )  # fmt: skip
+
+        await wait_until(probe, timeout, "kafka topic leaders", process=self.process)
+

@@ -1,0 +1,24 @@
+"""booking-service's Kafka consumers: thin, each parses one event and calls one handler."""
+
+from __future__ import annotations
+
+from bookpay_shared import topics
+from bookpay_shared.consuming import subscribe
+from bookpay_shared.events import PaymentSucceeded
+from bookpay_shared.runtime import ServiceRuntime
+
+from booking_service import handlers
+
+
+def register(runtime: ServiceRuntime) -> None:
+    async def on_payment_succeeded(event: PaymentSucceeded) -> None:
+        await handlers.apply_payment(runtime.db, event)
+
+    subscribe(
+        runtime.broker,
+        topic=topics.PAYMENT_SUCCEEDED,
+        service="booking-service",
+        model=PaymentSucceeded,
+        handler=on_payment_succeeded,
+        producer=runtime.producer,
+    )

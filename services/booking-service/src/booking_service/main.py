@@ -1,0 +1,41 @@
+"""booking-service entrypoint: read settings once, wire the pieces, serve."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+
+from bookpay_shared.http import install_error_handlers
+from bookpay_shared.logs import configure
+from bookpay_shared.runtime import ServiceRuntime
+from fastapi import FastAPI
+
+from booking_service import consumers, routes
+from booking_service.settings import BookingSettings
+
+SERVICE = "booking-service"
+
+
+def create_app(settings: BookingSettings) -> tuple[ServiceRuntime, FastAPI]:
+    runtime = ServiceRuntime(SERVICE, settings, resources.files("booking_service") / "migrations")
+    consumers.register(runtime)
+    app = runtime.http_app(title="bookpay booking-service", version="1")
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(routes.router)
+    return runtime, app
+
+
+async def serve(settings: BookingSettings) -> None:
+    runtime, app = create_app(settings)
+    await runtime.serve(app)
+
+
+def run() -> None:
+    settings = BookingSettings()
+    configure(SERVICE, settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    run()

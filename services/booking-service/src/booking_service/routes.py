@@ -1,0 +1,239 @@
+"""booking-service's HTTP API (v1): thin routes that validate input and call one handler."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from bookpay_shared.db import Pool
+from bookpay_shared.events import BookingStatus
+from bookpay_shared.http import NotFound
+from bookpay_shared.money import Currency, PositiveAmount
+from fastapi import APIRouter, Depends, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+
+from booking_service import handlers
+from booking_service import repository as repo
+from booking_service.domain import Account, Admin, Booking, BookingPayment, Customer
+
+router = APIRouter(prefix="/v1")
+
+
+def get_pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.runtime.db
+    return pool
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AdminIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class AccountIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    admins: list[AdminIn] = Field(default_factory=list, max_length=50)
+    notify_admins_on_link_payment: bool = True
+
+
+class AccountPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    admins: list[AdminIn] | None = Field(default=None, max_length=50)
+    notify_admins_on_link_payment: bool | None = None
+
+
+class CustomerIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class BookingIn(Strict):
+    customer_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=300)
+    starts_at: AwareDatetime
+    amount: PositiveAmount
+    currency: Currency
+
+
+class AccountOut(BaseModel):
+    account_id: uuid.UUID
+    name: str
+    admins: list[AdminIn]
+    notify_admins_on_link_payment: bool
+
+    @classmethod
+    def of(cls, a: Account) -> AccountOut:
+        return cls(
+            account_id=a.id,
+            name=a.name,
+            admins=[AdminIn(name=x.name, email=x.email) for x in a.admins],
+            notify_admins_on_link_payment=a.notify_admins_on_link_payment,
+        )
+
+
+class PaymentOut(BaseModel):
+    charge_id: uuid.UUID
+    amount_applied: int
+    currency: str
+    method: str
+    stripe_payment_intent_id: str
+    applied_at: datetime
+
+    @classmethod
+    def of(cls, p: BookingPayment) -> PaymentOut:
+        return cls(
+            charge_id=p.charge_id,
+            amount_applied=p.amount_applied,
+            currency=p.currency,
+            method=p.method,
+            stripe_payment_intent_id=p.stripe_payment_intent_id,
+            applied_at=p.applied_at,
+        )
+
+
+class BookingOut(BaseModel):
+    booking_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    title: str
+    starts_at: datetime
+    amount: int
+    currency: str
+    amount_paid: int
+    balance_due: int
+    status: BookingStatus
+    payments: list[PaymentOut] | None = None
+
+    @classmethod
+    def of(cls, b: Booking, payments: list[BookingPayment] | None = None) -> BookingOut:
+        return cls(
+            booking_id=b.id,
+            account_id=b.account_id,
+            customer_id=b.customer_id,
+            title=b.title,
+            starts_at=b.starts_at,
+            amount=b.amount,
+            currency=b.currency,
+            amount_paid=b.amount_paid,
+            balance_due=b.balance_due,
+            status=b.status,
+            payments=None if payments is None else [PaymentOut.of(p) for p in payments],
+        )
+
+
+class CustomerOut(BaseModel):
+    customer_id: uuid.UUID
+    account_id: uuid.UUID
+    name: str
+    email: str
+    bookings: list[BookingOut] | None = None
+
+    @classmethod
+    def of(cls, c: Customer, bookings: list[Booking] | None = None) -> CustomerOut:
+        return cls(
+            customer_id=c.id,
+            account_id=c.account_id,
+            name=c.name,
+            email=c.email,
+            bookings=None if bookings is None else [BookingOut.of(b) for b in bookings],
+        )
+
+
+def _admins(items: list[AdminIn] | None) -> list[Admin] | None:
+    return None if items is None else [Admin(name=a.name, email=str(a.email)) for a in items]
+
+
+@router.post("/accounts", status_code=201, response_model=AccountOut)
+async def create_account(body: AccountIn, pool: Pool = Depends(get_pool)) -> AccountOut:
+    account = await handlers.create_account(
+        pool,
+        name=body.name,
+        admins=_admins(body.admins) or [],
+        notify=body.notify_admins_on_link_payment,
+    )
+    return AccountOut.of(account)
+
+
+@router.get("/accounts/{account_id}", response_model=AccountOut)
+async def get_account(account_id: uuid.UUID, pool: Pool = Depends(get_pool)) -> AccountOut:
+    async with pool.acquire() as conn:
+        account = await repo.get_account(conn, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} not found")
+    return AccountOut.of(account)
+
+
+@router.patch("/accounts/{account_id}", response_model=AccountOut)
+async def patch_account(
+    account_id: uuid.UUID, body: AccountPatch, pool: Pool = Depends(get_pool)
+) -> AccountOut:
+    try:
+        account = await handlers.update_account(
+            pool,
+            account_id,
+            name=body.name,
+            admins=_admins(body.admins),
+            notify=body.notify_admins_on_link_payment,
+        )
+    except handlers.UnknownEntity as exc:
+        raise NotFound(str(exc)) from exc
+    return AccountOut.of(account)
+
+
+@router.post("/accounts/{account_id}/customers", status_code=201, response_model=CustomerOut)
+async def create_customer(
+    account_id: uuid.UUID, body: CustomerIn, pool: Pool = Depends(get_pool)
+) -> CustomerOut:
+    try:
+        customer = await handlers.create_customer(
+            pool, account_id, name=body.name, email=str(body.email)
+        )
+    except handlers.UnknownEntity as exc:
+        raise NotFound(str(exc)) from exc
+    return CustomerOut.of(customer)
+
+
+@router.get("/accounts/{account_id}/customers/{customer_id}", response_model=CustomerOut)
+async def get_customer(
+    account_id: uuid.UUID, customer_id: uuid.UUID, pool: Pool = Depends(get_pool)
+) -> CustomerOut:
+    async with pool.acquire() as conn:
+        customer = await repo.get_customer(conn, account_id, customer_id)
+        if customer is None:
+            raise NotFound(f"customer {customer_id} not found in account {account_id}")
+        bookings = await repo.list_customer_bookings(conn, customer_id)
+    return CustomerOut.of(customer, bookings)
+
+
+@router.post("/accounts/{account_id}/bookings", status_code=201, response_model=BookingOut)
+async def create_booking(
+    account_id: uuid.UUID, body: BookingIn, pool: Pool = Depends(get_pool)
+) -> BookingOut:
+    try:
+        booking = await handlers.create_booking(
+            pool,
+            account_id,
+            customer_id=body.customer_id,
+            title=body.title,
+            starts_at=body.starts_at,
+            amount=body.amount,
+            currency=body.currency,
+        )
+    except handlers.UnknownEntity as exc:
+        raise NotFound(str(exc)) from exc
+    return BookingOut.of(booking, [])
+
+
+@router.get("/accounts/{account_id}/bookings/{booking_id}", response_model=BookingOut)
+async def get_booking(
+    account_id: uuid.UUID, booking_id: uuid.UUID, pool: Pool = Depends(get_pool)
+) -> BookingOut:
+    async with pool.acquire() as conn:
+        booking = await repo.get_booking(conn, account_id, booking_id)
+        if booking is None:
+            raise NotFound(f"booking {booking_id} not found in account {account_id}")
+        payments = await repo.list_booking_payments(conn, booking_id)
+    return BookingOut.of(booking, payments)

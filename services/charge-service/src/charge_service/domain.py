@@ -1,0 +1,219 @@
+"""charge-service's domain: the charge state machine, card choice, and the events a charge
+produces. Pure logic, no I/O.
+
+    requested ──► processing ──► succeeded
+        │             │
+        └──────┬──────┘
+               ▼
+             failed
+
+A charge holds at most one Stripe PaymentIntent, created with the idempotency key
+`charge:<charge_id>`; retries and redeliveries resume that PaymentIntent, never make another.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bookpay_shared.events import (
+    ChargeMethod,
+    ChargeRequested,
+    FailureReason,
+    PaymentFailed,
+    PaymentSucceeded,
+)
+
+
+class ChargeStatus(StrEnum):
+    REQUESTED = "requested"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({ChargeStatus.SUCCEEDED, ChargeStatus.FAILED})
+
+_TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
+    ChargeStatus.REQUESTED: frozenset({ChargeStatus.PROCESSING, ChargeStatus.FAILED}),
+    ChargeStatus.PROCESSING: frozenset({ChargeStatus.SUCCEEDED, ChargeStatus.FAILED}),
+    ChargeStatus.SUCCEEDED: frozenset(),
+    ChargeStatus.FAILED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def check_transition(current: ChargeStatus, target: ChargeStatus) -> None:
+    if target not in _TRANSITIONS[current]:
+        raise InvalidTransition(f"a {current} charge cannot become {target}")
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: FailureReason
+    message: str
+    decline_code: str | None = None
+    retryable: bool = False
+
+
+@dataclass(frozen=True)
+class Charge:
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    booking_ids: tuple[uuid.UUID, ...]
+    amount: int
+    currency: str
+    method: ChargeMethod
+    payment_method_id: str | None
+    save_card: bool
+    message: str | None
+    requested_by: str
+    status: ChargeStatus = ChargeStatus.REQUESTED
+    attempts: int = 0
+    stripe_account_id: str | None = None
+    stripe_payment_intent_id: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
+    failure: Failure | None = None
+    paid_at: datetime | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """The Stripe idempotency key of this charge's PaymentIntent."""
+        return f"charge:{self.charge_id}"
+
+    @property
+    def confirm_idempotency_key(self) -> str:
+        return f"charge:{self.charge_id}:confirm:{self.attempts}"
+
+    def same_request(self, other: Charge) -> bool:
+        """True when `other` asks for exactly this charge (a harmless repeat)."""
+        return (
+            self.account_id,
+            self.customer_id,
+            sorted(self.booking_ids),
+            self.amount,
+            self.currency,
+            self.method,
+            self.payment_method_id,
+        ) == (
+            other.account_id,
+            other.customer_id,
+            sorted(other.booking_ids),
+            other.amount,
+            other.currency,
+            other.method,
+            other.payment_method_id,
+        )
+
+    @classmethod
+    def from_request(cls, event: ChargeRequested) -> Charge:
+        return cls(
+            charge_id=event.charge_id,
+            account_id=event.account_id,
+            customer_id=event.customer_id,
+            booking_ids=tuple(event.booking_ids),
+            amount=event.amount,
+            currency=event.currency,
+            method=event.method,
+            payment_method_id=event.payment_method_id,
+            save_card=event.save_card,
+            message=event.message,
+            requested_by=event.requested_by,
+        )
+
+    def request_event(self) -> ChargeRequested:
+        return ChargeRequested(
+            correlation_id=self.charge_id,
+            charge_id=self.charge_id,
+            account_id=self.account_id,
+            customer_id=self.customer_id,
+            booking_ids=list(self.booking_ids),
+            amount=self.amount,
+            currency=self.currency,
+            method=self.method,
+            payment_method_id=self.payment_method_id,
+            save_card=self.save_card,
+            message=self.message,
+            requested_by=self.requested_by,
+        )
+
+    def succeeded_event(self) -> PaymentSucceeded:
+        assert self.stripe_payment_intent_id and self.paid_at
+        return PaymentSucceeded(
+            correlation_id=self.charge_id,
+            charge_id=self.charge_id,
+            account_id=self.account_id,
+            customer_id=self.customer_id,
+            booking_ids=list(self.booking_ids),
+            amount=self.amount,
+            currency=self.currency,
+            method=self.method,
+            stripe_payment_intent_id=self.stripe_payment_intent_id,
+            card_brand=self.card_brand,
+            card_last4=self.card_last4,
+            saved_payment_method_id=None,
+            paid_at=self.paid_at,
+        )
+
+    def failed_event(self) -> PaymentFailed:
+        assert self.failure is not None
+        return PaymentFailed(
+            correlation_id=self.charge_id,
+            charge_id=self.charge_id,
+            account_id=self.account_id,
+            customer_id=self.customer_id,
+            booking_ids=list(self.booking_ids),
+            amount=self.amount,
+            currency=self.currency,
+            method=self.method,
+            reason=self.failure.reason,
+            message=self.failure.message,
+            decline_code=self.failure.decline_code,
+            retryable=self.failure.retryable,
+            stripe_payment_intent_id=self.stripe_payment_intent_id,
+        )
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    payment_method_id: str
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    stripe_account_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str | None
+    is_default: bool
+    created_at: datetime | None = None
+
+
+def choose_card(cards: list[SavedCard], requested: str | None) -> SavedCard | None:
+    """The card to charge: the one asked for, else the default, else the newest saved."""
+    if requested is not None:
+        return next((c for c in cards if c.payment_method_id == requested), None)
+    default = next((c for c in cards if c.is_default), None)
+    return default or (cards[-1] if cards else None)
+
+
+NOT_CONNECTED = Failure(
+    FailureReason.STRIPE_NOT_CONNECTED,
+    "This account has not connected a Stripe account; connect Stripe before charging.",
+)
+
+
+def no_card_failure(requested: str | None) -> Failure:
+    if requested:
+        return Failure(
+            FailureReason.NO_CARD_ON_FILE,
+            f"The card {requested} is not saved on this customer's profile.",
+        )
+    return Failure(FailureReason.NO_CARD_ON_FILE, "This customer has no saved card to charge.")

@@ -1,0 +1,361 @@
+"""charge-service's SQL. Functions take a connection (the caller owns the transaction) and
+return domain objects."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bookpay_shared.db import Connection
+from bookpay_shared.events import (
+    AccountStateChanged,
+    BookingStateChanged,
+    ChargeMethod,
+    CustomerStateChanged,
+    FailureReason,
+)
+
+from charge_service.domain import Charge, ChargeStatus, Failure, SavedCard
+
+Row = Any  # asyncpg.Record
+
+# --- Stripe connections -------------------------------------------------------------------
+
+
+async def upsert_connection(
+    conn: Connection, account_id: uuid.UUID, stripe_account_id: str
+) -> None:
+    await conn.execute(
+        """INSERT INTO stripe_connections (account_id, stripe_account_id) VALUES ($1, $2)
+           ON CONFLICT (account_id) DO UPDATE
+           SET stripe_account_id = excluded.stripe_account_id, updated_at = now()""",
+        account_id,
+        stripe_account_id,
+    )
+
+
+async def get_connection(conn: Connection, account_id: uuid.UUID) -> str | None:
+    value: str | None = await conn.fetchval(
+        "SELECT stripe_account_id FROM stripe_connections WHERE account_id = $1", account_id
+    )
+    return value
+
+
+# --- projections of booking-service's entities ----------------------------------------------
+
+
+async def project_account(conn: Connection, e: AccountStateChanged) -> None:
+    await conn.execute(
+        """INSERT INTO known_accounts (account_id, name, version) VALUES ($1, $2, $3)
+           ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, version = excluded.version
+           WHERE known_accounts.version < excluded.version""",
+        e.account_id,
+        e.name,
+        e.version,
+    )
+
+
+async def project_customer(conn: Connection, e: CustomerStateChanged) -> None:
+    await conn.execute(
+        """INSERT INTO known_customers (customer_id, account_id, name, email, version)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name, email = excluded.email,
+               version = excluded.version
+           WHERE known_customers.version < excluded.version""",
+        e.customer_id,
+        e.account_id,
+        e.name,
+        e.email,
+        e.version,
+    )
+
+
+async def project_booking(conn: Connection, e: BookingStateChanged) -> None:
+    await conn.execute(
+        """INSERT INTO known_bookings (booking_id, account_id, customer_id, title, starts_at,
+                                       amount, currency, balance_due, status, version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (booking_id) DO UPDATE SET title = excluded.title,
+               starts_at = excluded.starts_at, amount = excluded.amount,
+               currency = excluded.currency, balance_due = excluded.balance_due,
+               status = excluded.status, version = excluded.version
+           WHERE known_bookings.version < excluded.version""",
+        e.booking_id,
+        e.account_id,
+        e.customer_id,
+        e.title,
+        e.starts_at,
+        e.amount,
+        e.currency,
+        e.balance_due,
+        e.status.value,
+        e.version,
+    )
+
+
+@dataclass(frozen=True)
+class KnownCustomer:
+    customer_id: uuid.UUID
+    account_id: uuid.UUID
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class KnownBooking:
+    booking_id: uuid.UUID
+    customer_id: uuid.UUID
+    currency: str
+    balance_due: int
+
+
+async def get_known_customer(
+    conn: Connection, account_id: uuid.UUID, customer_id: uuid.UUID
+) -> KnownCustomer | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM known_customers WHERE customer_id = $1 AND account_id = $2",
+        customer_id,
+        account_id,
+    )
+    if row is None:
+        return None
+    return KnownCustomer(row["customer_id"], row["account_id"], row["name"], row["email"])
+
+
+async def get_known_bookings(
+    conn: Connection, account_id: uuid.UUID, booking_ids: list[uuid.UUID]
+) -> list[KnownBooking]:
+    rows = await conn.fetch(
+        "SELECT * FROM known_bookings WHERE booking_id = ANY($1::uuid[]) AND account_id = $2",
+        booking_ids,
+        account_id,
+    )
+    return [
+        KnownBooking(r["booking_id"], r["customer_id"], r["currency"], r["balance_due"])
+        for r in rows
+    ]
+
+
+# --- Stripe customers and saved cards -----------------------------------------------------
+
+
+async def get_stripe_customer(
+    conn: Connection, customer_id: uuid.UUID, stripe_account_id: str
+) -> str | None:
+    value: str | None = await conn.fetchval(
+        """SELECT stripe_customer_id FROM stripe_customers
+           WHERE customer_id = $1 AND stripe_account_id = $2""",
+        customer_id,
+        stripe_account_id,
+    )
+    return value
+
+
+async def insert_stripe_customer(
+    conn: Connection, customer_id: uuid.UUID, stripe_account_id: str, stripe_customer_id: str
+) -> str:
+    """Record the Stripe customer; return the one recorded (an earlier one wins a race)."""
+    await conn.execute(
+        """INSERT INTO stripe_customers (customer_id, stripe_account_id, stripe_customer_id)
+           VALUES ($1, $2, $3) ON CONFLICT DO NOTHING""",
+        customer_id,
+        stripe_account_id,
+        stripe_customer_id,
+    )
+    return await get_stripe_customer(conn, customer_id, stripe_account_id) or stripe_customer_id
+
+
+async def list_cards(
+    conn: Connection, customer_id: uuid.UUID, stripe_account_id: str
+) -> list[SavedCard]:
+    rows = await conn.fetch(
+        """SELECT * FROM payment_methods
+           WHERE customer_id = $1 AND stripe_account_id = $2 AND removed_at IS NULL
+           ORDER BY created_at, payment_method_id""",
+        customer_id,
+        stripe_account_id,
+    )
+    return [_card(r) for r in rows]
+
+
+async def insert_card(conn: Connection, card: SavedCard) -> None:
+    await conn.execute(
+        """INSERT INTO payment_methods (payment_method_id, account_id, customer_id,
+               stripe_account_id, brand, last4, exp_month, exp_year, fingerprint, is_default)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false)
+           ON CONFLICT (payment_method_id) DO UPDATE SET removed_at = NULL""",
+        card.payment_method_id,
+        card.account_id,
+        card.customer_id,
+        card.stripe_account_id,
+        card.brand,
+        card.last4,
+        card.exp_month,
+        card.exp_year,
+        card.fingerprint,
+    )
+
+
+async def make_default_card(
+    conn: Connection, customer_id: uuid.UUID, stripe_account_id: str, payment_method_id: str
+) -> None:
+    await conn.execute(
+        """UPDATE payment_methods SET is_default = false
+           WHERE customer_id = $1 AND stripe_account_id = $2 AND is_default""",
+        customer_id,
+        stripe_account_id,
+    )
+    await conn.execute(
+        "UPDATE payment_methods SET is_default = true WHERE payment_method_id = $1",
+        payment_method_id,
+    )
+
+
+def _card(row: Row) -> SavedCard:
+    return SavedCard(
+        payment_method_id=row["payment_method_id"],
+        account_id=row["account_id"],
+        customer_id=row["customer_id"],
+        stripe_account_id=row["stripe_account_id"],
+        brand=row["brand"],
+        last4=row["last4"],
+        exp_month=row["exp_month"],
+        exp_year=row["exp_year"],
+        fingerprint=row["fingerprint"],
+        is_default=row["is_default"],
+        created_at=row["created_at"],
+    )
+
+
+# --- charges ----------------------------------------------------------------------------------
+
+
+async def insert_charge(conn: Connection, charge: Charge) -> bool:
+    """Insert a new charge; False when one with this charge_id exists already."""
+    inserted = await conn.fetchval(
+        """INSERT INTO charges (charge_id, account_id, customer_id, booking_ids, amount, currency,
+               method, payment_method_id, save_card, message, requested_by, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT (charge_id) DO NOTHING RETURNING true""",
+        charge.charge_id,
+        charge.account_id,
+        charge.customer_id,
+        list(charge.booking_ids),
+        charge.amount,
+        charge.currency,
+        charge.method.value,
+        charge.payment_method_id,
+        charge.save_card,
+        charge.message,
+        charge.requested_by,
+        charge.status.value,
+    )
+    return bool(inserted)
+
+
+async def get_charge(
+    conn: Connection, charge_id: uuid.UUID, *, for_update: bool = False
+) -> Charge | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM charges WHERE charge_id = $1" + (" FOR UPDATE" if for_update else ""),
+        charge_id,
+    )
+    return None if row is None else _charge(row)
+
+
+async def save_charge(conn: Connection, charge: Charge) -> None:
+    """Persist a charge's mutable state (status, attempt, Stripe ids, card, failure)."""
+    failure = charge.failure
+    await conn.execute(
+        """UPDATE charges SET status = $2, attempts = $3, stripe_account_id = $4,
+               stripe_payment_intent_id = $5, card_brand = $6, card_last4 = $7,
+               failure_reason = $8, failure_message = $9, decline_code = $10, paid_at = $11,
+               payment_method_id = $12, updated_at = now()
+           WHERE charge_id = $1""",
+        charge.charge_id,
+        charge.status.value,
+        charge.attempts,
+        charge.stripe_account_id,
+        charge.stripe_payment_intent_id,
+        charge.card_brand,
+        charge.card_last4,
+        failure.reason.value if failure else None,
+        failure.message if failure else None,
+        failure.decline_code if failure else None,
+        charge.paid_at,
+        charge.payment_method_id,
+    )
+
+
+async def set_payment_intent(conn: Connection, charge_id: uuid.UUID, payment_intent_id: str) -> str:
+    """Record the charge's PaymentIntent once; return the one recorded."""
+    await conn.execute(
+        """UPDATE charges SET stripe_payment_intent_id = $2, updated_at = now()
+           WHERE charge_id = $1 AND stripe_payment_intent_id IS NULL""",
+        charge_id,
+        payment_intent_id,
+    )
+    recorded: str = await conn.fetchval(
+        "SELECT stripe_payment_intent_id FROM charges WHERE charge_id = $1", charge_id
+    )
+    return recorded
+
+
+async def add_history(
+    conn: Connection, charge_id: uuid.UUID, status: ChargeStatus, note: str, **detail: Any
+) -> None:
+    await conn.execute(
+        "INSERT INTO charge_history (charge_id, status, note, detail) VALUES ($1, $2, $3, $4::jsonb)",
+        charge_id,
+        status.value,
+        note,
+        json.dumps(detail, default=str),
+    )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    status: str
+    note: str
+    detail: dict[str, Any]
+
+
+async def get_history(conn: Connection, charge_id: uuid.UUID) -> list[HistoryEntry]:
+    rows = await conn.fetch(
+        "SELECT at, status, note, detail FROM charge_history WHERE charge_id = $1 ORDER BY id",
+        charge_id,
+    )
+    return [HistoryEntry(r["at"], r["status"], r["note"], json.loads(r["detail"])) for r in rows]
+
+
+def _charge(row: Row) -> Charge:
+    failure = None
+    if row["failure_reason"]:
+        failure = Failure(
+            FailureReason(row["failure_reason"]), row["failure_message"] or "", row["decline_code"]
+        )
+    return Charge(
+        charge_id=row["charge_id"],
+        account_id=row["account_id"],
+        customer_id=row["customer_id"],
+        booking_ids=tuple(row["booking_ids"]),
+        amount=row["amount"],
+        currency=row["currency"],
+        method=ChargeMethod(row["method"]),
+        payment_method_id=row["payment_method_id"],
+        save_card=row["save_card"],
+        message=row["message"],
+        requested_by=row["requested_by"],
+        status=ChargeStatus(row["status"]),
+        attempts=row["attempts"],
+        stripe_account_id=row["stripe_account_id"],
+        stripe_payment_intent_id=row["stripe_payment_intent_id"],
+        card_brand=row["card_brand"],
+        card_last4=row["card_last4"],
+        failure=failure,
+        paid_at=row["paid_at"],
+    )

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from bookpay_shared.settings import ServiceSettings, refuse_placeholder
+from pydantic import SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+
+class ChargeSettings(ServiceSettings):
+    """charge-service settings, from CHARGE_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CHARGE_", extra="ignore", frozen=True)
+
+    http_port: int = 8002
+    stripe_secret_key: SecretStr
+    stripe_api_base: str | None = None
+    """None for real Stripe; http://127.0.0.1:8420 for localstripe."""
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_supports_setup_future_usage: bool = True
+    """False only for localstripe, which rejects setup_future_usage."""
+    stripe_max_attempts: int = 4
+    """Attempts of one Stripe call on transient errors before the event is retried later."""
+
+    @model_validator(mode="after")
+    def _real_secrets_in_production(self) -> ChargeSettings:
+        refuse_placeholder(self.stripe_secret_key, "stripe_secret_key", self.environment)
+        return self

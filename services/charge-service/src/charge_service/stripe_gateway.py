@@ -1,0 +1,705 @@
+"""The Stripe adapter: the only module of charge-service that talks to Stripe.
+
+Every call acts on a connected account (`stripe_account`, sent as the `Stripe-Account` header)
+and returns our own types, never Stripe objects. Errors, from the caller's point of view:
+
+- `StripeUnavailable`: transient (network error, timeout, 429 rate limit or `lock_timeout`,
+  409 concurrent idempotent request, 5xx). Retry the same call, with the same idempotency key,
+  with backoff.
+- `StripeRequestRejected`: permanent; there is no payment result (unknown id, bad API key,
+  an account that did not grant access, idempotency key reused with other parameters).
+  `StripeCardRejected` is the subclass for a card declined while it is being saved.
+- A card declined while *paying* is not an exception: `confirm_*` return an `IntentResult`
+  whose `failure` says why.
+
+`StripeApiGateway` is written for real Stripe. The stand-in used locally (localstripe) lacks
+a few request parameters; each gap has a constructor switch, all set by
+`StripeApiGateway.for_localstripe` (see docs/stripe-stand-in.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import stripe
+
+if TYPE_CHECKING:
+    from stripe.params import (
+        CustomerCreateParams,
+        PaymentIntentConfirmParams,
+        PaymentIntentCreateParams,
+    )
+
+__all__ = [
+    "STRIPE_API_VERSION",
+    "CardDetails",
+    "IntentResult",
+    "PaymentFailure",
+    "StripeApiGateway",
+    "StripeCardRejected",
+    "StripeFailureReason",
+    "StripeGateway",
+    "StripeRequestRejected",
+    "StripeUnavailable",
+    "payment_failure",
+]
+
+log = logging.getLogger(__name__)
+
+STRIPE_API_VERSION = "2026-10-28.endive"
+"""The Stripe API version every request pins (the one stripe-python 16.1 is generated for)."""
+
+_T = TypeVar("_T")
+# PaymentIntent states in which the money has moved (or is moving): confirming again is moot.
+_CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
+_CONFIRMABLE_STATES = frozenset({"requires_payment_method", "requires_confirmation"})
+
+
+class StripeFailureReason(StrEnum):
+    """Why a card payment failed: the Stripe-side subset of the PaymentFailed `reason`s."""
+
+    CARD_DECLINED = "card_declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    EXPIRED_CARD = "expired_card"
+    INCORRECT_CVC = "incorrect_cvc"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    """The bank wants the customer to authenticate (3-D Secure): charge them on-session."""
+    INVALID_REQUEST = "invalid_request"
+    PROCESSING_ERROR = "processing_error"
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class PaymentFailure:
+    reason: str
+    """A `StripeFailureReason` value."""
+    message: str
+    """For a person (Stripe's card messages are written for the cardholder)."""
+    decline_code: str | None
+    retryable: bool
+    """True when the same card may succeed if tried again later (issuer or network hiccup)."""
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    payment_intent_id: str
+    status: str
+    """The PaymentIntent's status: succeeded, processing, requires_action, ..."""
+    card: CardDetails | None
+    failure: PaymentFailure | None
+    client_secret: str | None
+    """For Stripe.js in the customer's browser only; never log or store it."""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
+class StripeUnavailable(Exception):
+    """Stripe could not be reached or asked us to slow down; retry with backoff."""
+
+
+class StripeRequestRejected(Exception):
+    """Stripe refused the request for good; retrying it unchanged will not help."""
+
+    def __init__(self, message: str, *, code: str | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+
+
+class StripeCardRejected(StripeRequestRejected):
+    """The card was declined (while being saved, or while paying: then it becomes a result)."""
+
+    def __init__(
+        self,
+        failure: PaymentFailure,
+        *,
+        code: str | None = None,
+        payment_intent_status: str | None = None,
+        card: CardDetails | None = None,
+    ):
+        super().__init__(failure.message, code=code, http_status=402)
+        self.failure = failure
+        self.payment_intent_status = payment_intent_status
+        self.card = card
+
+
+class StripeGateway(Protocol):
+    """What charge-service needs from Stripe. Every call acts on one connected account."""
+
+    async def create_customer(
+        self,
+        *,
+        stripe_account: str,
+        email: str | None,
+        name: str | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> str: ...
+
+    async def attach_payment_method(
+        self, *, stripe_account: str, customer_id: str, payment_method_id: str
+    ) -> CardDetails: ...
+
+    async def detach_payment_method(
+        self, *, stripe_account: str, payment_method_id: str
+    ) -> None: ...
+
+    async def set_default_payment_method(
+        self, *, stripe_account: str, customer_id: str, payment_method_id: str
+    ) -> None: ...
+
+    async def create_payment_intent(
+        self,
+        *,
+        stripe_account: str,
+        amount: int,
+        currency: str,
+        customer_id: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+        description: str | None,
+    ) -> IntentResult: ...
+
+    async def confirm_off_session(
+        self,
+        *,
+        stripe_account: str,
+        payment_intent_id: str,
+        payment_method_id: str,
+        idempotency_key: str,
+    ) -> IntentResult: ...
+
+    async def confirm_on_session(
+        self,
+        *,
+        stripe_account: str,
+        payment_intent_id: str,
+        payment_method_id: str,
+        save_card: bool,
+        idempotency_key: str,
+    ) -> IntentResult: ...
+
+    async def retrieve_payment_intent(
+        self, *, stripe_account: str, payment_intent_id: str
+    ) -> IntentResult: ...
+
+
+_DEFAULT_MESSAGES = {
+    StripeFailureReason.CARD_DECLINED: "The card was declined.",
+    StripeFailureReason.INSUFFICIENT_FUNDS: "The card has insufficient funds.",
+    StripeFailureReason.EXPIRED_CARD: "The card has expired.",
+    StripeFailureReason.INCORRECT_CVC: "The card's security code is incorrect.",
+    StripeFailureReason.AUTHENTICATION_REQUIRED: (
+        "The card's bank requires the customer to authenticate this payment; "
+        "ask the customer to pay while present, for example with a payment link."
+    ),
+    StripeFailureReason.PROCESSING_ERROR: "An error occurred while processing the card; try again.",
+}
+_RETRYABLE_DECLINES = frozenset(
+    {"try_again_later", "issuer_not_available", "processing_error", "reenter_transaction"}
+)
+
+
+def payment_failure(
+    code: str | None, decline_code: str | None, message: str | None
+) -> PaymentFailure:
+    """Map a Stripe card error (`code`, `decline_code`) to our failure vocabulary."""
+    codes = {code, decline_code}
+    if codes & {"authentication_required", "payment_intent_authentication_failure"}:
+        reason = StripeFailureReason.AUTHENTICATION_REQUIRED
+    elif decline_code == "insufficient_funds":
+        reason = StripeFailureReason.INSUFFICIENT_FUNDS
+    elif "expired_card" in codes:
+        reason = StripeFailureReason.EXPIRED_CARD
+    elif codes & {"incorrect_cvc", "invalid_cvc"}:
+        reason = StripeFailureReason.INCORRECT_CVC
+    elif "processing_error" in codes:
+        reason = StripeFailureReason.PROCESSING_ERROR
+    else:
+        reason = StripeFailureReason.CARD_DECLINED
+    retryable = (
+        reason == StripeFailureReason.PROCESSING_ERROR or decline_code in _RETRYABLE_DECLINES
+    )
+    return PaymentFailure(
+        reason=reason.value,
+        message=message or _DEFAULT_MESSAGES[reason],
+        decline_code=decline_code,
+        retryable=retryable,
+    )
+
+
+_AUTHENTICATION_REQUIRED = payment_failure("authentication_required", None, None)
+
+
+def _text(obj: stripe.StripeObject | None, key: str) -> str | None:
+    """A string field that a Stripe object may lack (stand-ins omit some)."""
+    if obj is None or key not in obj:
+        return None
+    value = obj[key]
+    return value if isinstance(value, str) else None
+
+
+def _id_of(value: str | stripe.StripeObject | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return _text(value, "id")
+
+
+def _card_details(payment_method: stripe.PaymentMethod) -> CardDetails | None:
+    card = payment_method.card if "card" in payment_method else None
+    if card is None:
+        return None
+    return CardDetails(
+        payment_method_id=payment_method.id,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        fingerprint=_text(card, "fingerprint"),
+    )
+
+
+def _translate(exc: stripe.StripeError) -> StripeUnavailable | StripeRequestRejected:
+    message = exc.user_message or type(exc).__name__
+    status = exc.http_status
+    if isinstance(exc, stripe.CardError):
+        error = exc.error
+        intent = error.payment_intent if error is not None and "payment_intent" in error else None
+        method = error.payment_method if error is not None and "payment_method" in error else None
+        return StripeCardRejected(
+            payment_failure(exc.code, _text(error, "decline_code"), exc.user_message),
+            code=exc.code,
+            payment_intent_status=intent.status if intent is not None else None,
+            card=_card_details(method) if method is not None else None,
+        )
+    transient = (
+        isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError)
+        or exc.code == "lock_timeout"
+        or (isinstance(exc, stripe.APIError) and (status is None or status == 409))
+        or (status is not None and status >= 500)
+    )
+    if transient:
+        return StripeUnavailable(f"Stripe unavailable: {message}")
+    return StripeRequestRejected(message, code=exc.code, http_status=status)
+
+
+class StripeApiGateway:
+    """`StripeGateway` on the Stripe API (stripe-python's async methods over httpx).
+
+    The `supports_*` switches exist for stand-ins that lack parts of the API; leave them on
+    for real Stripe:
+
+    - `supports_setup_future_usage`: save a card while paying on-session with
+      `setup_future_usage="off_session"`, which also records the customer's consent for later
+      off-session charges (SCA). localstripe rejects the parameter; with the switch off the
+      card is attached to the customer before the charge instead. That fallback is only
+      right for a stand-in: real Stripe refuses to attach a card already used without
+      `setup_future_usage`, and an attached card lacks the off-session consent.
+    - `supports_confirm_parameters`: pass `payment_method`, `off_session` and
+      `use_stripe_sdk` to `/confirm`. localstripe rejects them; with the switch off the
+      payment method is set with an update, then the PaymentIntent is confirmed bare.
+    - `supports_description`: send the PaymentIntent `description` (localstripe rejects it;
+      it is then dropped).
+    - `supports_allowed_payment_method_types`: restrict the PaymentIntent to cards with
+      `allowed_payment_method_types=["card"]` (the pinned API version no longer takes
+      `payment_method_types`). localstripe rejects it and only knows cards anyway.
+    """
+
+    def __init__(
+        self,
+        secret_key: str,
+        api_base: str | None = None,
+        *,
+        supports_setup_future_usage: bool = True,
+        supports_confirm_parameters: bool = True,
+        supports_description: bool = True,
+        supports_allowed_payment_method_types: bool = True,
+        http_client: stripe.HTTPClient | None = None,
+        max_network_retries: int = 0,
+    ) -> None:
+        self._http = http_client or stripe.HTTPXClient(timeout=30)
+        self._client = stripe.StripeClient(
+            secret_key,
+            stripe_version=STRIPE_API_VERSION,
+            base_addresses={"api": api_base} if api_base else None,
+            http_client=self._http,
+            max_network_retries=max_network_retries,
+        )
+        self._setup_future_usage = supports_setup_future_usage
+        self._confirm_parameters = supports_confirm_parameters
+        self._description = supports_description
+        self._allowed_types = supports_allowed_payment_method_types
+
+    @classmethod
+    def for_localstripe(
+        cls,
+        api_base: str,
+        secret_key: str = "sk_test_localstripe",
+        *,
+        http_client: stripe.HTTPClient | None = None,
+    ) -> StripeApiGateway:
+        """A gateway for localstripe: every `supports_*` switch off."""
+        return cls(
+            secret_key,
+            api_base,
+            supports_setup_future_usage=False,
+            supports_confirm_parameters=False,
+            supports_description=False,
+            supports_allowed_payment_method_types=False,
+            http_client=http_client,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
+    async def create_customer(
+        self,
+        *,
+        stripe_account: str,
+        email: str | None,
+        name: str | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> str:
+        context = {"stripe_account": stripe_account}
+        params: CustomerCreateParams = {"metadata": dict(metadata)}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        customer = await self._send(
+            "create customer",
+            context,
+            self._client.v1.customers.create_async(
+                params, {"stripe_account": stripe_account, "idempotency_key": idempotency_key}
+            ),
+        )
+        log.info(
+            "stripe customer created customer_id=%s stripe_account=%s",
+            customer.id,
+            stripe_account,
+            extra={**context, "customer_id": customer.id},
+        )
+        return customer.id
+
+    async def attach_payment_method(
+        self, *, stripe_account: str, customer_id: str, payment_method_id: str
+    ) -> CardDetails:
+        """Save a card on a customer. A declined card raises `StripeCardRejected`."""
+        context = {"stripe_account": stripe_account, "payment_method_id": payment_method_id}
+        try:
+            method = await self._send(
+                "attach payment method",
+                context,
+                self._client.v1.payment_methods.attach_async(
+                    payment_method_id, {"customer": customer_id}, {"stripe_account": stripe_account}
+                ),
+            )
+        except StripeCardRejected:
+            raise
+        except StripeRequestRejected:
+            # Attached already (a retry after a crash)? Then this is done.
+            method = await self._retrieve_payment_method(stripe_account, payment_method_id)
+            if _id_of(method.customer) != customer_id:
+                raise
+        return self._require_card(method)
+
+    async def detach_payment_method(self, *, stripe_account: str, payment_method_id: str) -> None:
+        context = {"stripe_account": stripe_account, "payment_method_id": payment_method_id}
+        try:
+            await self._send(
+                "detach payment method",
+                context,
+                self._client.v1.payment_methods.detach_async(
+                    payment_method_id, options={"stripe_account": stripe_account}
+                ),
+            )
+        except StripeRequestRejected:
+            method = await self._retrieve_payment_method(stripe_account, payment_method_id)
+            if method.customer is not None:
+                raise
+
+    async def set_default_payment_method(
+        self, *, stripe_account: str, customer_id: str, payment_method_id: str
+    ) -> None:
+        context = {"stripe_account": stripe_account, "customer_id": customer_id}
+        await self._send(
+            "set default payment method",
+            context,
+            self._client.v1.customers.update_async(
+                customer_id,
+                {"invoice_settings": {"default_payment_method": payment_method_id}},
+                {"stripe_account": stripe_account},
+            ),
+        )
+
+    async def create_payment_intent(
+        self,
+        *,
+        stripe_account: str,
+        amount: int,
+        currency: str,
+        customer_id: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+        description: str | None,
+    ) -> IntentResult:
+        """Create an unconfirmed card PaymentIntent; `amount` is in the currency's minor unit."""
+        params: PaymentIntentCreateParams = {
+            "amount": amount,
+            "currency": currency,
+            "customer": customer_id,
+            "metadata": dict(metadata),
+        }
+        if self._allowed_types:
+            params["allowed_payment_method_types"] = ["card"]
+        if description and self._description:
+            params["description"] = description
+        intent = await self._send(
+            "create payment intent",
+            {"stripe_account": stripe_account},
+            self._client.v1.payment_intents.create_async(
+                params, {"stripe_account": stripe_account, "idempotency_key": idempotency_key}
+            ),
+        )
+        log.info(
+            "stripe payment intent created payment_intent_id=%s stripe_account=%s",
+            intent.id,
+            stripe_account,
+            extra={"payment_intent_id": intent.id, "stripe_account": stripe_account},
+        )
+        return await self._result(intent, stripe_account, off_session=False)
+
+    async def confirm_off_session(
+        self,
+        *,
+        stripe_account: str,
+        payment_intent_id: str,
+        payment_method_id: str,
+        idempotency_key: str,
+    ) -> IntentResult:
+        """Charge a saved card without the customer. Declines are results, not exceptions;
+        a card that wants 3-D Secure fails with reason `authentication_required`."""
+        params: PaymentIntentConfirmParams = {
+            "payment_method": payment_method_id,
+            "off_session": True,
+        }
+        return await self._confirm(
+            stripe_account, payment_intent_id, params, idempotency_key, off_session=True
+        )
+
+    async def confirm_on_session(
+        self,
+        *,
+        stripe_account: str,
+        payment_intent_id: str,
+        payment_method_id: str,
+        save_card: bool,
+        idempotency_key: str,
+    ) -> IntentResult:
+        """Charge a card entered through Stripe.js, its owner present.
+
+        Status `requires_action` means 3-D Secure: hand `client_secret` to Stripe.js
+        (`handleNextAction`) in the customer's browser. With `save_card` the card is kept on
+        the PaymentIntent's customer for later off-session charges (see
+        `supports_setup_future_usage` for the stand-in gap).
+        """
+        params: PaymentIntentConfirmParams = {
+            "payment_method": payment_method_id,
+            "use_stripe_sdk": True,
+        }
+        if save_card and self._setup_future_usage:
+            params["setup_future_usage"] = "off_session"
+        return await self._confirm(
+            stripe_account,
+            payment_intent_id,
+            params,
+            idempotency_key,
+            off_session=False,
+            attach_first=save_card and not self._setup_future_usage,
+        )
+
+    async def retrieve_payment_intent(
+        self, *, stripe_account: str, payment_intent_id: str
+    ) -> IntentResult:
+        """The PaymentIntent as Stripe has it now: what to look at first when resuming a charge
+        whose outcome is unknown (a crash, a timeout) before confirming anything again."""
+        intent = await self._retrieve_intent(stripe_account, payment_intent_id)
+        return await self._result(intent, stripe_account, off_session=False)
+
+    async def _confirm(
+        self,
+        stripe_account: str,
+        payment_intent_id: str,
+        params: PaymentIntentConfirmParams,
+        idempotency_key: str,
+        *,
+        off_session: bool,
+        attach_first: bool = False,
+    ) -> IntentResult:
+        context = {"stripe_account": stripe_account, "payment_intent_id": payment_intent_id}
+        payment_method_id = params["payment_method"]
+        try:
+            if attach_first or not self._confirm_parameters:
+                current = await self._retrieve_intent(stripe_account, payment_intent_id)
+                if current.status not in _CONFIRMABLE_STATES:
+                    return await self._result(current, stripe_account, off_session=off_session)
+                customer_id = _id_of(current.customer)
+                if attach_first and customer_id:
+                    await self.attach_payment_method(
+                        stripe_account=stripe_account,
+                        customer_id=customer_id,
+                        payment_method_id=payment_method_id,
+                    )
+            intent = await self._send(
+                "confirm payment intent",
+                context,
+                self._confirm_call(stripe_account, payment_intent_id, params, idempotency_key),
+            )
+        except StripeCardRejected as declined:
+            log.info(
+                "stripe payment declined payment_intent_id=%s stripe_account=%s reason=%s",
+                payment_intent_id,
+                stripe_account,
+                declined.failure.reason,
+                extra={**context, "reason": declined.failure.reason},
+            )
+            return IntentResult(
+                payment_intent_id=payment_intent_id,
+                status=declined.payment_intent_status or "requires_payment_method",
+                card=declined.card,
+                failure=declined.failure,
+                client_secret=None,
+            )
+        except StripeRequestRejected:
+            # Often "payment_intent_unexpected_state": confirmed before (a retry after a crash,
+            # or the idempotency key expired). Report the PaymentIntent as it stands.
+            current = await self._retrieve_intent(stripe_account, payment_intent_id)
+            if current.status not in _CONFIRMED_STATES | {"requires_action"}:
+                raise
+            intent = current
+        result = await self._result(intent, stripe_account, off_session=off_session)
+        log.info(
+            "stripe payment intent confirmed payment_intent_id=%s stripe_account=%s status=%s",
+            payment_intent_id,
+            stripe_account,
+            result.status,
+            extra={**context, "status": result.status},
+        )
+        return result
+
+    async def _confirm_call(
+        self,
+        stripe_account: str,
+        payment_intent_id: str,
+        params: PaymentIntentConfirmParams,
+        idempotency_key: str,
+    ) -> stripe.PaymentIntent:
+        intents = self._client.v1.payment_intents
+        confirm: PaymentIntentConfirmParams = {"expand": ["payment_method"]}
+        if self._confirm_parameters:
+            confirm.update(params)
+        else:
+            await intents.update_async(
+                payment_intent_id,
+                {"payment_method": params["payment_method"]},
+                {"stripe_account": stripe_account, "idempotency_key": f"{idempotency_key}:pm"},
+            )
+        return await intents.confirm_async(
+            payment_intent_id,
+            confirm,
+            {"stripe_account": stripe_account, "idempotency_key": idempotency_key},
+        )
+
+    async def _result(
+        self, intent: stripe.PaymentIntent, stripe_account: str, *, off_session: bool
+    ) -> IntentResult:
+        failure: PaymentFailure | None = None
+        error = intent.last_payment_error if "last_payment_error" in intent else None
+        if intent.status == "requires_action" and off_session:
+            failure = _AUTHENTICATION_REQUIRED  # real Stripe answers 402 instead
+        elif intent.status in ("requires_payment_method", "canceled") and error is not None:
+            failure = payment_failure(
+                _text(error, "code"), _text(error, "decline_code"), _text(error, "message")
+            )
+        return IntentResult(
+            payment_intent_id=intent.id,
+            status=intent.status,
+            card=await self._card_of(intent.payment_method, stripe_account),
+            failure=failure,
+            client_secret=intent.client_secret,
+        )
+
+    async def _card_of(
+        self, method: str | stripe.PaymentMethod | None, stripe_account: str
+    ) -> CardDetails | None:
+        if method is None:
+            return None
+        if isinstance(method, str):
+            method = await self._retrieve_payment_method(stripe_account, method)
+        return _card_details(method)
+
+    def _require_card(self, method: stripe.PaymentMethod) -> CardDetails:
+        card = _card_details(method)
+        if card is None:
+            raise StripeRequestRejected(f"payment method {method.id} is not a card")
+        return card
+
+    async def _retrieve_intent(
+        self, stripe_account: str, payment_intent_id: str
+    ) -> stripe.PaymentIntent:
+        return await self._send(
+            "retrieve payment intent",
+            {"stripe_account": stripe_account, "payment_intent_id": payment_intent_id},
+            self._client.v1.payment_intents.retrieve_async(
+                payment_intent_id,
+                {"expand": ["payment_method"]},
+                {"stripe_account": stripe_account},
+            ),
+        )
+
+    async def _retrieve_payment_method(
+        self, stripe_account: str, payment_method_id: str
+    ) -> stripe.PaymentMethod:
+        return await self._send(
+            "retrieve payment method",
+            {"stripe_account": stripe_account, "payment_method_id": payment_method_id},
+            self._client.v1.payment_methods.retrieve_async(
+                payment_method_id, options={"stripe_account": stripe_account}
+            ),
+        )
+
+    async def _send(self, operation: str, context: Mapping[str, str], call: Awaitable[_T]) -> _T:
+        """Await one Stripe call, turning Stripe's errors into ours (and logging them)."""
+        try:
+            return await call
+        except stripe.StripeError as exc:
+            translated = _translate(exc)
+            details = " ".join(f"{key}={value}" for key, value in context.items())
+            log.warning(
+                "stripe %s failed: %s %s (code=%s status=%s request_id=%s)",
+                operation,
+                type(translated).__name__,
+                details,
+                exc.code,
+                exc.http_status,
+                exc.request_id,
+                extra={**context, "stripe_code": exc.code, "stripe_request_id": exc.request_id},
+            )
+            raise translated from exc

@@ -1,0 +1,103 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from bookpay_shared.events import ChargeMethod, FailureReason
+from charge_service.domain import (
+    Charge,
+    ChargeStatus,
+    InvalidTransition,
+    SavedCard,
+    check_transition,
+    choose_card,
+    no_card_failure,
+)
+
+
+def card(pm: str, *, default: bool = False) -> SavedCard:
+    return SavedCard(pm, uuid.UUID(int=1), uuid.UUID(int=2), "acct_1", "visa", "4242", 12, 2030, None, default)
+
+
+def charge(**changes: object) -> Charge:
+    base = Charge(
+        charge_id=uuid.UUID(int=9),
+        account_id=uuid.UUID(int=1),
+        customer_id=uuid.UUID(int=2),
+        booking_ids=(uuid.UUID(int=3), uuid.UUID(int=4)),
+        amount=1000,
+        currency="usd",
+        method=ChargeMethod.CARD_ON_FILE,
+        payment_method_id=None,
+        save_card=False,
+        message=None,
+        requested_by="staff",
+    )
+    return Charge(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (ChargeStatus.REQUESTED, ChargeStatus.PROCESSING),
+        (ChargeStatus.REQUESTED, ChargeStatus.FAILED),
+        (ChargeStatus.PROCESSING, ChargeStatus.SUCCEEDED),
+        (ChargeStatus.PROCESSING, ChargeStatus.FAILED),
+    ],
+)
+def test_allowed_transitions(current: ChargeStatus, target: ChargeStatus) -> None:
+    check_transition(current, target)
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (ChargeStatus.SUCCEEDED, ChargeStatus.PROCESSING),
+        (ChargeStatus.SUCCEEDED, ChargeStatus.FAILED),
+        (ChargeStatus.FAILED, ChargeStatus.SUCCEEDED),
+        (ChargeStatus.REQUESTED, ChargeStatus.SUCCEEDED),
+    ],
+)
+def test_refused_transitions(current: ChargeStatus, target: ChargeStatus) -> None:
+    with pytest.raises(InvalidTransition):
+        check_transition(current, target)
+
+
+def test_the_requested_card_wins_over_the_default() -> None:
+    cards = [card("pm_a", default=True), card("pm_b")]
+    assert choose_card(cards, "pm_b") == cards[1]
+    assert choose_card(cards, "pm_unknown") is None
+
+
+def test_default_card_then_newest() -> None:
+    assert choose_card([card("pm_a"), card("pm_b", default=True)], None).payment_method_id == "pm_b"  # type: ignore[union-attr]
+    assert choose_card([card("pm_a"), card("pm_b")], None).payment_method_id == "pm_b"  # type: ignore[union-attr]
+    assert choose_card([], None) is None
+
+
+def test_same_request_ignores_booking_order_but_not_amount() -> None:
+    a = charge()
+    assert a.same_request(charge(booking_ids=tuple(reversed(a.booking_ids))))
+    assert not a.same_request(charge(amount=999))
+
+
+def test_idempotency_keys_derive_from_the_charge_id() -> None:
+    c = charge(attempts=1)
+    assert c.idempotency_key == f"charge:{c.charge_id}"
+    assert c.confirm_idempotency_key == f"charge:{c.charge_id}:confirm:1"
+
+
+def test_events_carry_the_charge_as_correlation() -> None:
+    paid = charge(
+        status=ChargeStatus.SUCCEEDED,
+        stripe_payment_intent_id="pi_1",
+        card_brand="visa",
+        card_last4="4242",
+        paid_at=datetime.now(UTC),
+    )
+    event = paid.succeeded_event()
+    assert event.correlation_id == paid.charge_id
+    assert event.key() == str(paid.customer_id)
+    assert (event.card_brand, event.card_last4) == ("visa", "4242")
+    failed = charge(status=ChargeStatus.FAILED, failure=no_card_failure(None)).failed_event()
+    assert failed.reason is FailureReason.NO_CARD_ON_FILE

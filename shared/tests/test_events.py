@@ -1,0 +1,76 @@
+import json
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from bookpay_shared.events import ALL_EVENTS, ChargeMethod, ChargeRequested
+from bookpay_shared.money import format_amount
+
+
+def request(**changes: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "event_type": "ChargeRequested",
+        "correlation_id": str(uuid.UUID(int=1)),
+        "charge_id": str(uuid.UUID(int=1)),
+        "account_id": str(uuid.UUID(int=2)),
+        "customer_id": str(uuid.UUID(int=3)),
+        "booking_ids": [str(uuid.UUID(int=4))],
+        "amount": 1500,
+        "currency": "usd",
+        "method": "card_on_file",
+        "requested_by": "staff",
+    }
+    body.update(changes)
+    return body
+
+
+def test_round_trip_keeps_every_field() -> None:
+    event = ChargeRequested.model_validate_json(json.dumps(request()))
+    again = ChargeRequested.model_validate_json(event.to_json())
+    assert again == event
+    assert event.method is ChargeMethod.CARD_ON_FILE
+    assert event.schema_version == 1
+
+
+def test_unknown_fields_are_ignored() -> None:
+    event = ChargeRequested.model_validate_json(json.dumps(request(added_later="x")))
+    assert not hasattr(event, "added_later")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"amount": -5},
+        {"amount": 10.5},
+        {"amount": "100"},
+        {"currency": "USD"},
+        {"currency": "xyz"},
+        {"booking_ids": []},
+        {"schema_version": 2},
+        {"event_type": "PaymentSucceeded"},
+        {"method": "cash"},
+        {"payment_method_id": "card_123"},
+    ],
+)
+def test_invalid_requests_are_refused(changes: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        ChargeRequested.model_validate_json(json.dumps(request(**changes)))
+
+
+def test_events_are_frozen() -> None:
+    event = ChargeRequested.model_validate(request())
+    with pytest.raises(ValidationError):
+        event.amount = 1  # type: ignore[misc]
+
+
+def test_every_event_names_a_topic() -> None:
+    assert len({e.TOPIC for e in ALL_EVENTS}) == len(ALL_EVENTS)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [(12345, "usd", "$123.45"), (5000, "jpy", "¥5,000"), (1234, "kwd", "1.234 KWD"), (99, "sek", "0.99 SEK")],
+)
+def test_format_amount(amount: int, currency: str, text: str) -> None:
+    assert format_amount(amount, currency) == text
