@@ -2,10 +2,9 @@ import json
 import uuid
 
 import pytest
-from pydantic import ValidationError
-
 from bookpay_shared.events import ALL_EVENTS, ChargeMethod, ChargeRequested
 from bookpay_shared.money import format_amount
+from pydantic import ValidationError
 
 
 def request(**changes: object) -> dict[str, object]:
@@ -70,7 +69,12 @@ def test_every_event_names_a_topic() -> None:
 
 @pytest.mark.parametrize(
     ("amount", "currency", "text"),
-    [(12345, "usd", "$123.45"), (5000, "jpy", "¥5,000"), (1234, "kwd", "1.234 KWD"), (99, "sek", "0.99 SEK")],
+    [
+        (12345, "usd", "$123.45"),
+        (5000, "jpy", "¥5,000"),
+        (1234, "kwd", "1.234 KWD"),
+        (99, "sek", "0.99 SEK"),
+    ],
 )
 def test_format_amount(amount: int, currency: str, text: str) -> None:
     assert format_amount(amount, currency) == text

@@ -141,8 +141,7 @@ class KafkaServer:
 
     @property
     def install_dir(self) -> Path:
-        c = self.config
-        return c.cache_dir / f"kafka_{c.scala_binary_version}-{c.kafka_version}-log4j-{c.log4j_version}"
+        return self.config.cache_dir / f"kafka-{self.config.kafka_version}"
 
     @property
     def libs_dir(self) -> Path:
@@ -175,11 +174,15 @@ class KafkaServer:
     async def ensure_libs(self) -> None:
         """Copy Kafka and its runtime dependencies into the cache, unless already there."""
         marker = self.install_dir / ".complete"
+        wanted = "\n".join(maven_coordinates(self.config)) + "\n"
         with _file_lock(self.install_dir.parent / f"{self.install_dir.name}.lock"):
-            if marker.is_file():
+            if marker.is_file() and marker.read_text() == wanted:
                 return
-            log.info("kafka: fetching %s from Maven Central (first run only)", self.install_dir.name)
+            log.info(
+                "kafka: fetching %s from Maven Central (first run only)", self.install_dir.name
+            )
             shutil.rmtree(self.libs_dir, ignore_errors=True)
+            self.install_dir.mkdir(parents=True, exist_ok=True)
             pom = self.install_dir / "pom.xml"
             pom.write_text(
                 _POM.format(
@@ -198,7 +201,7 @@ class KafkaServer:
                 log_path=self.config.log_path("maven"),
                 timeout=900,
             )  # fmt: skip
-            marker.write_text("\n".join(maven_coordinates(self.config)) + "\n")
+            marker.write_text(wanted)
 
     def _write_configs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -282,4 +285,3 @@ class KafkaServer:
             )  # fmt: skip
 
         await wait_until(probe, timeout, "kafka topic leaders", process=self.process)
-

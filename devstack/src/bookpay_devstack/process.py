@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -40,9 +40,7 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 
 def startup_error(name: str, reason: str, log_path: Path) -> StartupError:
-    return StartupError(
-        f"{name}: {reason}\n--- last lines of {log_path} ---\n{log_tail(log_path)}"
-    )
+    return StartupError(f"{name}: {reason}\n--- last lines of {log_path} ---\n{log_tail(log_path)}")
 
 
 class ManagedProcess:
@@ -114,8 +112,8 @@ class ManagedProcess:
     def _group(self) -> str | None:
         if self.user is None:
             return None
-        import pwd
         import grp
+        import pwd
 
         return grp.getgrgid(pwd.getpwnam(self.user).pw_gid).gr_name
 
@@ -220,9 +218,7 @@ async def wait_until(
         await asyncio.sleep(_POLL_INTERVAL)
 
 
-async def wait_http_ok(
-    url: str, timeout: float, *, process: ManagedProcess | None = None
-) -> None:
+async def wait_http_ok(url: str, timeout: float, *, process: ManagedProcess | None = None) -> None:
     """Wait until GET `url` answers with a 2xx status."""
 
     async def probe() -> bool:
@@ -251,6 +247,44 @@ async def wait_tcp(
         return True
 
     await wait_until(probe, timeout, f"tcp {host}:{port}", process=process)
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, process group) of a live process, from /proc; None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    if fields[0] == "Z":  # a zombie is already dead, only not yet reaped
+        return None
+    return int(fields[1]), int(fields[2])
+
+
+def live_processes() -> dict[int, tuple[int, int]]:
+    """Every live process: pid -> (parent pid, process group)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
+            found[int(entry.name)] = stat
+    return found
+
+
+def processes_in_groups(groups: Iterable[int]) -> list[int]:
+    """Pids of live processes in any of the process groups `groups`."""
+    wanted = set(groups)
+    return sorted(pid for pid, (_, pgrp) in live_processes().items() if pgrp in wanted)
+
+
+def child_processes(parent: int) -> list[int]:
+    """Pids of the live descendants of `parent`."""
+    table = live_processes()
+    found: list[int] = []
+    frontier = {parent}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier}
+        found.extend(sorted(frontier))
+    return found
 
 
 def port_in_use(host: str, port: int) -> bool:

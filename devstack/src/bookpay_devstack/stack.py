@@ -99,9 +99,7 @@ class Stack:
 
     async def stop(self) -> None:
         """Stop every component that was started (safe to call more than once)."""
-        results = await asyncio.gather(
-            *(c.stop() for c in self.components), return_exceptions=True
-        )
+        results = await asyncio.gather(*(c.stop() for c in self.components), return_exceptions=True)
         for component, result in zip(self.components, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("stopping %s failed: %r", component.name, result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from importlib import resources
 from importlib.abc import Traversable
 
@@ -63,8 +64,10 @@ def _migration_files(directory: Traversable) -> list[tuple[int, str, Traversable
     return found
 
 
-async def apply_migrations(pool: Pool, service_migrations: Traversable) -> list[str]:
-    """Apply the shared and the service's pending migrations; return the names applied."""
+async def apply_migrations(pool: Pool, components: Sequence[tuple[str, Traversable]]) -> list[str]:
+    """Apply the shared library's, then each component's pending migrations, in order.
+
+    Returns the names applied."""
     applied: list[str] = []
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATIONS_LOCK)
@@ -77,10 +80,7 @@ async def apply_migrations(pool: Pool, service_migrations: Traversable) -> list[
                        applied_at timestamptz NOT NULL DEFAULT now(),
                        PRIMARY KEY (component, version))"""
             )
-            for component, directory in (
-                ("shared", shared_migrations()),
-                ("service", service_migrations),
-            ):
+            for component, directory in (("shared", shared_migrations()), *components):
                 applied += await _apply_component(conn, component, directory)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATIONS_LOCK)

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
+from bookpay_shared import projections
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
 from bookpay_shared.kafka import Producer
@@ -38,6 +39,8 @@ class ServiceRuntime:
     name: str
     settings: ServiceSettings
     migrations: Traversable
+    uses_projections: bool = False
+    """Keep local projections of booking-service's accounts, customers and bookings."""
     db: Pool = field(init=False)
     producer: Producer = field(init=False)
     broker: KafkaBroker = field(init=False)
@@ -50,6 +53,8 @@ class ServiceRuntime:
         self.producer = Producer(servers, client_id=self.name)
         self.broker = KafkaBroker(servers, client_id=self.name, logger=logging.getLogger(self.name))
         self.faults = FaultPoints(self.settings.fault_points)
+        if self.uses_projections:
+            projections.register(self.broker, self.db, self.producer, service=self.name)
 
     def add_background_task(self, task: BackgroundTask) -> None:
         """A coroutine that runs for the service's lifetime (a sweep, a projection...)."""
@@ -58,7 +63,10 @@ class ServiceRuntime:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         await open_pool(self.db, self.settings.database_url.get_secret_value())
-        await apply_migrations(self.db, self.migrations)
+        components = [("service", self.migrations)]
+        if self.uses_projections:
+            components.insert(0, ("projections", projections.migrations()))
+        await apply_migrations(self.db, components)
         await self.producer.start()
         tasks = [asyncio.create_task(OutboxRelay(self.db, self.producer).run(), name="outbox")]
         tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from bookpay_shared import inbox, outbox
+from bookpay_shared import inbox, outbox, projections
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import ChargeMethod, ChargeRequested, FailureReason, utcnow
@@ -95,7 +95,7 @@ async def save_card(
     """Attach a Stripe.js-tokenized card to the customer's Stripe customer and record it."""
     async with deps.pool.acquire() as conn:
         stripe_account = await repo.get_connection(conn, account_id)
-        customer = await repo.get_known_customer(conn, account_id, customer_id)
+        customer = await projections.get_customer(conn, account_id, customer_id)
     if stripe_account is None:
         raise NotConnected(NOT_CONNECTED.message)
     if customer is None:
@@ -113,7 +113,7 @@ async def save_card(
 
 
 async def _ensure_stripe_customer(
-    deps: Deps, customer: repo.KnownCustomer, stripe_account: str
+    deps: Deps, customer: projections.KnownCustomer, stripe_account: str
 ) -> str:
     async with deps.pool.acquire() as conn:
         existing = await repo.get_stripe_customer(conn, customer.customer_id, stripe_account)
@@ -189,7 +189,7 @@ async def _ensure_stripe_customer_id(
 async def list_cards(pool: Pool, account_id: uuid.UUID, customer_id: uuid.UUID) -> list[SavedCard]:
     async with pool.acquire() as conn:
         stripe_account = await repo.get_connection(conn, account_id)
-        if await repo.get_known_customer(conn, account_id, customer_id) is None:
+        if await projections.get_customer(conn, account_id, customer_id) is None:
             raise UnknownCustomer(f"customer {customer_id} not found in account {account_id}")
         if stripe_account is None:
             return []
@@ -220,11 +220,11 @@ async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
 
 
 async def _check_against_records(conn: Connection, charge: Charge) -> None:
-    if await repo.get_known_customer(conn, charge.account_id, charge.customer_id) is None:
+    if await projections.get_customer(conn, charge.account_id, charge.customer_id) is None:
         raise UnknownCustomer(
             f"customer {charge.customer_id} not found in account {charge.account_id}"
         )
-    bookings = await repo.get_known_bookings(conn, charge.account_id, list(charge.booking_ids))
+    bookings = await projections.get_bookings(conn, charge.account_id, list(charge.booking_ids))
     found = {b.booking_id for b in bookings}
     missing = [str(b) for b in charge.booking_ids if b not in found]
     if missing:
@@ -343,10 +343,11 @@ async def _pay_off_session(deps: Deps, plan: Plan) -> IntentResult:
     assert stripe_account is not None
     intent_id = charge.stripe_payment_intent_id
     if intent_id is not None:
+        existing_id = intent_id
         current = await _stripe_call(
             deps,
             lambda: deps.stripe.retrieve_payment_intent(
-                stripe_account=stripe_account, payment_intent_id=intent_id
+                stripe_account=stripe_account, payment_intent_id=existing_id
             ),
         )
         if current.status in ("succeeded", "processing", "requires_capture"):

@@ -20,7 +20,9 @@ SERVICE = "charge-service"
 def create_app(
     settings: ChargeSettings, stripe: StripeGateway | None = None
 ) -> tuple[ServiceRuntime, FastAPI]:
-    runtime = ServiceRuntime(SERVICE, settings, resources.files("charge_service") / "migrations")
+    runtime = ServiceRuntime(
+        SERVICE, settings, resources.files("charge_service") / "migrations", uses_projections=True
+    )
     gateway = stripe or StripeApiGateway(
         settings.stripe_secret_key.get_secret_value(),
         api_base=settings.stripe_api_base,

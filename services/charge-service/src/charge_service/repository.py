@@ -10,13 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bookpay_shared.db import Connection
-from bookpay_shared.events import (
-    AccountStateChanged,
-    BookingStateChanged,
-    ChargeMethod,
-    CustomerStateChanged,
-    FailureReason,
-)
+from bookpay_shared.events import ChargeMethod, FailureReason
 
 from charge_service.domain import Charge, ChargeStatus, Failure, SavedCard
 
@@ -42,101 +36,6 @@ async def get_connection(conn: Connection, account_id: uuid.UUID) -> str | None:
         "SELECT stripe_account_id FROM stripe_connections WHERE account_id = $1", account_id
     )
     return value
-
-
-# --- projections of booking-service's entities ----------------------------------------------
-
-
-async def project_account(conn: Connection, e: AccountStateChanged) -> None:
-    await conn.execute(
-        """INSERT INTO known_accounts (account_id, name, version) VALUES ($1, $2, $3)
-           ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, version = excluded.version
-           WHERE known_accounts.version < excluded.version""",
-        e.account_id,
-        e.name,
-        e.version,
-    )
-
-
-async def project_customer(conn: Connection, e: CustomerStateChanged) -> None:
-    await conn.execute(
-        """INSERT INTO known_customers (customer_id, account_id, name, email, version)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name, email = excluded.email,
-               version = excluded.version
-           WHERE known_customers.version < excluded.version""",
-        e.customer_id,
-        e.account_id,
-        e.name,
-        e.email,
-        e.version,
-    )
-
-
-async def project_booking(conn: Connection, e: BookingStateChanged) -> None:
-    await conn.execute(
-        """INSERT INTO known_bookings (booking_id, account_id, customer_id, title, starts_at,
-                                       amount, currency, balance_due, status, version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (booking_id) DO UPDATE SET title = excluded.title,
-               starts_at = excluded.starts_at, amount = excluded.amount,
-               currency = excluded.currency, balance_due = excluded.balance_due,
-               status = excluded.status, version = excluded.version
-           WHERE known_bookings.version < excluded.version""",
-        e.booking_id,
-        e.account_id,
-        e.customer_id,
-        e.title,
-        e.starts_at,
-        e.amount,
-        e.currency,
-        e.balance_due,
-        e.status.value,
-        e.version,
-    )
-
-
-@dataclass(frozen=True)
-class KnownCustomer:
-    customer_id: uuid.UUID
-    account_id: uuid.UUID
-    name: str
-    email: str
-
-
-@dataclass(frozen=True)
-class KnownBooking:
-    booking_id: uuid.UUID
-    customer_id: uuid.UUID
-    currency: str
-    balance_due: int
-
-
-async def get_known_customer(
-    conn: Connection, account_id: uuid.UUID, customer_id: uuid.UUID
-) -> KnownCustomer | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM known_customers WHERE customer_id = $1 AND account_id = $2",
-        customer_id,
-        account_id,
-    )
-    if row is None:
-        return None
-    return KnownCustomer(row["customer_id"], row["account_id"], row["name"], row["email"])
-
-
-async def get_known_bookings(
-    conn: Connection, account_id: uuid.UUID, booking_ids: list[uuid.UUID]
-) -> list[KnownBooking]:
-    rows = await conn.fetch(
-        "SELECT * FROM known_bookings WHERE booking_id = ANY($1::uuid[]) AND account_id = $2",
-        booking_ids,
-        account_id,
-    )
-    return [
-        KnownBooking(r["booking_id"], r["customer_id"], r["currency"], r["balance_due"])
-        for r in rows
-    ]
 
 
 # --- Stripe customers and saved cards -----------------------------------------------------

@@ -2,7 +2,6 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-
 from bookpay_shared.events import ChargeMethod, FailureReason
 from charge_service.domain import (
     Charge,
@@ -16,7 +15,9 @@ from charge_service.domain import (
 
 
 def card(pm: str, *, default: bool = False) -> SavedCard:
-    return SavedCard(pm, uuid.UUID(int=1), uuid.UUID(int=2), "acct_1", "visa", "4242", 12, 2030, None, default)
+    return SavedCard(
+        pm, uuid.UUID(int=1), uuid.UUID(int=2), "acct_1", "visa", "4242", 12, 2030, None, default
+    )
 
 
 def charge(**changes: object) -> Charge:

@@ -6,32 +6,6 @@ CREATE TABLE stripe_connections (
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 
--- Projections of booking-service's entity state (fed by the *-state topics).
-CREATE TABLE known_accounts (
-    account_id uuid PRIMARY KEY,
-    name       text    NOT NULL,
-    version    integer NOT NULL
-);
-CREATE TABLE known_customers (
-    customer_id uuid PRIMARY KEY,
-    account_id  uuid    NOT NULL,
-    name        text    NOT NULL,
-    email       text    NOT NULL,
-    version     integer NOT NULL
-);
-CREATE TABLE known_bookings (
-    booking_id  uuid PRIMARY KEY,
-    account_id  uuid    NOT NULL,
-    customer_id uuid    NOT NULL,
-    title       text    NOT NULL,
-    starts_at   timestamptz NOT NULL,
-    amount      bigint  NOT NULL,
-    currency    text    NOT NULL,
-    balance_due bigint  NOT NULL,
-    status      text    NOT NULL,
-    version     integer NOT NULL
-);
-
 -- The Stripe customer of one of our customers on one connected Stripe account.
 CREATE TABLE stripe_customers (
     customer_id        uuid NOT NULL,

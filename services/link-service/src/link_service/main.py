@@ -1,0 +1,40 @@
+"""link-service entrypoint: read settings once, wire the pieces, serve."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+
+from bookpay_shared.http import install_error_handlers
+from bookpay_shared.logs import configure
+from bookpay_shared.runtime import ServiceRuntime
+from fastapi import FastAPI
+
+from link_service.settings import LinkSettings
+
+SERVICE = "link-service"
+
+
+def create_app(settings: LinkSettings) -> tuple[ServiceRuntime, FastAPI]:
+    runtime = ServiceRuntime(
+        SERVICE, settings, resources.files("link_service") / "migrations", uses_projections=True
+    )
+    app = runtime.http_app(title="bookpay link-service", version="1")
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    return runtime, app
+
+
+async def serve(settings: LinkSettings) -> None:
+    runtime, app = create_app(settings)
+    await runtime.serve(app)
+
+
+def run() -> None:
+    settings = LinkSettings()
+    configure(SERVICE, settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,215 @@
+"""Local read models of booking-service's entities, fed by its compacted *-state topics.
+
+A service that needs accounts, customers or bookings (to check a charge, render a payment
+page or address an email) keeps its own copy here instead of calling booking-service, so it
+keeps working while booking-service is down. Each upsert keeps the highest entity version, so
+redelivered or out-of-order state events change nothing: no processed-event record is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from importlib.abc import Traversable
+from typing import Any, TypeVar
+
+from faststream.kafka import KafkaBroker
+
+from bookpay_shared import topics
+from bookpay_shared.consuming import subscribe
+from bookpay_shared.db import Connection, Pool
+from bookpay_shared.events import (
+    AccountStateChanged,
+    Administrator,
+    BookingStateChanged,
+    BookingStatus,
+    CustomerStateChanged,
+    Event,
+)
+from bookpay_shared.kafka import Producer
+
+E = TypeVar("E", bound=Event)
+
+
+def migrations() -> Traversable:
+    return resources.files("bookpay_shared") / "projection_migrations"
+
+
+@dataclass(frozen=True)
+class KnownAccount:
+    account_id: uuid.UUID
+    name: str
+    admins: tuple[Administrator, ...]
+    notify_admins_on_link_payment: bool
+
+
+@dataclass(frozen=True)
+class KnownCustomer:
+    customer_id: uuid.UUID
+    account_id: uuid.UUID
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class KnownBooking:
+    booking_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    title: str
+    starts_at: datetime
+    amount: int
+    currency: str
+    amount_paid: int
+    balance_due: int
+    status: BookingStatus
+
+
+async def apply_account(conn: Connection, e: AccountStateChanged) -> None:
+    await conn.execute(
+        """INSERT INTO known_accounts (account_id, name, admins, notify_admins_on_link_payment, version)
+           VALUES ($1, $2, $3::jsonb, $4, $5)
+           ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, admins = excluded.admins,
+               notify_admins_on_link_payment = excluded.notify_admins_on_link_payment,
+               version = excluded.version
+           WHERE known_accounts.version < excluded.version""",
+        e.account_id,
+        e.name,
+        json.dumps([a.model_dump(mode="json") for a in e.admins]),
+        e.notify_admins_on_link_payment,
+        e.version,
+    )
+
+
+async def apply_customer(conn: Connection, e: CustomerStateChanged) -> None:
+    await conn.execute(
+        """INSERT INTO known_customers (customer_id, account_id, name, email, version)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name, email = excluded.email,
+               version = excluded.version
+           WHERE known_customers.version < excluded.version""",
+        e.customer_id,
+        e.account_id,
+        e.name,
+        e.email,
+        e.version,
+    )
+
+
+async def apply_booking(conn: Connection, e: BookingStateChanged) -> None:
+    await conn.execute(
+        """INSERT INTO known_bookings (booking_id, account_id, customer_id, title, starts_at,
+               amount, currency, amount_paid, balance_due, status, version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (booking_id) DO UPDATE SET title = excluded.title,
+               starts_at = excluded.starts_at, amount = excluded.amount,
+               currency = excluded.currency, amount_paid = excluded.amount_paid,
+               balance_due = excluded.balance_due, status = excluded.status,
+               version = excluded.version
+           WHERE known_bookings.version < excluded.version""",
+        e.booking_id,
+        e.account_id,
+        e.customer_id,
+        e.title,
+        e.starts_at,
+        e.amount,
+        e.currency,
+        e.amount_paid,
+        e.balance_due,
+        e.status.value,
+        e.version,
+    )
+
+
+async def get_account(conn: Connection, account_id: uuid.UUID) -> KnownAccount | None:
+    row = await conn.fetchrow("SELECT * FROM known_accounts WHERE account_id = $1", account_id)
+    if row is None:
+        return None
+    return KnownAccount(
+        account_id=row["account_id"],
+        name=row["name"],
+        admins=tuple(Administrator.model_validate(a) for a in json.loads(row["admins"])),
+        notify_admins_on_link_payment=row["notify_admins_on_link_payment"],
+    )
+
+
+async def get_customer(
+    conn: Connection, account_id: uuid.UUID, customer_id: uuid.UUID
+) -> KnownCustomer | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM known_customers WHERE customer_id = $1 AND account_id = $2",
+        customer_id,
+        account_id,
+    )
+    if row is None:
+        return None
+    return KnownCustomer(row["customer_id"], row["account_id"], row["name"], row["email"])
+
+
+async def get_bookings(
+    conn: Connection, account_id: uuid.UUID, booking_ids: Sequence[uuid.UUID]
+) -> list[KnownBooking]:
+    rows = await conn.fetch(
+        """SELECT * FROM known_bookings WHERE booking_id = ANY($1::uuid[]) AND account_id = $2
+           ORDER BY starts_at, booking_id""",
+        list(booking_ids),
+        account_id,
+    )
+    return [_booking(r) for r in rows]
+
+
+def _booking(r: Any) -> KnownBooking:
+    return KnownBooking(
+        booking_id=r["booking_id"],
+        account_id=r["account_id"],
+        customer_id=r["customer_id"],
+        title=r["title"],
+        starts_at=r["starts_at"],
+        amount=r["amount"],
+        currency=r["currency"],
+        amount_paid=r["amount_paid"],
+        balance_due=r["balance_due"],
+        status=BookingStatus(r["status"]),
+    )
+
+
+_ENTITY_TOPICS: dict[str, tuple[str, type[Event], Callable[[Connection, Any], Awaitable[None]]]] = {
+    "accounts": (topics.ACCOUNTS_STATE, AccountStateChanged, apply_account),
+    "customers": (topics.CUSTOMERS_STATE, CustomerStateChanged, apply_customer),
+    "bookings": (topics.BOOKINGS_STATE, BookingStateChanged, apply_booking),
+}
+
+
+def register(
+    broker: KafkaBroker,
+    pool: Pool,
+    producer: Producer,
+    *,
+    service: str,
+    entities: Sequence[str] = ("accounts", "customers", "bookings"),
+) -> None:
+    """Keep this service's projections of `entities` up to date."""
+    for entity in entities:
+        topic, model, apply = _ENTITY_TOPICS[entity]
+        subscribe(
+            broker,
+            topic=topic,
+            service=service,
+            model=model,
+            handler=_projector(pool, apply),
+            producer=producer,
+        )
+
+
+def _projector(
+    pool: Pool, apply: Callable[[Connection, Any], Awaitable[None]]
+) -> Callable[[Event], Awaitable[None]]:
+    async def project(event: Event) -> None:
+        async with pool.acquire() as conn:
+            await apply(conn, event)
+
+    return project
