@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import smtplib
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bookpay_devstack.config import find_repo_root
 from bookpay_devstack.mail import FaultMode
-from bookpay_devstack.process import child_processes, processes_in_groups
+from bookpay_devstack.process import child_processes, is_alive, processes_in_groups
 from bookpay_devstack.stack import Stack, StackConfig
 from bookpay_shared.topics import ALL_TOPICS, CHARGE_REQUESTED
 
@@ -150,9 +149,13 @@ async def test_smtp_sink_fault_modes(stack: Stack) -> None:
 
 
 async def test_stop_leaves_no_process(stack: Stack) -> None:
-    groups = [p.pid for p in stack.processes() if p.pid is not None]
-    assert len(groups) == 4
+    leaders = [p.pid for p in stack.processes() if p.pid is not None]
+    assert len(leaders) == 4
+    # PostgreSQL's workers lead process groups of their own, so also follow the process tree.
+    ours = leaders + [pid for leader in leaders for pid in child_processes(leader)]
+    assert len(ours) > len(leaders)
     await stack.stop()
 
-    assert child_processes(os.getpid()) == []
-    assert processes_in_groups(groups) == []
+    assert processes_in_groups(leaders) == []
+    assert [pid for pid in ours if is_alive(pid)] == []
+    assert not any(p.running for p in stack.processes())

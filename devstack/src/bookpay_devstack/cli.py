@@ -88,6 +88,7 @@ async def run_until_signalled(
     try:
         await command(args)
     except asyncio.CancelledError:
+        print("stopped.", flush=True)
         return 0
     except StartupError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -98,6 +99,8 @@ async def run_until_signalled(
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for chatty in ("httpx", "aiokafka"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     sys.exit(asyncio.run(run_until_signalled(args.handler, args)))
 
 

@@ -81,22 +81,6 @@ class StackConfig:
     # Also print every component's output to the console, each line prefixed with its name.
     echo_logs: bool = False
 
-    @classmethod
-    def testing(cls, **overrides: Any) -> StackConfig:
-        """The port set and runtime directory the test suite uses, apart from `make run`'s."""
-        root = find_repo_root()
-        values: dict[str, Any] = {
-            "runtime_dir": root / "var" / "devstack-test",
-            "kafka_port": 19092,
-            "kafka_controller_port": 19093,
-            "postgres_port": 15433,
-            "stripe_port": 18420,
-            "smtp_port": 11025,
-            "smtp_api_port": 11080,
-        }
-        values.update(overrides)
-        return cls(**values)
-
     def replace(self, **changes: Any) -> StackConfig:
         return dataclasses.replace(self, **changes)
 

@@ -62,6 +62,9 @@ rootLogger.level = INFO
 rootLogger.appenderRef.console.ref = console
 logger.clients.name = org.apache.kafka.clients
 logger.clients.level = WARN
+# The full configuration dumps (a thousand lines per start).
+logger.config.name = org.apache.kafka.common.config.AbstractConfig
+logger.config.level = WARN
 """
 
 
@@ -164,6 +167,7 @@ class KafkaServer:
             echo=c.echo_logs,
         )
         self.process.start()
+        await self.process.wait_tcp(c.host, c.kafka_port, c.start_timeout)
         await self.wait_ready(c.start_timeout)
         await self.create_topics()
 
@@ -209,23 +213,28 @@ class KafkaServer:
         (self.home / "log4j2.properties").write_text(_LOG4J2)
 
     async def _format_storage(self) -> None:
+        """Format the log directory for a new single-node cluster, unless kept from a last run."""
+        if (self.data_dir / "meta.properties").is_file():
+            return
         await run_command(
             "kafka-storage",
             self._java(
-                "kafka.tools.StorageTool", "format", "--standalone", "--ignore-formatted",
+                "kafka.tools.StorageTool", "format", "--standalone",
                 "-t", random_cluster_id(), "-c", str(self.home / "server.properties"),
-                heap="256m",
+                heap="256m", quick=True,
             ),
-            log_path=self.log_path,
+            log_path=self.config.log_path("kafka-storage"),
             timeout=120,
         )  # fmt: skip
 
-    def _java(self, main_class: str, *args: str, heap: str) -> list[str]:
+    def _java(self, main_class: str, *args: str, heap: str, quick: bool = False) -> list[str]:
+        # A short-lived tool starts faster with the client compiler and the serial collector.
+        jvm_mode = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"] if quick else ["-XX:+UseG1GC"]
         return [
             "java",
             f"-Xmx{heap}",
             "-Xms64m",
-            "-XX:+UseG1GC",
+            *jvm_mode,
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             "-cp",

@@ -261,6 +261,11 @@ def _proc_stat(pid: int) -> tuple[int, int] | None:
     return int(fields[1]), int(fields[2])
 
 
+def is_alive(pid: int) -> bool:
+    """Whether `pid` is a live (not zombie) process."""
+    return _proc_stat(pid) is not None
+
+
 def live_processes() -> dict[int, tuple[int, int]]:
     """Every live process: pid -> (parent pid, process group)."""
     found = {}

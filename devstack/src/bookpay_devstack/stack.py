@@ -9,26 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import IO, Protocol
 
 from .config import StackConfig
 from .kafka import KafkaServer
 from .mail import SmtpSink, SmtpSinkClient
 from .postgres import PostgresServer
-from .process import ManagedProcess, StartupError
+from .process import ManagedProcess, StartupError, require_free_ports
 from .stripe_api import LocalStripe
 
-__all__ = ["Stack", "StackConfig", "StartupError", "prepare_runtime_dir", "run_infra"]
+__all__ = [
+    "Stack",
+    "StackConfig",
+    "StartupError",
+    "claim_runtime_dir",
+    "prepare_runtime_dir",
+    "run_infra",
+]
 
 log = logging.getLogger(__name__)
 
-# Written into a runtime directory the stack owns; a directory without it is never wiped.
+# In a runtime directory the stack made (one without it is never wiped); locked while in use.
 RUNTIME_MARKER = ".bookpay-devstack"
 
 
@@ -41,23 +49,42 @@ class Component(Protocol):
     async def stop(self) -> None: ...
 
 
-def prepare_runtime_dir(config: StackConfig) -> None:
-    """Create the runtime directory; empty it first unless `keep_data`.
+def claim_runtime_dir(config: StackConfig) -> IO[str]:
+    """Create the runtime directory and lock it for this stack; close the handle to release.
 
-    Refuses to empty a non-empty directory that the stack did not create.
+    Refuses a non-empty directory that the stack did not create, and one another stack holds.
     """
     root = config.runtime_dir
     marker = root / RUNTIME_MARKER
     if root.exists() and any(root.iterdir()) and not marker.exists():
-        raise StartupError(f"{root} is not empty and was not made by the dev stack; not wiping it")
-    if not config.keep_data and root.exists():
-        for child in root.iterdir():
+        raise StartupError(f"{root} is not empty and was not made by the dev stack; not using it")
+    root.mkdir(parents=True, exist_ok=True)
+    handle = marker.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StartupError(f"{root} is in use by another running stack") from None
+    return handle
+
+
+def prepare_runtime_dir(config: StackConfig) -> None:
+    """Empty the (claimed) runtime directory unless `keep_data`; create the logs directory."""
+    if not config.keep_data:
+        for child in config.runtime_dir.iterdir():
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
             elif child.name != RUNTIME_MARKER:
                 child.unlink()
     config.logs_dir.mkdir(parents=True, exist_ok=True)
-    marker.touch()
+
+
+def required_ports(config: StackConfig) -> list[int]:
+    ports = [config.kafka_port, config.kafka_controller_port, config.stripe_port]
+    ports += [config.smtp_port, config.smtp_api_port]
+    if not config.external_postgres_url:
+        ports.append(config.postgres_port)
+    return ports
 
 
 class Stack:
@@ -69,6 +96,7 @@ class Stack:
         self.postgres = PostgresServer(self.config)
         self.stripe = LocalStripe(self.config)
         self.smtp = SmtpSink(self.config)
+        self._claim: IO[str] | None = None
 
     @property
     def components(self) -> tuple[Component, ...]:
@@ -76,16 +104,16 @@ class Stack:
 
     async def start(self) -> None:
         started = time.monotonic()
-        prepare_runtime_dir(self.config)
+        self._claim = claim_runtime_dir(self.config)
         try:
+            require_free_ports("dev stack", self.config.host, required_ports(self.config))
+            prepare_runtime_dir(self.config)
             async with asyncio.TaskGroup() as group:
                 for component in self.components:
                     group.create_task(self._start_one(component))
         except BaseExceptionGroup as failures:
             await self.stop()
-            if len(failures.exceptions) == 1:
-                raise failures.exceptions[0] from None
-            raise
+            raise _single_error(failures) from None
         except BaseException:
             await self.stop()
             raise
@@ -103,6 +131,9 @@ class Stack:
         for component, result in zip(self.components, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("stopping %s failed: %r", component.name, result)
+        if self._claim is not None:
+            self._claim.close()
+            self._claim = None
 
     async def __aenter__(self) -> Stack:
         await self.start()
@@ -170,6 +201,16 @@ class Stack:
             "smtp sink api": f"{c.smtp_api_url}/messages",
             "logs": str(c.logs_dir),
         }
+
+
+def _single_error(failures: BaseExceptionGroup[BaseException]) -> BaseException:
+    """One exception for a failed start: the only one, or a StartupError naming them all."""
+    errors = failures.exceptions
+    if len(errors) == 1:
+        return errors[0]
+    if all(isinstance(e, StartupError) for e in errors):
+        return StartupError("\n\n".join(str(e) for e in errors))
+    return failures
 
 
 @contextlib.asynccontextmanager

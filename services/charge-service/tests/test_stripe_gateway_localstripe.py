@@ -28,17 +28,13 @@ from charge_service.stripe_gateway import (
     StripeUnavailable,
 )
 
+pytestmark = pytest.mark.filterwarnings(
+    # stripe-python hands httpx the encoded body as `data=`
+    "ignore:Use .content=<...>. to upload raw bytes:DeprecationWarning"
+)
+
 SECRET_KEY = "sk_test_localstripe"
 ACCOUNT = "acct_1TestConnected"
-
-# localstripe pickles its whole store to /tmp/localstripe.pickle after every write; a test
-# instance must neither share that file with other instances nor leave it behind.
-_START_LOCALSTRIPE = (
-    "import localstripe.resources as r\n"
-    "r.Store.dump_to_disk = lambda self: None\n"
-    "from localstripe.server import start\n"
-    "start()\n"
-)
 
 
 def _free_port() -> int:
@@ -51,10 +47,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
-    log_path: Path = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
-    with log_path.open("wb") as log_file:
+    home: Path = tmp_path_factory.mktemp("localstripe")
+    # The devstack's entry point binds 127.0.0.1 only and keeps the state in our own file
+    # (localstripe's own one shares /tmp/localstripe.pickle with every other instance).
+    command = [
+        sys.executable, "-m", "bookpay_devstack.localstripe_server",
+        "--host", "127.0.0.1", "--port", str(port), "--state", str(home / "state.pickle"),
+    ]  # fmt: skip
+    with (home / "localstripe.log").open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-c", _START_LOCALSTRIPE, "--port", str(port), "--from-scratch"],
+            command,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )

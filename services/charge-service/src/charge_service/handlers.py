@@ -205,13 +205,16 @@ async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
     Returns the charge as recorded and whether it was new.
     """
     async with pool.acquire() as conn, conn.transaction():
-        await _check_against_records(conn, charge)
-        if not await repo.insert_charge(conn, charge):
-            existing = await repo.get_charge(conn, charge.charge_id)
-            assert existing is not None
+        existing = await repo.get_charge(conn, charge.charge_id)
+        if existing is not None:
             if not existing.same_request(charge):
                 raise ChargeConflict(f"charge {charge.charge_id} exists with different details")
             return existing, False
+        await _check_against_records(conn, charge)
+        if not await repo.insert_charge(conn, charge):
+            raise ChargeConflict(
+                f"charge {charge.charge_id} was just requested concurrently; retry"
+            )
         await repo.add_history(
             conn, charge.charge_id, charge.status, "charge requested", by=charge.requested_by
         )

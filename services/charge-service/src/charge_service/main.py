@@ -23,11 +23,7 @@ def create_app(
     runtime = ServiceRuntime(
         SERVICE, settings, resources.files("charge_service") / "migrations", uses_projections=True
     )
-    gateway = stripe or StripeApiGateway(
-        settings.stripe_secret_key.get_secret_value(),
-        api_base=settings.stripe_api_base,
-        supports_setup_future_usage=settings.stripe_supports_setup_future_usage,
-    )
+    gateway = stripe or _stripe_gateway(settings)
     deps = handlers.Deps(
         pool=runtime.db,
         stripe=gateway,
@@ -41,6 +37,14 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes.router)
     return runtime, app
+
+
+def _stripe_gateway(settings: ChargeSettings) -> StripeGateway:
+    key = settings.stripe_secret_key.get_secret_value()
+    if settings.stripe_stand_in == "localstripe":
+        assert settings.stripe_api_base, "CHARGE_STRIPE_API_BASE must name the localstripe server"
+        return StripeApiGateway.for_localstripe(settings.stripe_api_base, key)
+    return StripeApiGateway(key, api_base=settings.stripe_api_base)
 
 
 async def serve(settings: ChargeSettings) -> None:

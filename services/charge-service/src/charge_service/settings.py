@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from bookpay_shared.settings import ServiceSettings, refuse_placeholder
 from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -15,8 +17,9 @@ class ChargeSettings(ServiceSettings):
     stripe_api_base: str | None = None
     """None for real Stripe; http://127.0.0.1:8420 for localstripe."""
     stripe_webhook_secret: SecretStr = SecretStr("")
-    stripe_supports_setup_future_usage: bool = True
-    """False only for localstripe, which rejects setup_future_usage."""
+    stripe_stand_in: Literal["none", "localstripe"] = "none"
+    """"localstripe" leaves out the request parameters localstripe rejects (see
+    docs/stripe-stand-in.md); "none" for real Stripe."""
     stripe_max_attempts: int = 4
     """Attempts of one Stripe call on transient errors before the event is retried later."""
 

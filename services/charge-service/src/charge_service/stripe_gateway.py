@@ -390,12 +390,6 @@ class StripeApiGateway:
                 params, {"stripe_account": stripe_account, "idempotency_key": idempotency_key}
             ),
         )
-        log.info(
-            "stripe customer created customer_id=%s stripe_account=%s",
-            customer.id,
-            stripe_account,
-            extra={**context, "customer_id": customer.id},
-        )
         return customer.id
 
     async def attach_payment_method(
@@ -477,12 +471,6 @@ class StripeApiGateway:
             self._client.v1.payment_intents.create_async(
                 params, {"stripe_account": stripe_account, "idempotency_key": idempotency_key}
             ),
-        )
-        log.info(
-            "stripe payment intent created payment_intent_id=%s stripe_account=%s",
-            intent.id,
-            stripe_account,
-            extra={"payment_intent_id": intent.id, "stripe_account": stripe_account},
         )
         return await self._result(intent, stripe_account, off_session=False)
 
@@ -594,15 +582,15 @@ class StripeApiGateway:
             if current.status not in _CONFIRMED_STATES | {"requires_action"}:
                 raise
             intent = current
-        result = await self._result(intent, stripe_account, off_session=off_session)
-        log.info(
-            "stripe payment intent confirmed payment_intent_id=%s stripe_account=%s status=%s",
-            payment_intent_id,
-            stripe_account,
-            result.status,
-            extra={**context, "status": result.status},
-        )
-        return result
+            log.info(
+                "stripe payment intent was confirmed before payment_intent_id=%s "
+                "stripe_account=%s status=%s",
+                payment_intent_id,
+                stripe_account,
+                current.status,
+                extra=context,
+            )
+        return await self._result(intent, stripe_account, off_session=off_session)
 
     async def _confirm_call(
         self,
@@ -687,12 +675,13 @@ class StripeApiGateway:
 
     async def _send(self, operation: str, context: Mapping[str, str], call: Awaitable[_T]) -> _T:
         """Await one Stripe call, turning Stripe's errors into ours (and logging them)."""
+        details = " ".join(f"{key}={value}" for key, value in context.items())
         try:
-            return await call
+            result = await call
         except stripe.StripeError as exc:
             translated = _translate(exc)
-            details = " ".join(f"{key}={value}" for key, value in context.items())
-            log.warning(
+            log.log(
+                logging.INFO if isinstance(translated, StripeCardRejected) else logging.WARNING,
                 "stripe %s failed: %s %s (code=%s status=%s request_id=%s)",
                 operation,
                 type(translated).__name__,
@@ -703,3 +692,15 @@ class StripeApiGateway:
                 extra={**context, "stripe_code": exc.code, "stripe_request_id": exc.request_id},
             )
             raise translated from exc
+        level = logging.DEBUG if operation.startswith("retrieve") else logging.INFO
+        obj = result if isinstance(result, stripe.StripeObject) else None
+        log.log(
+            level,
+            "stripe %s ok %s id=%s status=%s",
+            operation,
+            details,
+            _text(obj, "id"),
+            _text(obj, "status"),
+            extra=dict(context),
+        )
+        return result

@@ -1,0 +1,1 @@
+pytest_plugins = ["bookpay_devstack.pytest_plugin"]

@@ -1,0 +1,65 @@
+"""pytest fixtures for tests against the real infrastructure and the services as processes.
+
+Loaded by the repository's root conftest.py. The test stack uses its own ports and runtime
+directory, so `make test` can run while `make run` is up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from bookpay_devstack.config import StackConfig, find_repo_root
+from bookpay_devstack.events import EventLog
+from bookpay_devstack.stack import Stack
+from bookpay_devstack.system import Services, SystemConfig
+
+TEST_SYSTEM = SystemConfig(
+    booking_port=18001,
+    charge_port=18002,
+    link_port=18003,
+    notification_port=18004,
+    environment="test",
+)
+
+
+def stack_config_for_tests(root: Path | None = None) -> StackConfig:
+    root = root or find_repo_root()
+    return StackConfig(
+        runtime_dir=root / "var" / "test-stack",
+        kafka_port=19092,
+        kafka_controller_port=19093,
+        postgres_port=15433,
+        stripe_port=18420,
+        smtp_port=11025,
+        smtp_api_port=11080,
+        stripe_webhook_url=f"http://127.0.0.1:{TEST_SYSTEM.charge_port}/v1/stripe/webhooks",
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def stack() -> AsyncIterator[Stack]:
+    """Kafka, PostgreSQL, localstripe and the SMTP sink, started once for the whole run."""
+    async with Stack(stack_config_for_tests()) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def event_log(stack: Stack) -> AsyncIterator[EventLog]:
+    log = EventLog(stack.kafka_bootstrap_servers)
+    await log.start()
+    yield log
+    await log.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def system(stack: Stack, event_log: EventLog) -> AsyncIterator[Services]:
+    """The four services as processes, healthy."""
+    services = Services(stack, TEST_SYSTEM)
+    try:
+        await services.start_all()
+        yield services
+    finally:
+        await services.stop_all()

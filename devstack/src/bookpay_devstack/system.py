@@ -1,0 +1,123 @@
+"""The four bookpay services as processes, configured against a running `Stack`.
+
+Used by `bookpay-devstack run` (make run) and by the end-to-end tests, so both start the
+services exactly the same way: `python -m <package>.main` with settings in the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bookpay_devstack.process import ManagedProcess
+from bookpay_devstack.stack import Stack
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    package: str
+    env_prefix: str
+    database: str
+    port: int
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    booking_port: int = 8001
+    charge_port: int = 8002
+    link_port: int = 8003
+    notification_port: int = 8004
+    log_level: str = "INFO"
+    environment: str = "development"
+    echo: bool = False
+    """Also print each service's log lines to the console, prefixed with its name."""
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def specs(self) -> tuple[ServiceSpec, ...]:
+        return (
+            ServiceSpec(
+                "booking-service", "booking_service", "BOOKING", "booking", self.booking_port
+            ),
+            ServiceSpec("charge-service", "charge_service", "CHARGE", "charge", self.charge_port),
+            ServiceSpec("link-service", "link_service", "LINK", "link", self.link_port),
+            ServiceSpec(
+                "notification-service",
+                "notification_service",
+                "NOTIFICATION",
+                "notification",
+                self.notification_port,
+            ),
+        )
+
+
+class Services:
+    """Start, restart and stop the services; each writes its log to `<logs>/<name>.log`."""
+
+    def __init__(self, stack: Stack, config: SystemConfig | None = None) -> None:
+        self.stack = stack
+        self.config = config or SystemConfig()
+        self.specs = {s.name: s for s in self.config.specs()}
+        self.processes: dict[str, ManagedProcess] = {}
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.specs[name].port}"
+
+    def env(self, spec: ServiceSpec, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        cfg = self.stack.config
+        p = spec.env_prefix
+        env = {
+            **os.environ,
+            f"{p}_ENVIRONMENT": self.config.environment,
+            f"{p}_DATABASE_URL": self.stack.postgres_dsn(spec.database),
+            f"{p}_KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka_bootstrap_servers,
+            f"{p}_HTTP_HOST": "127.0.0.1",
+            f"{p}_HTTP_PORT": str(spec.port),
+            f"{p}_LOG_LEVEL": self.config.log_level,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if spec.env_prefix == "CHARGE":
+            env |= {
+                "CHARGE_STRIPE_SECRET_KEY": cfg.stripe_api_key,
+                "CHARGE_STRIPE_API_BASE": self.stack.stripe_url,
+                "CHARGE_STRIPE_WEBHOOK_SECRET": cfg.stripe_webhook_secret,
+                "CHARGE_STRIPE_STAND_IN": "localstripe",
+            }
+        return env | dict(self.config.extra_env) | dict(overrides or {})
+
+    def start(self, name: str, overrides: Mapping[str, str] | None = None) -> ManagedProcess:
+        spec = self.specs[name]
+        process = ManagedProcess(
+            name,
+            [sys.executable, "-m", f"{spec.package}.main"],
+            log_path=self.stack.logs_dir / f"{name}.log",
+            env=self.env(spec, overrides),
+            echo=self.config.echo,
+        )
+        process.start()
+        self.processes[name] = process
+        return process
+
+    async def wait_healthy(self, name: str, timeout: float = 60.0) -> None:
+        await self.processes[name].wait_http_ok(f"{self.url(name)}/healthz", timeout)
+
+    async def start_all(self, timeout: float = 90.0) -> None:
+        for name in self.specs:
+            self.start(name)
+        await asyncio.gather(*(self.wait_healthy(n, timeout) for n in self.specs))
+
+    async def restart(
+        self, name: str, overrides: Mapping[str, str] | None = None
+    ) -> ManagedProcess:
+        old = self.processes.get(name)
+        if old is not None and old.running:
+            await old.stop()
+        process = self.start(name, overrides)
+        await self.wait_healthy(name)
+        return process
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.processes.values()))
