@@ -2,6 +2,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaProducer
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services
 
@@ -15,3 +16,12 @@ async def bookpay(system: Services, stack: Stack) -> AsyncIterator[Bookpay]:
     client = Bookpay(system, stack)
     yield client
     await client.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def kafka(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
+    """A plain producer, as an internal service publishing events would use."""
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    yield producer
+    await producer.stop()

@@ -264,6 +264,7 @@ async def process_charge_requested(deps: Deps, event: ChargeRequested) -> None:
         outcome = Failure(FailureReason.INVALID_REQUEST, f"Stripe refused the request: {exc}")
     deps.faults.crash_point("charge.after_stripe_confirm")
     await _finish(deps.pool, plan.charge.charge_id, outcome, event.event_id)
+    deps.faults.crash_point("charge.after_outcome_committed")
 
 
 async def _begin(pool: Pool, event: ChargeRequested) -> Plan | None:
