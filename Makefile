@@ -1,0 +1,64 @@
+# bookpay — the two commands a newcomer needs: `make run` and `make test`.
+# Everything they need is installed on first use into ignored folders (.cache/, .venv/).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+TOOLS := .cache/tools
+UV := $(TOOLS)/bin/uv
+export UV_CACHE_DIR := $(CURDIR)/.cache/uv
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+RUN := $(UV) run --frozen
+
+.PHONY: help install run infra test test-unit test-e2e lint format docs clean
+
+help:
+	@echo "make run    start Kafka, PostgreSQL, the Stripe stand-in, an SMTP sink and the four services"
+	@echo "make test   lint, type-check and run every test (unit, integration, end-to-end)"
+	@echo "make lint   ruff, mypy --strict and the import rules"
+	@echo "make docs   regenerate docs/ from the event models and the HTTP APIs"
+
+$(UV):
+	@mkdir -p $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: $(UV) pyproject.toml uv.lock shared/pyproject.toml devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+install: .venv/.synced ## the Python environment (Java and Maven come with the machine)
+	@bash devstack/install-system-deps.sh
+
+run: install
+	$(RUN) bookpay-devstack run
+
+infra: install
+	$(RUN) bookpay-devstack infra
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy shared/src devstack/src services/*/src
+	$(RUN) python -m bookpay_devstack.import_rules
+
+format: install
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+test: lint
+	$(RUN) pytest -q
+
+test-unit: install
+	$(RUN) pytest -q -m "not integration and not e2e"
+
+test-e2e: install
+	$(RUN) pytest -q -m e2e
+
+docs: install
+	$(RUN) python -m bookpay_shared.contract --write docs/
+	$(RUN) python -m bookpay_devstack.apidocs --write docs/
+
+clean:
+	rm -rf var .venv

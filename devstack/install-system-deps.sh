@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages the local stack and the browser tests need, installed once from Debian's
+# packages when missing: a JDK and Maven (Kafka), Chromium (payment-page tests).
+set -euo pipefail
+missing=()
+command -v java >/dev/null || missing+=(default-jdk-headless)
+command -v mvn >/dev/null || missing+=(maven)
+command -v chromium >/dev/null || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing system packages: ${missing[*]}"
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
