@@ -96,6 +96,11 @@ class ChargeRequested(Event):
     save_card: bool = False
     message: str | None = Field(default=None, max_length=2000)
     requested_by: str = Field(min_length=1, max_length=200)
+    fallback_to_link: bool = True
+    """card_on_file only: when the card needs the customer's authentication, continue the same
+    charge as a payment link instead of failing it."""
+    link_expires_in_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    """payment_link only: the link's lifetime (default: the account's, else 7 days)."""
 
     def key(self) -> str:
         return str(self.customer_id)
@@ -136,6 +141,9 @@ class PaymentFailed(Event):
     decline_code: str | None = None
     retryable: bool
     stripe_payment_intent_id: str | None = None
+    next_action: Literal["payment_link"] | None = None
+    """"payment_link": the charge is not over; it continues as a payment link (same charge_id,
+    same PaymentIntent) so that the customer can authenticate on-session."""
 
     def key(self) -> str:
         return str(self.customer_id)
@@ -157,6 +165,38 @@ class PaymentLinkCreated(Event):
 
     def key(self) -> str:
         return str(self.customer_id)
+
+
+class PaymentLinkPaid(Event):
+    """The customer completed payment on a link's page (as seen by link-service). charge-service
+    verifies the PaymentIntent with Stripe before it records anything."""
+
+    TOPIC: ClassVar[str] = topics.PAYMENT_LINK_PAID
+    event_type: Literal["PaymentLinkPaid"] = "PaymentLinkPaid"
+    link_id: uuid.UUID
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    stripe_payment_intent_id: str
+    save_card: bool = False
+
+    def key(self) -> str:
+        return str(self.customer_id)
+
+
+class NotificationFailed(Event):
+    """An email could not be delivered (a permanent SMTP failure), for ops to follow up."""
+
+    TOPIC: ClassVar[str] = topics.NOTIFICATION_FAILED
+    event_type: Literal["NotificationFailed"] = "NotificationFailed"
+    notification_id: uuid.UUID
+    account_id: uuid.UUID
+    kind: str
+    recipient: EmailStr
+    reason: str
+
+    def key(self) -> str:
+        return str(self.account_id)
 
 
 class BookingCharged(Event):
@@ -241,7 +281,9 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     PaymentSucceeded,
     PaymentFailed,
     PaymentLinkCreated,
+    PaymentLinkPaid,
     BookingCharged,
+    NotificationFailed,
     AccountStateChanged,
     CustomerStateChanged,
     BookingStateChanged,

@@ -12,6 +12,8 @@ CHARGE_REQUESTED = "charge-requested"
 PAYMENT_SUCCEEDED = "payment-succeeded"
 PAYMENT_FAILED = "payment-failed"
 PAYMENT_LINK_CREATED = "payment-link-created"
+PAYMENT_LINK_PAID = "payment-link-paid"
+NOTIFICATION_FAILED = "notification-failed"
 BOOKING_CHARGED = "booking-charged"
 # Entity state published by booking-service for other services' projections (compacted, keyed by id).
 ACCOUNTS_STATE = "accounts-state"
@@ -38,7 +40,9 @@ _EVENT_TOPICS = (
     PAYMENT_SUCCEEDED,
     PAYMENT_FAILED,
     PAYMENT_LINK_CREATED,
+    PAYMENT_LINK_PAID,
     BOOKING_CHARGED,
+    NOTIFICATION_FAILED,
 )
 _STATE_TOPICS = (ACCOUNTS_STATE, CUSTOMERS_STATE, BOOKINGS_STATE)
 

@@ -1,0 +1,255 @@
+"""The words and examples of the published contract that the event models do not carry.
+
+A field's description comes from the model when it has one (`Field(description=...)` or an
+attribute docstring); the tables here fill in the rest. Examples are real, valid events with
+fixed ids, so the generated documents do not change from one run to the next.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import uuid
+from functools import cache
+from typing import Any
+
+from bookpay_shared.events import (
+    AccountStateChanged,
+    BookingCharged,
+    BookingStateChanged,
+    ChargeRequested,
+    CustomerStateChanged,
+    Event,
+    PaymentFailed,
+    PaymentLinkCreated,
+    PaymentSucceeded,
+)
+
+ENVELOPE_FIELDS: tuple[str, ...] = tuple(Event.model_fields)
+"""The fields every event carries (event_id, event_type, schema_version, ...)."""
+
+_COMMON_NOTES: dict[str, str] = {
+    "event_id": "Unique per event. Consumers record it to make redeliveries do nothing.",
+    "event_type": "The event's name; tells a consumer which model the message is.",
+    "schema_version": "The version of this event's schema.",
+    "occurred_at": "When the fact happened (RFC 3339, UTC).",
+    "charge_id": "The charge this belongs to; the idempotency key of the whole flow.",
+    "account_id": "The booking business's account.",
+    "customer_id": "The customer being charged.",
+    "booking_ids": "The bookings the charge pays for.",
+    "amount": "The amount, in the currency's minor unit.",
+    "currency": "Lower-case ISO 4217 code.",
+    "method": "How the charge is paid.",
+}
+
+_EVENT_NOTES: dict[type[Event], dict[str, str]] = {
+    ChargeRequested: {
+        "payment_method_id": "A Stripe PaymentMethod (`pm_…`). Required for `new_card`; for "
+        "`card_on_file`, leaving it out charges the customer's default card.",
+        "save_card": "`new_card` only: save the card on the customer's profile.",
+        "message": "An optional note from staff, shown in the payment-link email.",
+        "requested_by": "Who asked for the charge (a staff user or a service).",
+    },
+    PaymentSucceeded: {
+        "stripe_payment_intent_id": "The Stripe PaymentIntent (`pi_…`) that took the money.",
+        "card_brand": "The brand of the card charged (`visa`, `mastercard`, …), when known.",
+        "card_last4": "The last four digits of the card charged, when known.",
+        "saved_payment_method_id": "The PaymentMethod this charge saved on the customer's "
+        "profile, or null.",
+        "paid_at": "When Stripe confirmed the payment.",
+    },
+    PaymentFailed: {
+        "reason": "Why the charge failed, for programs.",
+        "message": "Why the charge failed, for a person (safe to show staff).",
+        "decline_code": "Stripe's decline code when the card was declined, else null.",
+        "retryable": "True when the same charge may succeed if asked again later.",
+        "stripe_payment_intent_id": "The Stripe PaymentIntent, when one was created.",
+    },
+    PaymentLinkCreated: {
+        "link_id": "The payment link.",
+        "url": "The hosted payment page. It carries the link's secret token: treat it as a "
+        "credential and never log it.",
+        "expires_at": "After this time the link no longer takes payments.",
+        "message": "The staff note from the charge request, shown in the email.",
+    },
+    BookingCharged: {
+        "booking_id": "The booking a payment was applied to.",
+        "charge_id": "The charge whose payment was applied.",
+        "amount_applied": "The part of the charge applied to this booking (minor units).",
+        "booking_status": "The booking's status after this payment.",
+        "amount_paid_total": "Everything paid on the booking so far (minor units).",
+        "balance_due": "What the customer still owes on the booking (minor units).",
+        "charged_at": "When the payment was applied to the booking.",
+        "method": "How the charge was paid, when known.",
+    },
+    AccountStateChanged: {
+        "account_id": "The account.",
+        "version": "Grows with every change of the account; keep the highest seen.",
+        "name": "The business's name.",
+        "admins": "The account's administrators (name and email).",
+        "notify_admins_on_link_payment": "Email the administrators when a customer pays "
+        "through a payment link.",
+    },
+    CustomerStateChanged: {
+        "customer_id": "The customer.",
+        "account_id": "The account the customer belongs to.",
+        "version": "Grows with every change of the customer; keep the highest seen.",
+        "name": "The customer's name.",
+        "email": "Where payment links and receipts are sent.",
+    },
+    BookingStateChanged: {
+        "booking_id": "The booking.",
+        "customer_id": "The customer who made the booking.",
+        "version": "Grows with every change of the booking; keep the highest seen.",
+        "title": "What was booked, as shown to the customer.",
+        "starts_at": "When the booked activity starts.",
+        "amount": "The booking's price (minor units).",
+        "amount_paid": "Everything paid on the booking so far (minor units).",
+        "balance_due": "What the customer still owes on the booking (minor units).",
+        "status": "Whether the booking is unpaid, partly paid or charged in full.",
+    },
+}
+
+
+@cache
+def attribute_docstrings(cls: type) -> dict[str, str]:
+    """The docstrings written under a class's attributes, its bases' included."""
+    notes: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not klass.__module__.startswith("bookpay_shared"):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, after in zip(body, body[1:], strict=False):
+            name = _assigned_name(stmt)
+            if name and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                if isinstance(after.value.value, str):
+                    notes[name] = inspect.cleandoc(after.value.value)
+    return notes
+
+
+def _assigned_name(stmt: ast.stmt) -> str | None:
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        return stmt.target.id
+    if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    return None
+
+
+def field_description(event: type[Event], name: str) -> str | None:
+    """The model's own description of a field, else its docstring, else the tables here."""
+    info = event.model_fields[name]
+    return (
+        info.description
+        or attribute_docstrings(event).get(name)
+        or _EVENT_NOTES.get(event, {}).get(name)
+        or _COMMON_NOTES.get(name)
+    )
+
+
+def _id(n: int) -> str:
+    return str(uuid.UUID(f"6b1f3c2e-9a4d-4c8b-8e21-{n:012x}"))
+
+
+ACCOUNT, CUSTOMER, BOOKING, BOOKING_2, CHARGE, LINK = (_id(n) for n in range(1, 7))
+
+_FLOW = {
+    "correlation_id": CHARGE,
+    "charge_id": CHARGE,
+    "account_id": ACCOUNT,
+    "customer_id": CUSTOMER,
+}
+_MONEY = {"booking_ids": [BOOKING, BOOKING_2], "amount": 25000, "currency": "usd"}
+
+_EXAMPLES: dict[type[Event], dict[str, Any]] = {
+    ChargeRequested: {
+        **_FLOW,
+        **_MONEY,
+        "method": "payment_link",
+        "message": "Balance for your kayak tour and the gear rental.",
+        "requested_by": "staff:jane.doe@example.com",
+    },
+    PaymentSucceeded: {
+        **_FLOW,
+        **_MONEY,
+        "method": "payment_link",
+        "stripe_payment_intent_id": "pi_3PqR5tLkdIwHu7ix0A1b2C3d",
+        "card_brand": "visa",
+        "card_last4": "4242",
+        "saved_payment_method_id": None,
+        "paid_at": "2025-06-01T14:03:27Z",
+    },
+    PaymentFailed: {
+        **_FLOW,
+        **_MONEY,
+        "method": "card_on_file",
+        "reason": "card_declined",
+        "message": "The card was declined.",
+        "decline_code": "generic_decline",
+        "retryable": False,
+        "stripe_payment_intent_id": "pi_3PqR5tLkdIwHu7ix0A1b2C3d",
+    },
+    PaymentLinkCreated: {
+        **_FLOW,
+        **_MONEY,
+        "link_id": LINK,
+        "url": "https://pay.example.com/pay/<token>",
+        "expires_at": "2025-06-08T14:00:00Z",
+        "message": "Balance for your kayak tour and the gear rental.",
+    },
+    BookingCharged: {
+        **_FLOW,
+        "booking_id": BOOKING,
+        "amount_applied": 15000,
+        "currency": "usd",
+        "booking_status": "charged_in_full",
+        "amount_paid_total": 20000,
+        "balance_due": 0,
+        "charged_at": "2025-06-01T14:03:28Z",
+        "method": "payment_link",
+    },
+    AccountStateChanged: {
+        "correlation_id": ACCOUNT,
+        "account_id": ACCOUNT,
+        "version": 3,
+        "name": "Harbour Kayak Tours",
+        "admins": [{"name": "Jane Doe", "email": "jane.doe@example.com"}],
+        "notify_admins_on_link_payment": True,
+    },
+    CustomerStateChanged: {
+        "correlation_id": CUSTOMER,
+        "customer_id": CUSTOMER,
+        "account_id": ACCOUNT,
+        "version": 1,
+        "name": "Alex Rivera",
+        "email": "alex.rivera@example.com",
+    },
+    BookingStateChanged: {
+        "correlation_id": BOOKING,
+        "booking_id": BOOKING,
+        "account_id": ACCOUNT,
+        "customer_id": CUSTOMER,
+        "version": 2,
+        "title": "Sunset kayak tour, 2 adults",
+        "starts_at": "2025-06-14T18:30:00Z",
+        "amount": 20000,
+        "currency": "usd",
+        "amount_paid": 5000,
+        "balance_due": 15000,
+        "status": "partially_paid",
+    },
+}
+
+
+def example_event(event: type[Event]) -> Event:
+    """A valid instance of `event`, the same every time."""
+    fixed = {
+        "event_id": _id(0x100 + list(_EXAMPLES).index(event)),
+        "occurred_at": "2025-06-01T14:03:28Z",
+    }
+    return event.model_validate({**fixed, **_EXAMPLES[event]})
+
+
+def has_example(event: type[Event]) -> bool:
+    return event in _EXAMPLES
