@@ -10,8 +10,16 @@ def write(root: Path, relative: str, text: str) -> None:
 
 
 def test_a_service_importing_another_is_reported(tmp_path: Path) -> None:
-    write(tmp_path, "services/charge-service/src/charge_service/x.py", "from booking_service import domain\n")
-    write(tmp_path, "services/booking-service/src/booking_service/y.py", "import bookpay_shared.events\n")
+    write(
+        tmp_path,
+        "services/charge-service/src/charge_service/x.py",
+        "from booking_service import domain\n",
+    )
+    write(
+        tmp_path,
+        "services/booking-service/src/booking_service/y.py",
+        "import bookpay_shared.events\n",
+    )
     write(tmp_path, "shared/src/bookpay_shared/z.py", "import link_service.main\n")
     assert violations(tmp_path) == [
         "services/charge-service/src/charge_service/x.py:1: charge_service imports booking_service",

@@ -24,7 +24,9 @@ def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
 
 def violations(root: Path) -> list[str]:
     found = []
-    sources = {pkg: root / "services" / pkg.replace("_", "-") / "src" / pkg for pkg in SERVICE_PACKAGES}
+    sources = {
+        pkg: root / "services" / pkg.replace("_", "-") / "src" / pkg for pkg in SERVICE_PACKAGES
+    }
     sources["bookpay_shared"] = root / "shared" / "src" / "bookpay_shared"
     for owner, folder in sources.items():
         forbidden = {p for p in SERVICE_PACKAGES if p != owner}

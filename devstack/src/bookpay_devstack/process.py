@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,21 +91,27 @@ class ManagedProcess:
     def start(self) -> None:
         if self._popen is not None:
             raise RuntimeError(f"{self.name} was already started")
+        if shutil.which(self.argv[0], path=self.env.get("PATH")) is None:
+            raise StartupError(f"{self.name}: command not found: {self.argv[0]}")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab", buffering=0)
         self._log.write(f"--- {time.strftime('%F %T')} starting: {' '.join(self.argv)}\n".encode())
-        self._popen = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if self.echo else self._log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=self.cwd,
-            start_new_session=True,
-            user=self.user,
-            group=self._group(),
-            extra_groups=[] if self.user is not None else None,
-        )
+        try:
+            self._popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if self.echo else self._log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+                user=self.user,
+                group=self._group(),
+                extra_groups=[] if self.user is not None else None,
+            )
+        except OSError as error:
+            self._close()
+            raise StartupError(f"{self.name}: cannot start {self.argv[0]}: {error}") from error
         if self.echo:
             self._pump = threading.Thread(target=self._copy_output, daemon=True)
             self._pump.start()
@@ -120,11 +127,11 @@ class ManagedProcess:
     def _copy_output(self) -> None:
         assert self._popen is not None and self._popen.stdout is not None
         assert self._log is not None
-        prefix = f"[{self.name}] ".encode()
+        prefix = f"[{self.name}] "
         for line in iter(self._popen.stdout.readline, b""):
             self._log.write(line)
-            sys.stdout.buffer.write(prefix + line)
-            sys.stdout.buffer.flush()
+            sys.stdout.write(prefix + line.decode(errors="replace"))
+            sys.stdout.flush()
 
     def send_signal(self, sig: signal.Signals) -> None:
         """Send `sig` to the process group (a no-op once the group is gone)."""
