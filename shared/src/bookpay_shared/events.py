@@ -276,6 +276,21 @@ class BookingStateChanged(Event):
         return str(self.booking_id)
 
 
+class StripeConnectionChanged(Event):
+    """An account's Stripe connection changed, published by charge-service (which owns Stripe
+    connections) so that other services can act for the connected account without reading
+    charge-service's data. `stripe_account_id` is None once the account is disconnected."""
+
+    TOPIC: ClassVar[str] = topics.STRIPE_CONNECTIONS_STATE
+    event_type: Literal["StripeConnectionChanged"] = "StripeConnectionChanged"
+    account_id: uuid.UUID
+    stripe_account_id: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9_]+$")
+    version: int = Field(ge=1)
+
+    def key(self) -> str:
+        return str(self.account_id)
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     ChargeRequested,
     PaymentSucceeded,
@@ -287,4 +302,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AccountStateChanged,
     CustomerStateChanged,
     BookingStateChanged,
+    StripeConnectionChanged,
 )

@@ -19,6 +19,8 @@ BOOKING_CHARGED = "booking-charged"
 ACCOUNTS_STATE = "accounts-state"
 CUSTOMERS_STATE = "customers-state"
 BOOKINGS_STATE = "bookings-state"
+# Stripe connections of accounts, published by charge-service (compacted, keyed by account id).
+STRIPE_CONNECTIONS_STATE = "stripe-connections-state"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -44,7 +46,7 @@ _EVENT_TOPICS = (
     BOOKING_CHARGED,
     NOTIFICATION_FAILED,
 )
-_STATE_TOPICS = (ACCOUNTS_STATE, CUSTOMERS_STATE, BOOKINGS_STATE)
+_STATE_TOPICS = (ACCOUNTS_STATE, CUSTOMERS_STATE, BOOKINGS_STATE, STRIPE_CONNECTIONS_STATE)
 
 EVENT_PARTITIONS = 6
 DLQ_PARTITIONS = 3
