@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 import stripe
-from charge_service.stripe_gateway import (
-    StripeApiGateway,
+from charge_service.stripe_gateway import StripeApiGateway
+from charge_service.stripe_types import (
     StripeCardRejected,
     StripeRequestRejected,
     StripeUnavailable,

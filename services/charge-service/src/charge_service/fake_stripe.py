@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
-from charge_service.stripe_gateway import (
+from charge_service.stripe_types import (
     CardDetails,
     IntentResult,
     PaymentFailure,

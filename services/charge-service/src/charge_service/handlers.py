@@ -38,7 +38,7 @@ from charge_service.domain import (
     choose_card,
     no_card_failure,
 )
-from charge_service.stripe_gateway import (
+from charge_service.stripe_types import (
     CardDetails,
     IntentResult,
     StripeGateway,

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 
 from charge_service import consumers, handlers, routes
 from charge_service.settings import ChargeSettings
-from charge_service.stripe_gateway import StripeApiGateway, StripeGateway
+from charge_service.stripe_gateway import StripeApiGateway
+from charge_service.stripe_types import StripeGateway
 
 SERVICE = "charge-service"
 

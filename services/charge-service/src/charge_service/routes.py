@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from charge_service import handlers
 from charge_service import repository as repo
 from charge_service.domain import Charge, SavedCard
-from charge_service.stripe_gateway import StripeRequestRejected
+from charge_service.stripe_types import StripeRequestRejected
 
 router = APIRouter(prefix="/v1")
 

@@ -1,16 +1,7 @@
 """The Stripe adapter: the only module of charge-service that talks to Stripe.
 
 Every call acts on a connected account (`stripe_account`, sent as the `Stripe-Account` header)
-and returns our own types, never Stripe objects. Errors, from the caller's point of view:
-
-- `StripeUnavailable`: transient (network error, timeout, 429 rate limit or `lock_timeout`,
-  409 concurrent idempotent request, 5xx). Retry the same call, with the same idempotency key,
-  with backoff.
-- `StripeRequestRejected`: permanent; there is no payment result (unknown id, bad API key,
-  an account that did not grant access, idempotency key reused with other parameters).
-  `StripeCardRejected` is the subclass for a card declined while it is being saved.
-- A card declined while *paying* is not an exception: `confirm_*` return an `IntentResult`
-  whose `failure` says why.
+and returns our own types (stripe_types), never Stripe objects.
 
 `StripeApiGateway` is written for real Stripe. The stand-in used locally (localstripe) lacks
 a few request parameters; each gap has a constructor switch, all set by
@@ -21,11 +12,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import stripe
+
+from charge_service.stripe_types import (
+    STRIPE_API_VERSION,
+    CardDetails,
+    IntentResult,
+    PaymentFailure,
+    StripeCardRejected,
+    StripeRequestRejected,
+    StripeUnavailable,
+    payment_failure,
+)
 
 if TYPE_CHECKING:
     from stripe.params import (
@@ -34,216 +34,13 @@ if TYPE_CHECKING:
         PaymentIntentCreateParams,
     )
 
-__all__ = [
-    "STRIPE_API_VERSION",
-    "CardDetails",
-    "IntentResult",
-    "PaymentFailure",
-    "StripeApiGateway",
-    "StripeCardRejected",
-    "StripeFailureReason",
-    "StripeGateway",
-    "StripeRequestRejected",
-    "StripeUnavailable",
-    "payment_failure",
-]
+__all__ = ["StripeApiGateway"]
 
 log = logging.getLogger(__name__)
-
-STRIPE_API_VERSION = "2026-10-28.endive"
-"""The Stripe API version every request pins (the one stripe-python 16.1 is generated for)."""
-
 _T = TypeVar("_T")
 # PaymentIntent states in which the money has moved (or is moving): confirming again is moot.
 _CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
 _CONFIRMABLE_STATES = frozenset({"requires_payment_method", "requires_confirmation"})
-
-
-class StripeFailureReason(StrEnum):
-    """Why a card payment failed: the Stripe-side subset of the PaymentFailed `reason`s."""
-
-    CARD_DECLINED = "card_declined"
-    INSUFFICIENT_FUNDS = "insufficient_funds"
-    EXPIRED_CARD = "expired_card"
-    INCORRECT_CVC = "incorrect_cvc"
-    AUTHENTICATION_REQUIRED = "authentication_required"
-    """The bank wants the customer to authenticate (3-D Secure): charge them on-session."""
-    INVALID_REQUEST = "invalid_request"
-    PROCESSING_ERROR = "processing_error"
-
-
-@dataclass(frozen=True)
-class CardDetails:
-    payment_method_id: str
-    brand: str
-    last4: str
-    exp_month: int
-    exp_year: int
-    fingerprint: str | None
-
-
-@dataclass(frozen=True)
-class PaymentFailure:
-    reason: str
-    """A `StripeFailureReason` value."""
-    message: str
-    """For a person (Stripe's card messages are written for the cardholder)."""
-    decline_code: str | None
-    retryable: bool
-    """True when the same card may succeed if tried again later (issuer or network hiccup)."""
-
-
-@dataclass(frozen=True)
-class IntentResult:
-    payment_intent_id: str
-    status: str
-    """The PaymentIntent's status: succeeded, processing, requires_action, ..."""
-    card: CardDetails | None
-    failure: PaymentFailure | None
-    client_secret: str | None
-    """For Stripe.js in the customer's browser only; never log or store it."""
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "succeeded"
-
-
-class StripeUnavailable(Exception):
-    """Stripe could not be reached or asked us to slow down; retry with backoff."""
-
-
-class StripeRequestRejected(Exception):
-    """Stripe refused the request for good; retrying it unchanged will not help."""
-
-    def __init__(self, message: str, *, code: str | None = None, http_status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.http_status = http_status
-
-
-class StripeCardRejected(StripeRequestRejected):
-    """The card was declined (while being saved, or while paying: then it becomes a result)."""
-
-    def __init__(
-        self,
-        failure: PaymentFailure,
-        *,
-        code: str | None = None,
-        payment_intent_status: str | None = None,
-        card: CardDetails | None = None,
-    ):
-        super().__init__(failure.message, code=code, http_status=402)
-        self.failure = failure
-        self.payment_intent_status = payment_intent_status
-        self.card = card
-
-
-class StripeGateway(Protocol):
-    """What charge-service needs from Stripe. Every call acts on one connected account."""
-
-    async def create_customer(
-        self,
-        *,
-        stripe_account: str,
-        email: str | None,
-        name: str | None,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> str: ...
-
-    async def attach_payment_method(
-        self, *, stripe_account: str, customer_id: str, payment_method_id: str
-    ) -> CardDetails: ...
-
-    async def detach_payment_method(
-        self, *, stripe_account: str, payment_method_id: str
-    ) -> None: ...
-
-    async def set_default_payment_method(
-        self, *, stripe_account: str, customer_id: str, payment_method_id: str
-    ) -> None: ...
-
-    async def create_payment_intent(
-        self,
-        *,
-        stripe_account: str,
-        amount: int,
-        currency: str,
-        customer_id: str,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-        description: str | None,
-    ) -> IntentResult: ...
-
-    async def confirm_off_session(
-        self,
-        *,
-        stripe_account: str,
-        payment_intent_id: str,
-        payment_method_id: str,
-        idempotency_key: str,
-    ) -> IntentResult: ...
-
-    async def confirm_on_session(
-        self,
-        *,
-        stripe_account: str,
-        payment_intent_id: str,
-        payment_method_id: str,
-        save_card: bool,
-        idempotency_key: str,
-    ) -> IntentResult: ...
-
-    async def retrieve_payment_intent(
-        self, *, stripe_account: str, payment_intent_id: str
-    ) -> IntentResult: ...
-
-
-_DEFAULT_MESSAGES = {
-    StripeFailureReason.CARD_DECLINED: "The card was declined.",
-    StripeFailureReason.INSUFFICIENT_FUNDS: "The card has insufficient funds.",
-    StripeFailureReason.EXPIRED_CARD: "The card has expired.",
-    StripeFailureReason.INCORRECT_CVC: "The card's security code is incorrect.",
-    StripeFailureReason.AUTHENTICATION_REQUIRED: (
-        "The card's bank requires the customer to authenticate this payment; "
-        "ask the customer to pay while present, for example with a payment link."
-    ),
-    StripeFailureReason.PROCESSING_ERROR: "An error occurred while processing the card; try again.",
-}
-_RETRYABLE_DECLINES = frozenset(
-    {"try_again_later", "issuer_not_available", "processing_error", "reenter_transaction"}
-)
-
-
-def payment_failure(
-    code: str | None, decline_code: str | None, message: str | None
-) -> PaymentFailure:
-    """Map a Stripe card error (`code`, `decline_code`) to our failure vocabulary."""
-    codes = {code, decline_code}
-    if codes & {"authentication_required", "payment_intent_authentication_failure"}:
-        reason = StripeFailureReason.AUTHENTICATION_REQUIRED
-    elif decline_code == "insufficient_funds":
-        reason = StripeFailureReason.INSUFFICIENT_FUNDS
-    elif "expired_card" in codes:
-        reason = StripeFailureReason.EXPIRED_CARD
-    elif codes & {"incorrect_cvc", "invalid_cvc"}:
-        reason = StripeFailureReason.INCORRECT_CVC
-    elif "processing_error" in codes:
-        reason = StripeFailureReason.PROCESSING_ERROR
-    else:
-        reason = StripeFailureReason.CARD_DECLINED
-    retryable = (
-        reason == StripeFailureReason.PROCESSING_ERROR or decline_code in _RETRYABLE_DECLINES
-    )
-    return PaymentFailure(
-        reason=reason.value,
-        message=message or _DEFAULT_MESSAGES[reason],
-        decline_code=decline_code,
-        retryable=retryable,
-    )
-
-
 _AUTHENTICATION_REQUIRED = payment_failure("authentication_required", None, None)
 
 
@@ -626,12 +423,19 @@ class StripeApiGateway:
             failure = payment_failure(
                 _text(error, "code"), _text(error, "decline_code"), _text(error, "message")
             )
+        metadata: dict[str, object] = (
+            intent.metadata.to_dict() if "metadata" in intent and intent.metadata else {}
+        )
         return IntentResult(
             payment_intent_id=intent.id,
             status=intent.status,
             card=await self._card_of(intent.payment_method, stripe_account),
             failure=failure,
             client_secret=intent.client_secret,
+            amount=intent.amount,
+            currency=intent.currency,
+            customer_id=_id_of(intent.customer) if "customer" in intent else None,
+            metadata={str(k): str(v) for k, v in metadata.items()},
         )
 
     async def _card_of(
