@@ -6,6 +6,7 @@ directory, so `make test` can run while `make run` is up.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,11 +17,15 @@ from bookpay_devstack.events import EventLog
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services, SystemConfig
 
+# BOOKPAY_TEST_PORT_OFFSET moves every port of the test stack, so that two test runs (two
+# working copies) can share a machine.
+OFFSET = int(os.environ.get("BOOKPAY_TEST_PORT_OFFSET", "0"))
+
 TEST_SYSTEM = SystemConfig(
-    booking_port=18001,
-    charge_port=18002,
-    link_port=18003,
-    notification_port=18004,
+    booking_port=18001 + OFFSET,
+    charge_port=18002 + OFFSET,
+    link_port=18003 + OFFSET,
+    notification_port=18004 + OFFSET,
     environment="test",
 )
 
@@ -28,13 +33,13 @@ TEST_SYSTEM = SystemConfig(
 def stack_config_for_tests(root: Path | None = None) -> StackConfig:
     root = root or find_repo_root()
     return StackConfig(
-        runtime_dir=root / "var" / "test-stack",
-        kafka_port=19092,
-        kafka_controller_port=19093,
-        postgres_port=15433,
-        stripe_port=18420,
-        smtp_port=11025,
-        smtp_api_port=11080,
+        runtime_dir=root / "var" / (f"test-stack-{OFFSET}" if OFFSET else "test-stack"),
+        kafka_port=19092 + OFFSET,
+        kafka_controller_port=19093 + OFFSET,
+        postgres_port=15433 + OFFSET,
+        stripe_port=18420 + OFFSET,
+        smtp_port=11025 + OFFSET,
+        smtp_api_port=11080 + OFFSET,
         stripe_webhook_url=f"http://127.0.0.1:{TEST_SYSTEM.charge_port}/v1/stripe/webhooks",
     )
 

@@ -96,6 +96,9 @@ class ChargeRequested(Event):
     save_card: bool = False
     message: str | None = Field(default=None, max_length=2000)
     requested_by: str = Field(min_length=1, max_length=200)
+    save_card_consent: str | None = Field(default=None, max_length=1000)
+    """new_card with save_card: the consent text the customer agreed to (who: requested_by;
+    when: occurred_at)."""
     fallback_to_link: bool = True
     """card_on_file only: when the card needs the customer's authentication, continue the same
     charge as a payment link instead of failing it."""

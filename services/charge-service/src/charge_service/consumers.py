@@ -1,21 +1,25 @@
-"""charge-service's Kafka consumers (projections of booking-service's entities are
-registered by the runtime)."""
+"""charge-service's Kafka consumers: thin, each parses one event and calls one handler.
+(Projections of booking-service's entities are registered by the runtime.)"""
 
 from __future__ import annotations
 
 from bookpay_shared import topics
 from bookpay_shared.consuming import subscribe
-from bookpay_shared.events import ChargeRequested
+from bookpay_shared.events import ChargeRequested, PaymentLinkPaid
 from bookpay_shared.runtime import ServiceRuntime
 
-from charge_service import handlers
+from charge_service import charging, link_payments
+from charge_service.deps import Deps
 
 SERVICE = "charge-service"
 
 
-def register(runtime: ServiceRuntime, deps: handlers.Deps) -> None:
+def register(runtime: ServiceRuntime, deps: Deps) -> None:
     async def on_charge_requested(event: ChargeRequested) -> None:
-        await handlers.process_charge_requested(deps, event)
+        await charging.process_charge_requested(deps, event)
+
+    async def on_payment_link_paid(event: PaymentLinkPaid) -> None:
+        await link_payments.on_payment_link_paid(deps, event)
 
     subscribe(
         runtime.broker,
@@ -23,5 +27,13 @@ def register(runtime: ServiceRuntime, deps: handlers.Deps) -> None:
         service=SERVICE,
         model=ChargeRequested,
         handler=on_charge_requested,
+        producer=runtime.producer,
+    )
+    subscribe(
+        runtime.broker,
+        topic=topics.PAYMENT_LINK_PAID,
+        service=SERVICE,
+        model=PaymentLinkPaid,
+        handler=on_payment_link_paid,
         producer=runtime.producer,
     )

@@ -1,14 +1,18 @@
 """charge-service's domain: the charge state machine, card choice, and the events a charge
 produces. Pure logic, no I/O.
 
-    requested ──► processing ──► succeeded
-        │             │
-        └──────┬──────┘
-               ▼
-             failed
+    requested ──► processing ──────────► succeeded
+        │          │    ▲    │                ▲
+        │          │    │    ▼                │
+        │          │  failed ◄── (new card:   │
+        │          │    another attempt)      │
+        │          ▼                          │
+        └──► awaiting_customer ───────────────┘
+             (payment link, or a card on file that needs the customer's authentication)
 
 A charge holds at most one Stripe PaymentIntent, created with the idempotency key
-`charge:<charge_id>`; retries and redeliveries resume that PaymentIntent, never make another.
+`charge:<charge_id>`; retries, redeliveries and further attempts reuse that PaymentIntent,
+never make another.
 """
 
 from __future__ import annotations
@@ -30,18 +34,36 @@ from bookpay_shared.events import (
 class ChargeStatus(StrEnum):
     REQUESTED = "requested"
     PROCESSING = "processing"
+    """A Stripe attempt is under way (or was interrupted, and is resumed)."""
+    AWAITING_CUSTOMER = "awaiting_customer"
+    """The customer pays through a payment link."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
 
-TERMINAL = frozenset({ChargeStatus.SUCCEEDED, ChargeStatus.FAILED})
+DONE = frozenset({ChargeStatus.SUCCEEDED, ChargeStatus.FAILED})
+"""Nothing happens to such a charge by itself (a failed new-card charge may get another
+attempt when staff ask for one)."""
 
+_S = ChargeStatus
 _TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
-    ChargeStatus.REQUESTED: frozenset({ChargeStatus.PROCESSING, ChargeStatus.FAILED}),
-    ChargeStatus.PROCESSING: frozenset({ChargeStatus.SUCCEEDED, ChargeStatus.FAILED}),
-    ChargeStatus.SUCCEEDED: frozenset(),
-    ChargeStatus.FAILED: frozenset(),
+    _S.REQUESTED: frozenset({_S.PROCESSING, _S.FAILED, _S.AWAITING_CUSTOMER}),
+    _S.PROCESSING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.AWAITING_CUSTOMER}),
+    _S.AWAITING_CUSTOMER: frozenset({_S.SUCCEEDED}),
+    _S.FAILED: frozenset({_S.PROCESSING}),
+    _S.SUCCEEDED: frozenset(),
 }
+
+CARD_FAILURES = frozenset(
+    {
+        FailureReason.CARD_DECLINED,
+        FailureReason.INSUFFICIENT_FUNDS,
+        FailureReason.EXPIRED_CARD,
+        FailureReason.INCORRECT_CVC,
+        FailureReason.AUTHENTICATION_REQUIRED,
+        FailureReason.PROCESSING_ERROR,
+    }
+)
 
 
 class InvalidTransition(Exception):
@@ -74,6 +96,8 @@ class Charge:
     save_card: bool
     message: str | None
     requested_by: str
+    save_card_consent: str | None = None
+    fallback_to_link: bool = True
     status: ChargeStatus = ChargeStatus.REQUESTED
     attempts: int = 0
     stripe_account_id: str | None = None
@@ -82,6 +106,16 @@ class Charge:
     card_last4: str | None = None
     failure: Failure | None = None
     paid_at: datetime | None = None
+    saved_payment_method_id: str | None = None
+
+    def can_try_another_card(self) -> bool:
+        """A new-card charge whose card failed may be attempted again with another card."""
+        return (
+            self.method is ChargeMethod.NEW_CARD
+            and self.status is ChargeStatus.FAILED
+            and self.failure is not None
+            and self.failure.reason in CARD_FAILURES
+        )
 
     @property
     def idempotency_key(self) -> str:
@@ -126,6 +160,8 @@ class Charge:
             save_card=event.save_card,
             message=event.message,
             requested_by=event.requested_by,
+            save_card_consent=event.save_card_consent,
+            fallback_to_link=event.fallback_to_link,
         )
 
     def request_event(self) -> ChargeRequested:
@@ -142,6 +178,8 @@ class Charge:
             save_card=self.save_card,
             message=self.message,
             requested_by=self.requested_by,
+            save_card_consent=self.save_card_consent,
+            fallback_to_link=self.fallback_to_link,
         )
 
     def succeeded_event(self) -> PaymentSucceeded:
@@ -158,7 +196,7 @@ class Charge:
             stripe_payment_intent_id=self.stripe_payment_intent_id,
             card_brand=self.card_brand,
             card_last4=self.card_last4,
-            saved_payment_method_id=None,
+            saved_payment_method_id=self.saved_payment_method_id,
             paid_at=self.paid_at,
         )
 
@@ -178,6 +216,7 @@ class Charge:
             decline_code=self.failure.decline_code,
             retryable=self.failure.retryable,
             stripe_payment_intent_id=self.stripe_payment_intent_id,
+            next_action="payment_link" if self.status is ChargeStatus.AWAITING_CUSTOMER else None,
         )
 
 
@@ -217,3 +256,18 @@ def no_card_failure(requested: str | None) -> Failure:
             f"The card {requested} is not saved on this customer's profile.",
         )
     return Failure(FailureReason.NO_CARD_ON_FILE, "This customer has no saved card to charge.")
+
+
+def authentication_failure(on_session: bool) -> Failure:
+    """The card's bank asked for 3-D Secure."""
+    if on_session:
+        message = (
+            "The card's bank asks the cardholder to authenticate this payment; "
+            "send the customer a payment link instead."
+        )
+    else:
+        message = (
+            "The card's bank asks the customer to authenticate this payment; "
+            "the customer must pay while present (a payment link)."
+        )
+    return Failure(FailureReason.AUTHENTICATION_REQUIRED, message, None, retryable=True)

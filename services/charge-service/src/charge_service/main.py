@@ -10,7 +10,8 @@ from bookpay_shared.logs import configure
 from bookpay_shared.runtime import ServiceRuntime
 from fastapi import FastAPI
 
-from charge_service import consumers, handlers, routes
+from charge_service import consumers, pages, reconcile, routes
+from charge_service.deps import Deps
 from charge_service.settings import ChargeSettings
 from charge_service.stripe_gateway import StripeApiGateway
 from charge_service.stripe_types import StripeGateway
@@ -24,19 +25,29 @@ def create_app(
     runtime = ServiceRuntime(
         SERVICE, settings, resources.files("charge_service") / "migrations", uses_projections=True
     )
-    gateway = stripe or _stripe_gateway(settings)
-    deps = handlers.Deps(
+    deps = Deps(
         pool=runtime.db,
-        stripe=gateway,
+        stripe=stripe or _stripe_gateway(settings),
         faults=runtime.faults,
         stripe_max_attempts=settings.stripe_max_attempts,
+        webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
+        webhook_tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
     )
     consumers.register(runtime, deps)
+    runtime.add_background_task(
+        reconcile.sweeper(
+            deps,
+            every_seconds=settings.reconcile_every_seconds,
+            idle_seconds=settings.reconcile_idle_seconds,
+        )
+    )
     app = runtime.http_app(title="bookpay charge-service", version="1")
     app.state.runtime = runtime
     app.state.deps = deps
+    app.state.settings = settings
     install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(pages.router)
     return runtime, app
 
 

@@ -21,14 +21,18 @@ Row = Any  # asyncpg.Record
 
 async def upsert_connection(
     conn: Connection, account_id: uuid.UUID, stripe_account_id: str
-) -> None:
-    await conn.execute(
+) -> int:
+    """Record the account's connection; return its version (1, then +1 on every change)."""
+    version: int = await conn.fetchval(
         """INSERT INTO stripe_connections (account_id, stripe_account_id) VALUES ($1, $2)
            ON CONFLICT (account_id) DO UPDATE
-           SET stripe_account_id = excluded.stripe_account_id, updated_at = now()""",
+           SET stripe_account_id = excluded.stripe_account_id, updated_at = now(),
+               version = stripe_connections.version + 1
+           RETURNING version""",
         account_id,
         stripe_account_id,
     )
+    return version
 
 
 async def get_connection(conn: Connection, account_id: uuid.UUID) -> str | None:
@@ -98,6 +102,49 @@ async def insert_card(conn: Connection, card: SavedCard) -> None:
     )
 
 
+async def get_card(
+    conn: Connection, customer_id: uuid.UUID, payment_method_id: str
+) -> SavedCard | None:
+    row = await conn.fetchrow(
+        """SELECT * FROM payment_methods
+           WHERE payment_method_id = $1 AND customer_id = $2 AND removed_at IS NULL""",
+        payment_method_id,
+        customer_id,
+    )
+    return None if row is None else _card(row)
+
+
+async def remove_card(conn: Connection, payment_method_id: str) -> None:
+    await conn.execute(
+        """UPDATE payment_methods SET removed_at = now(), is_default = false
+           WHERE payment_method_id = $1""",
+        payment_method_id,
+    )
+
+
+async def record_consent(
+    conn: Connection,
+    *,
+    payment_method_id: str,
+    charge_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    text: str,
+    given_by: str,
+    given_at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO card_consents (payment_method_id, charge_id, customer_id, consent_text,
+                                      given_by, given_at)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (payment_method_id) DO NOTHING""",
+        payment_method_id,
+        charge_id,
+        customer_id,
+        text,
+        given_by,
+        given_at,
+    )
+
+
 async def make_default_card(
     conn: Connection, customer_id: uuid.UUID, stripe_account_id: str, payment_method_id: str
 ) -> None:
@@ -136,8 +183,9 @@ async def insert_charge(conn: Connection, charge: Charge) -> bool:
     """Insert a new charge; False when one with this charge_id exists already."""
     inserted = await conn.fetchval(
         """INSERT INTO charges (charge_id, account_id, customer_id, booking_ids, amount, currency,
-               method, payment_method_id, save_card, message, requested_by, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               method, payment_method_id, save_card, message, requested_by, status,
+               save_card_consent, fallback_to_link)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
            ON CONFLICT (charge_id) DO NOTHING RETURNING true""",
         charge.charge_id,
         charge.account_id,
@@ -151,6 +199,8 @@ async def insert_charge(conn: Connection, charge: Charge) -> bool:
         charge.message,
         charge.requested_by,
         charge.status.value,
+        charge.save_card_consent,
+        charge.fallback_to_link,
     )
     return bool(inserted)
 
@@ -172,7 +222,8 @@ async def save_charge(conn: Connection, charge: Charge) -> None:
         """UPDATE charges SET status = $2, attempts = $3, stripe_account_id = $4,
                stripe_payment_intent_id = $5, card_brand = $6, card_last4 = $7,
                failure_reason = $8, failure_message = $9, decline_code = $10, paid_at = $11,
-               payment_method_id = $12, updated_at = now()
+               payment_method_id = $12, method = $13, save_card = $14, save_card_consent = $15,
+               saved_payment_method_id = $16, updated_at = now()
            WHERE charge_id = $1""",
         charge.charge_id,
         charge.status.value,
@@ -186,7 +237,48 @@ async def save_charge(conn: Connection, charge: Charge) -> None:
         failure.decline_code if failure else None,
         charge.paid_at,
         charge.payment_method_id,
+        charge.method.value,
+        charge.save_card,
+        charge.save_card_consent,
+        charge.saved_payment_method_id,
     )
+
+
+async def charges_to_reconcile(
+    conn: Connection, *, idle_seconds: float, limit: int
+) -> list[Charge]:
+    """Charges left in flight: an attempt not finished, or a customer payment not seen yet."""
+    rows = await conn.fetch(
+        """SELECT * FROM charges
+           WHERE status IN ('processing', 'awaiting_customer')
+             AND updated_at < now() - make_interval(secs => $1)
+           ORDER BY updated_at LIMIT $2""",
+        idle_seconds,
+        limit,
+    )
+    return [_charge(r) for r in rows]
+
+
+async def touch_charge(conn: Connection, charge_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE charges SET updated_at = now() WHERE charge_id = $1", charge_id)
+
+
+async def record_webhook_event(
+    conn: Connection, event_id: str, event_type: str, payment_intent_id: str | None
+) -> bool:
+    """Remember a Stripe event; False when it was received before."""
+    inserted = await conn.fetchval(
+        """INSERT INTO stripe_webhook_events (event_id, event_type, payment_intent_id)
+           VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true""",
+        event_id,
+        event_type,
+        payment_intent_id,
+    )
+    return bool(inserted)
+
+
+async def forget_webhook_event(conn: Connection, event_id: str) -> None:
+    await conn.execute("DELETE FROM stripe_webhook_events WHERE event_id = $1", event_id)
 
 
 async def set_payment_intent(conn: Connection, charge_id: uuid.UUID, payment_intent_id: str) -> str:
@@ -249,6 +341,8 @@ def _charge(row: Row) -> Charge:
         save_card=row["save_card"],
         message=row["message"],
         requested_by=row["requested_by"],
+        save_card_consent=row["save_card_consent"],
+        fallback_to_link=row["fallback_to_link"],
         status=ChargeStatus(row["status"]),
         attempts=row["attempts"],
         stripe_account_id=row["stripe_account_id"],
@@ -257,4 +351,5 @@ def _charge(row: Row) -> Charge:
         card_last4=row["card_last4"],
         failure=failure,
         paid_at=row["paid_at"],
+        saved_payment_method_id=row["saved_payment_method_id"],
     )

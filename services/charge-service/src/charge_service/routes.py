@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.events import BookingIds, ChargeMethod
@@ -13,18 +14,20 @@ from bookpay_shared.money import Currency, PositiveAmount
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from charge_service import handlers
+from charge_service import cards, charging, views, webhooks
 from charge_service import repository as repo
-from charge_service.domain import Charge, SavedCard
+from charge_service.deps import Deps
+from charge_service.domain import Charge
 from charge_service.stripe_types import StripeRequestRejected
 
-router = APIRouter(prefix="/v1")
+router = APIRouter()
+T = TypeVar("T")
 
 PM_PATTERN = r"^pm_[A-Za-z0-9_]+$"
 
 
-def get_deps(request: Request) -> handlers.Deps:
-    deps: handlers.Deps = request.app.state.deps
+def get_deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
     return deps
 
 
@@ -33,12 +36,26 @@ class Strict(BaseModel):
 
 
 class ConnectionIn(Strict):
-    stripe_account_id: str = Field(pattern=r"^acct_[A-Za-z0-9]+$", max_length=255)
+    stripe_account_id: str = Field(pattern=r"^acct_[A-Za-z0-9_]+$", max_length=255)
 
 
 class PaymentMethodIn(Strict):
     payment_method_id: str = Field(pattern=PM_PATTERN, max_length=255)
     make_default: bool = False
+
+
+class NewCardIn(Strict):
+    payment_method_id: str = Field(pattern=PM_PATTERN, max_length=255)
+    save_card: bool = False
+    save_card_consent: str | None = Field(default=None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _consent(self) -> NewCardIn:
+        if self.save_card and not self.save_card_consent:
+            raise ValueError(
+                "save_card_consent (the consent text the customer agreed to) is required to save the card"
+            )
+        return self
 
 
 class ChargeIn(Strict):
@@ -50,8 +67,10 @@ class ChargeIn(Strict):
     method: ChargeMethod
     payment_method_id: str | None = Field(default=None, pattern=PM_PATTERN, max_length=255)
     save_card: bool = False
+    save_card_consent: str | None = Field(default=None, min_length=1, max_length=1000)
     message: str | None = Field(default=None, max_length=2000)
     requested_by: str = Field(default="staff", min_length=1, max_length=200)
+    fallback_to_link: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> ChargeIn:
@@ -61,26 +80,27 @@ class ChargeIn(Strict):
             raise ValueError("payment_method_id is required for method new_card")
         if self.save_card and self.method is not ChargeMethod.NEW_CARD:
             raise ValueError("save_card applies only to method new_card")
+        if self.save_card and not self.save_card_consent:
+            raise ValueError(
+                "save_card_consent (the consent text the customer agreed to) is required to save the card"
+            )
         return self
 
-
-class CardOut(BaseModel):
-    payment_method_id: str
-    brand: str
-    last4: str
-    exp_month: int
-    exp_year: int
-    is_default: bool
-
-    @classmethod
-    def of(cls, c: SavedCard) -> CardOut:
-        return cls(
-            payment_method_id=c.payment_method_id,
-            brand=c.brand,
-            last4=c.last4,
-            exp_month=c.exp_month,
-            exp_year=c.exp_year,
-            is_default=c.is_default,
+    def charge(self, account_id: uuid.UUID) -> Charge:
+        return Charge(
+            charge_id=self.charge_id or uuid.uuid4(),
+            account_id=account_id,
+            customer_id=self.customer_id,
+            booking_ids=tuple(self.booking_ids),
+            amount=self.amount,
+            currency=self.currency,
+            method=self.method,
+            payment_method_id=self.payment_method_id,
+            save_card=self.save_card,
+            message=self.message,
+            requested_by=self.requested_by,
+            save_card_consent=self.save_card_consent,
+            fallback_to_link=self.fallback_to_link,
         )
 
 
@@ -89,11 +109,37 @@ class ChargeAccepted(BaseModel):
     status: str
 
 
-@router.put("/accounts/{account_id}/stripe-connection")
+@asynccontextmanager
+async def _errors() -> AsyncIterator[None]:
+    """Our use-case errors as HTTP errors."""
+    try:
+        yield
+    except (cards.UnknownCustomer, cards.UnknownCard, charging.UnknownCharge) as exc:
+        raise NotFound(str(exc)) from exc
+    except cards.NotConnected as exc:
+        raise Conflict(str(exc), code="stripe_not_connected") from exc
+    except charging.InvalidCharge as exc:
+        raise Unprocessable(str(exc), code="charge_mismatch") from exc
+    except charging.ChargeConflict as exc:
+        raise Conflict(str(exc), code="charge_id_conflict") from exc
+    except charging.CannotRetry as exc:
+        raise Conflict(str(exc), code="charge_not_retryable") from exc
+    except StripeRequestRejected as exc:
+        raise Unprocessable(f"Stripe refused the card: {exc}", code="stripe_rejected") from exc
+    except TransientError as exc:
+        raise ApiError(str(exc), code="stripe_unavailable", status_code=503) from exc
+
+
+async def _call(work: Callable[[], Awaitable[T]]) -> T:
+    async with _errors():
+        return await work()
+
+
+@router.put("/v1/accounts/{account_id}/stripe-connection")
 async def connect_stripe(
-    account_id: uuid.UUID, body: ConnectionIn, deps: handlers.Deps = Depends(get_deps)
+    account_id: uuid.UUID, body: ConnectionIn, deps: Deps = Depends(get_deps)
 ) -> dict[str, Any]:
-    await handlers.connect_stripe(deps.pool, account_id, body.stripe_account_id)
+    await cards.connect_stripe(deps.pool, account_id, body.stripe_account_id)
     return {
         "account_id": account_id,
         "stripe_account_id": body.stripe_account_id,
@@ -101,9 +147,9 @@ async def connect_stripe(
     }
 
 
-@router.get("/accounts/{account_id}/stripe-connection")
+@router.get("/v1/accounts/{account_id}/stripe-connection")
 async def get_stripe_connection(
-    account_id: uuid.UUID, deps: handlers.Deps = Depends(get_deps)
+    account_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> dict[str, Any]:
     async with deps.pool.acquire() as conn:
         stripe_account = await repo.get_connection(conn, account_id)
@@ -114,109 +160,99 @@ async def get_stripe_connection(
     return {"account_id": account_id, "stripe_account_id": stripe_account, "connected": True}
 
 
-@router.post("/accounts/{account_id}/customers/{customer_id}/payment-methods", status_code=201)
+CUSTOMER_CARDS = "/v1/accounts/{account_id}/customers/{customer_id}/payment-methods"
+
+
+@router.post(CUSTOMER_CARDS, status_code=201)
 async def save_payment_method(
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
     body: PaymentMethodIn,
-    deps: handlers.Deps = Depends(get_deps),
-) -> CardOut:
-    try:
-        card = await handlers.save_card(
+    deps: Deps = Depends(get_deps),
+) -> views.CardOut:
+    card = await _call(
+        lambda: cards.save_card(
             deps, account_id, customer_id, body.payment_method_id, make_default=body.make_default
         )
-    except handlers.NotConnected as exc:
-        raise Conflict(str(exc), code="stripe_not_connected") from exc
-    except handlers.UnknownCustomer as exc:
-        raise NotFound(str(exc)) from exc
-    except StripeRequestRejected as exc:
-        raise Unprocessable(f"Stripe refused the card: {exc}", code="stripe_rejected") from exc
-    except TransientError as exc:
-        raise ApiError(str(exc), code="stripe_unavailable", status_code=503) from exc
-    return CardOut.of(card)
-
-
-@router.get("/accounts/{account_id}/customers/{customer_id}/payment-methods")
-async def list_payment_methods(
-    account_id: uuid.UUID, customer_id: uuid.UUID, deps: handlers.Deps = Depends(get_deps)
-) -> dict[str, list[CardOut]]:
-    try:
-        cards = await handlers.list_cards(deps.pool, account_id, customer_id)
-    except handlers.UnknownCustomer as exc:
-        raise NotFound(str(exc)) from exc
-    return {"payment_methods": [CardOut.of(c) for c in cards]}
-
-
-@router.post("/accounts/{account_id}/charges", status_code=202)
-async def create_charge(
-    account_id: uuid.UUID, body: ChargeIn, deps: handlers.Deps = Depends(get_deps)
-) -> ChargeAccepted:
-    charge = Charge(
-        charge_id=body.charge_id or uuid.uuid4(),
-        account_id=account_id,
-        customer_id=body.customer_id,
-        booking_ids=tuple(body.booking_ids),
-        amount=body.amount,
-        currency=body.currency,
-        method=body.method,
-        payment_method_id=body.payment_method_id,
-        save_card=body.save_card,
-        message=body.message,
-        requested_by=body.requested_by,
     )
-    try:
-        recorded, _ = await handlers.request_charge(deps.pool, charge)
-    except handlers.UnknownCustomer as exc:
-        raise NotFound(str(exc)) from exc
-    except handlers.InvalidCharge as exc:
-        raise Unprocessable(str(exc), code="charge_mismatch") from exc
-    except handlers.ChargeConflict as exc:
-        raise Conflict(str(exc), code="charge_id_conflict") from exc
+    return views.CardOut.of(card)
+
+
+@router.get(CUSTOMER_CARDS)
+async def list_payment_methods(
+    account_id: uuid.UUID, customer_id: uuid.UUID, deps: Deps = Depends(get_deps)
+) -> dict[str, list[views.CardOut]]:
+    listed = await _call(lambda: cards.list_cards(deps.pool, account_id, customer_id))
+    return {"payment_methods": [views.CardOut.of(c) for c in listed]}
+
+
+@router.post(CUSTOMER_CARDS + "/{payment_method_id}/default")
+async def make_default_payment_method(
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    payment_method_id: str,
+    deps: Deps = Depends(get_deps),
+) -> views.CardOut:
+    card = await _call(
+        lambda: cards.set_default_card(deps, account_id, customer_id, payment_method_id)
+    )
+    return views.CardOut.of(card)
+
+
+@router.delete(CUSTOMER_CARDS + "/{payment_method_id}", status_code=204)
+async def remove_payment_method(
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    payment_method_id: str,
+    deps: Deps = Depends(get_deps),
+) -> None:
+    await _call(lambda: cards.remove_card(deps, account_id, customer_id, payment_method_id))
+
+
+@router.post("/v1/accounts/{account_id}/charges", status_code=202)
+async def create_charge(
+    account_id: uuid.UUID, body: ChargeIn, deps: Deps = Depends(get_deps)
+) -> ChargeAccepted:
+    recorded, _ = await _call(lambda: charging.request_charge(deps.pool, body.charge(account_id)))
     return ChargeAccepted(charge_id=recorded.charge_id, status=recorded.status.value)
 
 
-@router.get("/accounts/{account_id}/charges/{charge_id}")
+@router.post("/v1/accounts/{account_id}/charges/{charge_id}/attempts")
+async def try_another_card(
+    account_id: uuid.UUID, charge_id: uuid.UUID, body: NewCardIn, deps: Deps = Depends(get_deps)
+) -> dict[str, Any]:
+    """Another card for a new-card charge whose card failed: same charge, same PaymentIntent."""
+    charge = await _call(
+        lambda: charging.try_another_card(
+            deps,
+            account_id,
+            charge_id,
+            payment_method_id=body.payment_method_id,
+            save_card=body.save_card,
+            save_card_consent=body.save_card_consent,
+        )
+    )
+    return await views.charge_view(deps.pool, charge)
+
+
+@router.get("/v1/accounts/{account_id}/charges/{charge_id}")
 async def get_charge(
-    account_id: uuid.UUID, charge_id: uuid.UUID, deps: handlers.Deps = Depends(get_deps)
+    account_id: uuid.UUID, charge_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> dict[str, Any]:
     async with deps.pool.acquire() as conn:
         charge = await repo.get_charge(conn, charge_id)
-        if charge is None or charge.account_id != account_id:
-            raise NotFound(f"charge {charge_id} not found in account {account_id}")
-        history = await repo.get_history(conn, charge_id)
-    return _charge_view(charge, history)
+    if charge is None or charge.account_id != account_id:
+        raise NotFound(f"charge {charge_id} not found in account {account_id}")
+    return await views.charge_view(deps.pool, charge)
 
 
-def _charge_view(charge: Charge, history: list[repo.HistoryEntry]) -> dict[str, Any]:
-    failure = charge.failure
-    return {
-        "charge_id": charge.charge_id,
-        "account_id": charge.account_id,
-        "customer_id": charge.customer_id,
-        "booking_ids": list(charge.booking_ids),
-        "amount": charge.amount,
-        "currency": charge.currency,
-        "method": charge.method.value,
-        "status": charge.status.value,
-        "requested_by": charge.requested_by,
-        "payment_method_id": charge.payment_method_id,
-        "stripe_payment_intent_id": charge.stripe_payment_intent_id,
-        "card": {"brand": charge.card_brand, "last4": charge.card_last4}
-        if charge.card_last4
-        else None,
-        "failure": None
-        if failure is None
-        else {
-            "reason": failure.reason.value,
-            "message": failure.message,
-            "decline_code": failure.decline_code,
-        },
-        "paid_at": charge.paid_at,
-        "attempts": charge.attempts,
-        "history": [_history_view(h) for h in history],
-    }
-
-
-def _history_view(h: repo.HistoryEntry) -> dict[str, Any]:
-    at: datetime = h.at
-    return {"at": at, "status": h.status, "note": h.note, "detail": h.detail}
+@router.post("/v1/stripe/webhooks")
+async def stripe_webhook(request: Request, deps: Deps = Depends(get_deps)) -> dict[str, str]:
+    payload = await request.body()
+    try:
+        outcome = await webhooks.receive(deps, payload, request.headers.get("stripe-signature"))
+    except webhooks.InvalidWebhook as exc:
+        raise ApiError(str(exc), code="invalid_webhook") from exc
+    except TransientError as exc:
+        raise ApiError(str(exc), code="stripe_unavailable", status_code=503) from exc
+    return {"received": outcome}

@@ -22,6 +22,13 @@ class ChargeSettings(ServiceSettings):
     docs/stripe-stand-in.md); "none" for real Stripe."""
     stripe_max_attempts: int = 4
     """Attempts of one Stripe call on transient errors before the event is retried later."""
+    stripe_webhook_tolerance_seconds: int = 300
+    stripe_publishable_key: str = ""
+    """For Stripe.js on the staff card-entry page."""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    reconcile_every_seconds: float = 10.0
+    reconcile_idle_seconds: float = 30.0
+    """A charge in flight this long without a change is looked at by the sweep."""
 
     @model_validator(mode="after")
     def _real_secrets_in_production(self) -> ChargeSettings:

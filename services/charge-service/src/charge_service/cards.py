@@ -1,0 +1,232 @@
+"""Stripe connections and the cards saved on customers' profiles."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime
+
+from bookpay_shared import outbox, projections
+from bookpay_shared.db import Connection, Pool
+from bookpay_shared.events import StripeConnectionChanged
+
+from charge_service import repository as repo
+from charge_service.deps import Deps, stripe_call
+from charge_service.domain import NOT_CONNECTED, SavedCard
+from charge_service.stripe_types import CardDetails
+
+
+class NotConnected(Exception):
+    """The account has not connected a Stripe account."""
+
+
+class UnknownCustomer(LookupError):
+    pass
+
+
+class UnknownCard(LookupError):
+    pass
+
+
+async def connect_stripe(pool: Pool, account_id: uuid.UUID, stripe_account_id: str) -> None:
+    """Record the account's Stripe connection and announce it to other services."""
+    async with pool.acquire() as conn, conn.transaction():
+        version = await repo.upsert_connection(conn, account_id, stripe_account_id)
+        await outbox.enqueue(
+            conn,
+            StripeConnectionChanged(
+                correlation_id=account_id,
+                account_id=account_id,
+                stripe_account_id=stripe_account_id,
+                version=version,
+            ),
+        )
+
+
+async def _connected_customer(
+    pool: Pool, account_id: uuid.UUID, customer_id: uuid.UUID
+) -> tuple[str, projections.KnownCustomer]:
+    async with pool.acquire() as conn:
+        stripe_account = await repo.get_connection(conn, account_id)
+        customer = await projections.get_customer(conn, account_id, customer_id)
+    if customer is None:
+        raise UnknownCustomer(f"customer {customer_id} not found in account {account_id}")
+    if stripe_account is None:
+        raise NotConnected(NOT_CONNECTED.message)
+    return stripe_account, customer
+
+
+async def ensure_stripe_customer(
+    deps: Deps, customer: projections.KnownCustomer, stripe_account: str
+) -> str:
+    """The customer's Stripe customer on the connected account, created the first time."""
+    async with deps.pool.acquire() as conn:
+        existing = await repo.get_stripe_customer(conn, customer.customer_id, stripe_account)
+    if existing:
+        return existing
+    created = await stripe_call(
+        deps,
+        lambda: deps.stripe.create_customer(
+            stripe_account=stripe_account,
+            email=customer.email,
+            name=customer.name,
+            metadata={
+                "customer_id": str(customer.customer_id),
+                "account_id": str(customer.account_id),
+            },
+            idempotency_key=f"customer:{customer.customer_id}:{stripe_account}",
+        ),
+    )
+    async with deps.pool.acquire() as conn:
+        return await repo.insert_stripe_customer(
+            conn, customer.customer_id, stripe_account, created
+        )
+
+
+async def save_card(
+    deps: Deps,
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    payment_method_id: str,
+    *,
+    make_default: bool,
+) -> SavedCard:
+    """Attach a Stripe.js-tokenized card to the customer's Stripe customer and record it."""
+    stripe_account, customer = await _connected_customer(deps.pool, account_id, customer_id)
+    stripe_customer = await ensure_stripe_customer(deps, customer, stripe_account)
+    details = await stripe_call(
+        deps,
+        lambda: deps.stripe.attach_payment_method(
+            stripe_account=stripe_account,
+            customer_id=stripe_customer,
+            payment_method_id=payment_method_id,
+        ),
+    )
+    async with deps.pool.acquire() as conn, conn.transaction():
+        card = await record_card(
+            conn, account_id, customer_id, stripe_account, details, make_default=make_default
+        )
+    if card.is_default:
+        await _set_stripe_default(deps, stripe_account, stripe_customer, card.payment_method_id)
+    return card
+
+
+async def record_card(
+    conn: Connection,
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    stripe_account: str,
+    details: CardDetails,
+    *,
+    make_default: bool,
+) -> SavedCard:
+    """Record a card attached in Stripe; it becomes the default when asked or when the customer
+    had none. Call inside a transaction."""
+    card = SavedCard(
+        payment_method_id=details.payment_method_id,
+        account_id=account_id,
+        customer_id=customer_id,
+        stripe_account_id=stripe_account,
+        brand=details.brand,
+        last4=details.last4,
+        exp_month=details.exp_month,
+        exp_year=details.exp_year,
+        fingerprint=details.fingerprint,
+        is_default=False,
+    )
+    await repo.insert_card(conn, card)
+    cards = await repo.list_cards(conn, customer_id, stripe_account)
+    if make_default or not any(
+        c.is_default for c in cards if c.payment_method_id != card.payment_method_id
+    ):
+        await repo.make_default_card(conn, customer_id, stripe_account, card.payment_method_id)
+        card = replace(card, is_default=True)
+    return card
+
+
+async def record_consent(
+    conn: Connection,
+    card: SavedCard,
+    *,
+    charge_id: uuid.UUID,
+    text: str,
+    given_by: str,
+    given_at: datetime,
+) -> None:
+    await repo.record_consent(
+        conn,
+        payment_method_id=card.payment_method_id,
+        charge_id=charge_id,
+        customer_id=card.customer_id,
+        text=text,
+        given_by=given_by,
+        given_at=given_at,
+    )
+
+
+async def _set_stripe_default(
+    deps: Deps, stripe_account: str, stripe_customer: str, payment_method_id: str
+) -> None:
+    await stripe_call(
+        deps,
+        lambda: deps.stripe.set_default_payment_method(
+            stripe_account=stripe_account,
+            customer_id=stripe_customer,
+            payment_method_id=payment_method_id,
+        ),
+    )
+
+
+async def list_cards(pool: Pool, account_id: uuid.UUID, customer_id: uuid.UUID) -> list[SavedCard]:
+    async with pool.acquire() as conn:
+        stripe_account = await repo.get_connection(conn, account_id)
+        if await projections.get_customer(conn, account_id, customer_id) is None:
+            raise UnknownCustomer(f"customer {customer_id} not found in account {account_id}")
+        if stripe_account is None:
+            return []
+        return await repo.list_cards(conn, customer_id, stripe_account)
+
+
+async def _owned_card(
+    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID, payment_method_id: str
+) -> tuple[str, SavedCard]:
+    stripe_account, _ = await _connected_customer(deps.pool, account_id, customer_id)
+    async with deps.pool.acquire() as conn:
+        card = await repo.get_card(conn, customer_id, payment_method_id)
+    if card is None or card.stripe_account_id != stripe_account:
+        raise UnknownCard(f"card {payment_method_id} is not on this customer's profile")
+    return stripe_account, card
+
+
+async def set_default_card(
+    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID, payment_method_id: str
+) -> SavedCard:
+    stripe_account, card = await _owned_card(deps, account_id, customer_id, payment_method_id)
+    async with deps.pool.acquire() as conn:
+        stripe_customer = await repo.get_stripe_customer(conn, customer_id, stripe_account)
+    assert stripe_customer is not None
+    await _set_stripe_default(deps, stripe_account, stripe_customer, payment_method_id)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await repo.make_default_card(conn, customer_id, stripe_account, payment_method_id)
+    return replace(card, is_default=True)
+
+
+async def remove_card(
+    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID, payment_method_id: str
+) -> None:
+    """Detach the card in Stripe and take it off the profile; the newest other card becomes
+    the default if this one was."""
+    stripe_account, card = await _owned_card(deps, account_id, customer_id, payment_method_id)
+    await stripe_call(
+        deps,
+        lambda: deps.stripe.detach_payment_method(
+            stripe_account=stripe_account, payment_method_id=payment_method_id
+        ),
+    )
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await repo.remove_card(conn, payment_method_id)
+        remaining = await repo.list_cards(conn, customer_id, stripe_account)
+        if card.is_default and remaining:
+            await repo.make_default_card(
+                conn, customer_id, stripe_account, remaining[-1].payment_method_id
+            )

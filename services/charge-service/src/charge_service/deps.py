@@ -1,0 +1,40 @@
+"""What charge-service's use cases need, passed in by main, and the Stripe retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bookpay_shared.consuming import TransientError
+from bookpay_shared.db import Pool
+from bookpay_shared.faults import FaultPoints
+
+from charge_service.stripe_types import StripeGateway, StripeUnavailable
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Deps:
+    pool: Pool
+    stripe: StripeGateway
+    faults: FaultPoints
+    stripe_max_attempts: int = 4
+    webhook_secret: str = ""
+    webhook_tolerance_seconds: int = 300
+
+
+async def stripe_call(deps: Deps, call: Callable[[], Awaitable[T]]) -> T:
+    """Run a Stripe call, retrying transient failures with backoff (the same idempotency key
+    each time); after the last attempt raise TransientError so the whole step is retried later.
+    A permanent rejection (StripeRequestRejected) goes to the caller as it is."""
+    for attempt in range(1, deps.stripe_max_attempts + 1):
+        try:
+            return await call()
+        except StripeUnavailable as exc:
+            if attempt == deps.stripe_max_attempts:
+                raise TransientError(str(exc)) from exc
+            await asyncio.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")

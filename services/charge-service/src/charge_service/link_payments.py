@@ -1,0 +1,127 @@
+"""Completing charges the customer pays on the hosted payment page (link-service's).
+
+Three signals can say a link's PaymentIntent succeeded: Stripe's webhook, link-service's
+PaymentLinkPaid (its success page or its own sweep saw the payment), and this service's
+reconciliation sweep. Each leads here, to one idempotent state change: the PaymentIntent is
+retrieved from Stripe (no message is trusted), checked against the charge (its charge_id,
+amount and currency), and the charge is recorded as paid once, with one PaymentSucceeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import replace
+
+from bookpay_shared import projections
+from bookpay_shared.consuming import TransientError
+from bookpay_shared.events import ChargeMethod, PaymentLinkPaid
+
+from charge_service import cards, charging
+from charge_service import repository as repo
+from charge_service.deps import Deps, stripe_call
+from charge_service.domain import Charge, ChargeStatus
+from charge_service.stripe_types import IntentResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONSENT = "Saved at the customer's request on the payment page for future payments."
+
+
+async def on_payment_link_paid(deps: Deps, event: PaymentLinkPaid) -> None:
+    async with deps.pool.acquire() as conn:
+        charge = await repo.get_charge(conn, event.charge_id)
+    if charge is None or charge.status is ChargeStatus.REQUESTED:
+        raise TransientError(f"charge {event.charge_id} is not awaiting its customer yet")
+    await complete(deps, event.charge_id, event.stripe_payment_intent_id, source="payment page")
+
+
+async def complete(
+    deps: Deps, charge_id: uuid.UUID, payment_intent_id: str, *, source: str
+) -> bool:
+    """Record the charge as paid if its PaymentIntent succeeded; True once it is paid."""
+    async with deps.pool.acquire() as conn:
+        charge = await repo.get_charge(conn, charge_id)
+        stripe_account = await repo.get_connection(conn, charge.account_id) if charge else None
+    if charge is None or stripe_account is None:
+        log.warning("payment %s names charge %s, unknown here", payment_intent_id, charge_id)
+        return False
+    if charge.status is ChargeStatus.SUCCEEDED:
+        return True
+    if charge.status is not ChargeStatus.AWAITING_CUSTOMER:
+        log.info("charge %s is %s; %s payment signal ignored", charge_id, charge.status, source)
+        return False
+    intent = await stripe_call(
+        deps,
+        lambda: deps.stripe.retrieve_payment_intent(
+            stripe_account=stripe_account, payment_intent_id=payment_intent_id
+        ),
+    )
+    if not intent.succeeded or not _belongs_to(intent, charge):
+        return False
+    charge = replace(charge, stripe_account_id=stripe_account)
+    if intent.metadata.get("save_card") == "true" and intent.card is not None:
+        charge = await _keep_card(deps, charge, intent)
+    return await _record_paid(deps, charge, intent, source)
+
+
+def _belongs_to(intent: IntentResult, charge: Charge) -> bool:
+    problems = []
+    if intent.metadata.get("charge_id") != str(charge.charge_id):
+        problems.append("its metadata names another charge")
+    if (intent.amount, intent.currency) != (charge.amount, charge.currency):
+        problems.append(f"it is for {intent.amount} {intent.currency}")
+    if charge.stripe_payment_intent_id not in (None, intent.payment_intent_id):
+        problems.append(f"the charge's PaymentIntent is {charge.stripe_payment_intent_id}")
+    for problem in problems:
+        log.error(
+            "PaymentIntent %s refused for charge %s: %s",
+            intent.payment_intent_id,
+            charge.charge_id,
+            problem,
+        )
+    return not problems
+
+
+async def _keep_card(deps: Deps, charge: Charge, intent: IntentResult) -> Charge:
+    """Attach the card the customer chose to keep to their Stripe customer (idempotent)."""
+    assert intent.card is not None and charge.stripe_account_id is not None
+    stripe_account = charge.stripe_account_id
+    payment_method_id = intent.card.payment_method_id
+    async with deps.pool.acquire() as conn:
+        customer = await projections.get_customer(conn, charge.account_id, charge.customer_id)
+    if customer is None:
+        raise TransientError(f"customer {charge.customer_id} is not known here yet")
+    stripe_customer = await cards.ensure_stripe_customer(deps, customer, stripe_account)
+    await stripe_call(
+        deps,
+        lambda: deps.stripe.attach_payment_method(
+            stripe_account=stripe_account,
+            customer_id=stripe_customer,
+            payment_method_id=payment_method_id,
+        ),
+    )
+    consent = intent.metadata.get("save_card_consent") or DEFAULT_CONSENT
+    return replace(charge, save_card=True, save_card_consent=consent)
+
+
+async def _record_paid(deps: Deps, charge: Charge, intent: IntentResult, source: str) -> bool:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        current = await repo.get_charge(conn, charge.charge_id, for_update=True)
+        assert current is not None
+        if current.status is ChargeStatus.SUCCEEDED:
+            return True
+        if current.status is not ChargeStatus.AWAITING_CUSTOMER:
+            return False
+        paying = replace(
+            current,
+            method=ChargeMethod.PAYMENT_LINK,
+            stripe_account_id=charge.stripe_account_id,
+            save_card=charge.save_card,
+            save_card_consent=charge.save_card_consent,
+        )
+        await repo.add_history(
+            conn, charge.charge_id, paying.status, f"the customer paid ({source})"
+        )
+        await charging.succeed(conn, paying, intent, consent_by="customer")
+    return True

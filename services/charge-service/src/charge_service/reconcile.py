@@ -1,0 +1,58 @@
+"""The reconciliation sweep: charges left in flight get looked at again.
+
+- `processing` charges idle for a while (the process died mid-attempt and no redelivery
+  came, or an attempt ran from an HTTP request) are resumed: the PaymentIntent is retrieved
+  and the attempt finished, never started again.
+- `awaiting_customer` charges whose PaymentIntent is known are completed when Stripe says it
+  succeeded, even if no webhook ever arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from charge_service import charging, link_payments
+from charge_service import repository as repo
+from charge_service.deps import Deps
+from charge_service.domain import Charge, ChargeStatus
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_once(deps: Deps, *, idle_seconds: float, limit: int = 100) -> int:
+    """Look at up to `limit` charges idle for `idle_seconds`; return how many were looked at."""
+    async with deps.pool.acquire() as conn:
+        charges = await repo.charges_to_reconcile(conn, idle_seconds=idle_seconds, limit=limit)
+    for charge in charges:
+        try:
+            await _reconcile(deps, charge)
+        except Exception:
+            log.exception(
+                "reconciling charge %s failed; it is tried again next sweep", charge.charge_id
+            )
+    return len(charges)
+
+
+async def _reconcile(deps: Deps, charge: Charge) -> None:
+    async with deps.pool.acquire() as conn:
+        await repo.touch_charge(conn, charge.charge_id)
+    if charge.status is ChargeStatus.PROCESSING:
+        log.info("resuming charge %s left processing", charge.charge_id)
+        await charging.run_attempt(deps, charge)
+    elif charge.stripe_payment_intent_id:
+        await link_payments.complete(
+            deps, charge.charge_id, charge.stripe_payment_intent_id, source="reconciliation"
+        )
+
+
+def sweeper(
+    deps: Deps, *, every_seconds: float, idle_seconds: float
+) -> Callable[[], Awaitable[None]]:
+    async def reconcile_charges() -> None:
+        while True:
+            await sweep_once(deps, idle_seconds=idle_seconds)
+            await asyncio.sleep(every_seconds)
+
+    return reconcile_charges

@@ -1,0 +1,107 @@
+"""Stripe webhooks: the signature is verified on the raw body (within a tolerance window),
+each Stripe event is handled once (deduplicated by its id), in any order.
+
+Only PaymentIntent outcomes matter here. `payment_intent.succeeded` for one of our charges
+leads to the same idempotent completion as the payment page and the sweep; everything the
+handler needs it re-reads from Stripe, so a replayed or late event changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import stripe
+
+from charge_service import charging, link_payments
+from charge_service import repository as repo
+from charge_service.deps import Deps
+from charge_service.domain import ChargeStatus
+
+log = logging.getLogger(__name__)
+
+
+class InvalidWebhook(ValueError):
+    """A forged, stale or malformed webhook: answered 400, changes nothing."""
+
+
+def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
+    if not deps.webhook_secret:
+        raise InvalidWebhook("webhooks are not configured (no signing secret)")
+    if not signature:
+        raise InvalidWebhook("missing Stripe-Signature header")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), signature, deps.webhook_secret, deps.webhook_tolerance_seconds
+        )
+        event = json.loads(payload)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidWebhook(f"invalid webhook: {exc}") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        raise InvalidWebhook("invalid webhook: not a Stripe event")
+    return event
+
+
+async def receive(deps: Deps, payload: bytes, signature: str | None) -> str:
+    """Verify and handle one webhook; returns what was done (for the response and logs)."""
+    event = verify(deps, payload, signature)
+    intent = _payment_intent_of(event)
+    async with deps.pool.acquire() as conn:
+        if not await repo.record_webhook_event(
+            conn, event["id"], str(event.get("type")), intent.get("id")
+        ):
+            return "duplicate"
+    try:
+        return await _handle(deps, str(event.get("type")), intent)
+    except BaseException:
+        async with deps.pool.acquire() as conn:  # let Stripe's retry handle it again
+            await repo.forget_webhook_event(conn, event["id"])
+        raise
+
+
+def _payment_intent_of(event: dict[str, Any]) -> dict[str, Any]:
+    obj = (event.get("data") or {}).get("object") or {}
+    return obj if isinstance(obj, dict) and obj.get("object") == "payment_intent" else {}
+
+
+async def _handle(deps: Deps, event_type: str, intent: dict[str, Any]) -> str:
+    charge_id = _charge_id(intent)
+    if charge_id is None:
+        return "ignored"
+    async with deps.pool.acquire() as conn:
+        charge = await repo.get_charge(conn, charge_id)
+    if charge is None:
+        return "ignored"
+    if event_type == "payment_intent.succeeded":
+        if charge.status is ChargeStatus.AWAITING_CUSTOMER:
+            await link_payments.complete(
+                deps, charge_id, str(intent["id"]), source="Stripe webhook"
+            )
+            return "completed"
+        if charge.status is ChargeStatus.PROCESSING:
+            await charging.run_attempt(deps, charge)
+            return "resumed"
+    if (
+        event_type == "payment_intent.payment_failed"
+        and charge.status is ChargeStatus.AWAITING_CUSTOMER
+    ):
+        async with deps.pool.acquire() as conn:
+            await repo.add_history(
+                conn,
+                charge_id,
+                charge.status,
+                "a payment attempt on the payment page failed",
+                payment_intent_id=intent["id"],
+            )
+        return "recorded"
+    return "ignored"
+
+
+def _charge_id(intent: dict[str, Any]) -> uuid.UUID | None:
+    metadata = intent.get("metadata") or {}
+    try:
+        return uuid.UUID(str(metadata.get("charge_id")))
+    except ValueError:
+        return None
