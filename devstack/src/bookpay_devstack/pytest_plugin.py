@@ -27,6 +27,8 @@ TEST_SYSTEM = SystemConfig(
     link_port=18003 + OFFSET,
     notification_port=18004 + OFFSET,
     environment="test",
+    # Sweeps look at work left in flight after seconds, not minutes, so tests can wait for them.
+    extra_env={"CHARGE_RECONCILE_IDLE_SECONDS": "4", "CHARGE_RECONCILE_EVERY_SECONDS": "1"},
 )
 
 

@@ -19,9 +19,7 @@ Row = Any  # asyncpg.Record
 # --- Stripe connections -------------------------------------------------------------------
 
 
-async def upsert_connection(
-    conn: Connection, account_id: uuid.UUID, stripe_account_id: str
-) -> int:
+async def upsert_connection(conn: Connection, account_id: uuid.UUID, stripe_account_id: str) -> int:
     """Record the account's connection; return its version (1, then +1 on every change)."""
     version: int = await conn.fetchval(
         """INSERT INTO stripe_connections (account_id, stripe_account_id) VALUES ($1, $2)
