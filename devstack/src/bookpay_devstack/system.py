@@ -85,6 +85,26 @@ class Services:
                 "CHARGE_STRIPE_API_BASE": self.stack.stripe_url,
                 "CHARGE_STRIPE_WEBHOOK_SECRET": cfg.stripe_webhook_secret,
                 "CHARGE_STRIPE_STAND_IN": "localstripe",
+                # The staff card-entry page loads the test Stripe.js stand-in (docs/testing.md).
+                "CHARGE_STRIPE_JS_URL": f"{self.stack.stripe_url}/bookpay-test/v3/",
+                "CHARGE_STRIPE_PUBLISHABLE_KEY": cfg.stripe_publishable_key,
+            }
+        if spec.env_prefix == "LINK":
+            env |= {
+                "LINK_PUBLIC_BASE_URL": f"http://127.0.0.1:{spec.port}",
+                "LINK_STRIPE_SECRET_KEY": cfg.stripe_api_key,
+                "LINK_STRIPE_API_BASE": self.stack.stripe_url,
+                "LINK_STRIPE_STAND_IN": "localstripe",
+                # The test Stripe.js stand-in served next to localstripe (see docs/testing.md).
+                "LINK_STRIPE_JS_URL": f"{self.stack.stripe_url}/bookpay-test/v3/",
+                "LINK_STRIPE_PUBLISHABLE_KEY": cfg.stripe_publishable_key,
+                "LINK_STRIPE_CSP_ORIGINS": "[]",
+                "LINK_SWEEP_INTERVAL_SECONDS": "3",
+            }
+        if spec.env_prefix == "NOTIFICATION":
+            env |= {
+                "NOTIFICATION_SMTP_HOST": self.stack.smtp_host,
+                "NOTIFICATION_SMTP_PORT": str(self.stack.smtp_port),
             }
         return env | dict(self.config.extra_env) | dict(overrides or {})
 
