@@ -7,8 +7,9 @@ from aiokafka import AIOKafkaProducer
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services
 
+from .browser import browser, customer_browser  # noqa: F401  (fixtures)
+from .links import Links
 from .support import Bookpay
-
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,3 +33,18 @@ async def kafka(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
     await producer.start()
     yield producer
     await producer.stop()
+
+
+# --- payment links and the payment page ----------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def link_service_url(system: Services) -> str:
+    return system.url("link-service")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def links(system: Services, stack: Stack, kafka: AIOKafkaProducer) -> AsyncIterator[Links]:
+    client = Links(system, stack, kafka)
+    yield client
+    await client.close()

@@ -2,7 +2,8 @@
 
 `localstripe`'s own entry point binds every interface (`::`) and keeps its state in the fixed
 file /tmp/localstripe.pickle, which two stacks on one machine would share. This entry point binds
-the given host only and redirects the state file.
+the given host only and redirects the state file. It also serves the test Stripe.js stand-in at
+/bookpay-test/v3/ (see stripe_js_stand_in.py and docs/testing.md).
 
     python -m bookpay_devstack.localstripe_server --host 127.0.0.1 --port 8420 --state FILE
 """
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     from aiohttp import web
     from localstripe import resources, server
 
+    from bookpay_devstack import stripe_js_stand_in
+
     _redirect_state(resources.store, args.state)
+    stripe_js_stand_in.install(server.app)
     # localstripe reports webhook deliveries on the aiohttp.access logger, at INFO.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     access_log = logging.getLogger("aiohttp.access")

@@ -10,19 +10,56 @@ from bookpay_shared.logs import configure
 from bookpay_shared.runtime import ServiceRuntime
 from fastapi import FastAPI
 
+from link_service import consumers, pages, payments, routes, security
+from link_service.handlers import SERVICE, Deps
+from link_service.ratelimit import RateLimiter
 from link_service.settings import LinkSettings
+from link_service.stripe_gateway import StripeApiGateway, StripeGateway
+from link_service.views import StripeJs
 
-SERVICE = "link-service"
 
-
-def create_app(settings: LinkSettings) -> tuple[ServiceRuntime, FastAPI]:
+def create_app(
+    settings: LinkSettings, stripe: StripeGateway | None = None
+) -> tuple[ServiceRuntime, FastAPI]:
     runtime = ServiceRuntime(
         SERVICE, settings, resources.files("link_service") / "migrations", uses_projections=True
     )
+    deps = Deps(
+        pool=runtime.db,
+        stripe=stripe or _stripe_gateway(settings),
+        public_base_url=settings.public_base_url,
+        default_expiry_hours=settings.default_expiry_hours,
+    )
+    consumers.register(runtime, deps)
+
+    async def sweep_payment_links() -> None:
+        await payments.sweep_forever(deps, settings.sweep_interval_seconds)
+
+    runtime.add_background_task(sweep_payment_links)
     app = runtime.http_app(title="bookpay link-service", version="1")
     app.state.runtime = runtime
+    app.state.deps = deps
+    app.state.page_config = pages.PageConfig(
+        stripe_js=StripeJs(settings.stripe_js_url, settings.stripe_publishable_key),
+        csrf_secret=settings.csrf_secret.get_secret_value().encode(),
+        public_origin=settings.public_origin,
+        secure_cookies=settings.public_base_url.startswith("https://"),
+    )
     install_error_handlers(app)
+    security.install(
+        app, settings, RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    )
+    app.include_router(routes.router)
+    app.include_router(pages.router)
     return runtime, app
+
+
+def _stripe_gateway(settings: LinkSettings) -> StripeGateway:
+    key = settings.stripe_secret_key.get_secret_value()
+    if settings.stripe_stand_in == "localstripe":
+        assert settings.stripe_api_base, "LINK_STRIPE_API_BASE must name the localstripe server"
+        return StripeApiGateway.for_localstripe(settings.stripe_api_base, key)
+    return StripeApiGateway(key, api_base=settings.stripe_api_base)
 
 
 async def serve(settings: LinkSettings) -> None:

@@ -1,0 +1,263 @@
+"""The payment page's use cases, and keeping links in line with their PaymentIntents.
+
+A link has at most one PaymentIntent. For a payment link, link-service creates it when the
+customer first presses Pay, while holding the link's row lock (two tabs or a double click get
+the same one), with an idempotency key derived from the link (a crash between Stripe and our
+commit gets the same one back from Stripe). For an authentication fallback, it is the charge's
+own PaymentIntent, made by charge-service. The amount, currency and bookings always come from
+our records; the browser only chooses whether to save the card.
+
+Whether a link is paid is Stripe's answer, asked on the server: by the success page, by the
+page on reload, and by the sweep for customers who never come back to the success page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from bookpay_shared import projections
+from bookpay_shared.db import Connection
+
+from link_service import handlers
+from link_service import repository as repo
+from link_service.domain import (
+    CONFIRMABLE_INTENT_STATES,
+    PAID_INTENT_STATES,
+    Link,
+    LinkState,
+)
+from link_service.handlers import Deps
+from link_service.stripe_gateway import Intent, StripeRejected, StripeUnavailable
+from link_service.tokens import looks_like_token, token_hash
+
+log = logging.getLogger(__name__)
+
+_SWEEP_LOCK = 0x11_4C_57  # one sweep at a time per database
+
+
+class NotPayable(Exception):
+    """The link cannot take a payment now; `reason` says why, for the page."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the payment page shows."""
+
+    link: Link
+    state: LinkState
+    """As the customer sees it (an active link past its expiry is expired)."""
+    account: projections.KnownAccount | None
+    customer: projections.KnownCustomer | None
+    bookings: list[projections.KnownBooking]
+    accepts_cards: bool
+    """The merchant has a Stripe connection."""
+    intent_status: str | None
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    status: str
+    client_secret: str | None
+
+
+async def find_link(deps: Deps, token: str) -> Link | None:
+    if not looks_like_token(token):
+        return None
+    async with deps.pool.acquire() as conn:
+        return await repo.get_link_by_token_hash(conn, token_hash(token))
+
+
+async def open_page(deps: Deps, link: Link) -> Page:
+    link, intent = await reconcile(deps, link)
+    async with deps.pool.acquire() as conn:
+        account = await projections.get_account(conn, link.account_id)
+        customer = await projections.get_customer(conn, link.account_id, link.customer_id)
+        bookings = await projections.get_bookings(conn, link.account_id, list(link.booking_ids))
+        stripe_account = await repo.get_connection(conn, link.account_id)
+    return Page(
+        link=link,
+        state=link.state_at(deps.clock()),
+        account=account,
+        customer=customer,
+        bookings=bookings,
+        accepts_cards=stripe_account is not None,
+        intent_status=intent.status if intent else None,
+    )
+
+
+async def start_payment(deps: Deps, link_id: uuid.UUID, save_card: bool) -> PaymentStart:
+    """The PaymentIntent the page confirms with Stripe.js: created once, reused after."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        link = await repo.get_link(conn, link_id, for_update=True)
+        assert link is not None
+        if link.state_at(deps.clock()) is not LinkState.ACTIVE:
+            raise NotPayable(link.state_at(deps.clock()).value)
+        stripe_account = await repo.get_connection(conn, link.account_id)
+        if stripe_account is None:
+            raise NotPayable("not_connected")
+        try:
+            link, intent = await _intent_for(deps, link, stripe_account, save_card)
+        except StripeUnavailable as exc:
+            raise NotPayable("stripe_unavailable") from exc
+        except StripeRejected as exc:
+            log.error("link %s: Stripe refused its PaymentIntent: %s", link.link_id, exc)
+            raise NotPayable("stripe_unavailable") from exc
+        await repo.save_link(conn, link)
+    if (intent.amount, intent.currency) != (link.amount, link.currency):
+        log.error("link %s: PaymentIntent %s does not match the link", link.link_id, intent.id)
+        raise NotPayable("mismatch")
+    if intent.status in CONFIRMABLE_INTENT_STATES:
+        return PaymentStart(intent.status, intent.client_secret)
+    return PaymentStart(intent.status, None)
+
+
+async def _intent_for(
+    deps: Deps, link: Link, stripe_account: str, save_card: bool
+) -> tuple[Link, Intent]:
+    if link.payment_intent_id is None:
+        intent = await deps.stripe.create_intent(
+            stripe_account=stripe_account,
+            amount=link.amount,
+            currency=link.currency,
+            metadata=link.intent_metadata(save_card),
+            save_card=save_card,
+            idempotency_key=link.intent_idempotency_key,
+        )
+        return replace(link, payment_intent_id=intent.id, save_card=save_card), intent
+    intent = await deps.stripe.retrieve_intent(
+        stripe_account=stripe_account, intent_id=link.payment_intent_id
+    )
+    wants_change = intent.save_card != save_card and intent.status in CONFIRMABLE_INTENT_STATES
+    if link.intent_is_ours and wants_change:
+        intent = await deps.stripe.update_intent(
+            stripe_account=stripe_account,
+            intent_id=intent.id,
+            metadata=link.intent_metadata(save_card),
+            save_card=save_card,
+        )
+    return replace(link, save_card=intent.save_card if link.intent_is_ours else False), intent
+
+
+async def reconcile(deps: Deps, link: Link) -> tuple[Link, Intent | None]:
+    """Ask Stripe about the link's PaymentIntent (unless it is known to be final) and record
+    what it says: paid, or (for a link no longer active) stopped."""
+    if not link.intent_needs_checking or link.payment_intent_id is None:
+        return link, None
+    async with deps.pool.acquire() as conn:
+        stripe_account = await repo.get_connection(conn, link.account_id)
+        await repo.intent_checked(conn, link.link_id, deps.clock())
+    if stripe_account is None:
+        return link, None
+    try:
+        intent = await deps.stripe.retrieve_intent(
+            stripe_account=stripe_account, intent_id=link.payment_intent_id
+        )
+        if intent.status not in PAID_INTENT_STATES and link.state is not LinkState.ACTIVE:
+            intent = await _stop(deps, link, intent, stripe_account)
+    except (StripeUnavailable, StripeRejected) as exc:
+        log.warning("link %s: PaymentIntent not checked: %s", link.link_id, exc)
+        return link, None
+    return await _record(deps, link, intent), intent
+
+
+async def _stop(deps: Deps, link: Link, intent: Intent, stripe_account: str) -> Intent:
+    """Cancel the PaymentIntent of a cancelled or expired link (only one link-service made:
+    a fallback's PaymentIntent belongs to charge-service)."""
+    if not link.intent_is_ours or intent.status not in CONFIRMABLE_INTENT_STATES:
+        return intent
+    try:
+        return await deps.stripe.cancel_intent(stripe_account=stripe_account, intent_id=intent.id)
+    except StripeRejected:
+        # Paid in the meantime? Then Stripe's answer wins.
+        return await deps.stripe.retrieve_intent(stripe_account=stripe_account, intent_id=intent.id)
+
+
+async def _record(deps: Deps, link: Link, intent: Intent) -> Link:
+    paid = intent.status in PAID_INTENT_STATES
+    final = intent.status == "canceled" or (
+        link.state is not LinkState.ACTIVE and not link.intent_is_ours
+    )
+    if not paid and not final:
+        return link
+    async with deps.pool.acquire() as conn, conn.transaction():
+        current = await repo.get_link(conn, link.link_id, for_update=True)
+        assert current is not None
+        if paid:
+            return await handlers.mark_paid(
+                conn,
+                current,
+                intent.id,
+                save_card=intent.save_card and current.intent_is_ours,
+                now=deps.clock(),
+                note="Stripe reports the payment succeeded",
+            )
+        if current.intent_settled:
+            return current
+        settled = replace(current, intent_settled=True)
+        await repo.save_link(conn, settled)
+        note = (
+            "PaymentIntent canceled"
+            if intent.status == "canceled"
+            else "link closed; its PaymentIntent is left to charge-service"
+        )
+        await repo.add_history(conn, link.link_id, settled.state, note)
+        return settled
+
+
+async def cancel(deps: Deps, account_id: uuid.UUID, link_id: uuid.UUID, actor: str) -> Link:
+    """Cancel a link, then its PaymentIntent. If the customer paid in the meantime, the link is
+    paid and the cancellation refused."""
+    link = await handlers.cancel(deps, account_id, link_id, actor)
+    link, _ = await reconcile(deps, link)
+    if link.state is LinkState.PAID:
+        raise handlers.LinkConflict("the customer paid the link before it could be cancelled")
+    return link
+
+
+# --- the sweep -----------------------------------------------------------------------------
+
+
+async def sweep_once(deps: Deps, recheck_after_seconds: float) -> None:
+    """Expire links past their expiry; check PaymentIntents that may have changed."""
+    async with deps.pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _SWEEP_LOCK):
+            return
+        try:
+            await _expire_due(deps, conn)
+            checked_before = deps.clock() - timedelta(seconds=recheck_after_seconds)
+            ids = await repo.links_with_unsettled_intents(conn, checked_before)
+            for link_id in ids:
+                link = await repo.get_link(conn, link_id)
+                if link is not None:
+                    await reconcile(deps, link)
+            await repo.forget_published_link_urls(conn)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _SWEEP_LOCK)
+
+
+async def _expire_due(deps: Deps, conn: Connection) -> None:
+    now = deps.clock()
+    for link_id in await repo.links_to_expire(conn, now):
+        async with deps.pool.acquire() as tx_conn, tx_conn.transaction():
+            link = await repo.get_link(tx_conn, link_id, for_update=True)
+            if link is not None and link.state is LinkState.ACTIVE and link.expires_at <= now:
+                await handlers.close(tx_conn, link, LinkState.EXPIRED, "expired", now, None)
+
+
+async def sweep_forever(deps: Deps, interval_seconds: float) -> None:
+    while True:
+        try:
+            await sweep_once(deps, recheck_after_seconds=interval_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("payment link sweep failed; trying again later")
+        await asyncio.sleep(interval_seconds)

@@ -1,0 +1,238 @@
+"""link-service's SQL: links, their history, account settings, Stripe connections."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bookpay_shared.db import Connection
+from bookpay_shared.events import StripeConnectionChanged
+
+from link_service.domain import Link, LinkOrigin, LinkState
+
+_COLUMNS = """link_id, charge_id, account_id, customer_id, booking_ids, amount, currency, message,
+    origin, state, expires_at, created_at, payment_intent_id, save_card, intent_settled,
+    paid_at, closed_at, sent_count"""
+
+
+def _link(row: Any) -> Link:
+    return Link(
+        link_id=row["link_id"],
+        charge_id=row["charge_id"],
+        account_id=row["account_id"],
+        customer_id=row["customer_id"],
+        booking_ids=tuple(row["booking_ids"]),
+        amount=row["amount"],
+        currency=row["currency"],
+        message=row["message"],
+        origin=LinkOrigin(row["origin"]),
+        state=LinkState(row["state"]),
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        payment_intent_id=row["payment_intent_id"],
+        save_card=row["save_card"],
+        intent_settled=row["intent_settled"],
+        paid_at=row["paid_at"],
+        closed_at=row["closed_at"],
+        sent_count=row["sent_count"],
+    )
+
+
+async def insert_link(conn: Connection, link: Link, token_hash: bytes) -> bool:
+    """Insert a new link; False when the charge has a link already."""
+    inserted = await conn.fetchval(
+        """INSERT INTO links (link_id, charge_id, account_id, customer_id, booking_ids, amount,
+               currency, message, origin, state, token_hash, expires_at, created_at,
+               payment_intent_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT (charge_id) DO NOTHING RETURNING true""",
+        link.link_id,
+        link.charge_id,
+        link.account_id,
+        link.customer_id,
+        list(link.booking_ids),
+        link.amount,
+        link.currency,
+        link.message,
+        link.origin.value,
+        link.state.value,
+        token_hash,
+        link.expires_at,
+        link.created_at,
+        link.payment_intent_id,
+    )
+    return bool(inserted)
+
+
+async def get_link(
+    conn: Connection, link_id: uuid.UUID, *, for_update: bool = False
+) -> Link | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM links WHERE link_id = $1{lock}", link_id)
+    return _link(row) if row else None
+
+
+async def get_link_by_token_hash(conn: Connection, token_hash: bytes) -> Link | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM links WHERE token_hash = $1", token_hash)
+    return _link(row) if row else None
+
+
+async def get_link_by_charge(conn: Connection, charge_id: uuid.UUID) -> Link | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM links WHERE charge_id = $1", charge_id)
+    return _link(row) if row else None
+
+
+async def list_links(
+    conn: Connection,
+    account_id: uuid.UUID,
+    *,
+    customer_id: uuid.UUID | None = None,
+    state: LinkState | None = None,
+    limit: int = 100,
+) -> list[Link]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM links
+            WHERE account_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
+              AND ($3::text IS NULL OR state = $3)
+            ORDER BY created_at DESC, link_id LIMIT $4""",
+        account_id,
+        customer_id,
+        state.value if state else None,
+        limit,
+    )
+    return [_link(r) for r in rows]
+
+
+async def save_link(conn: Connection, link: Link) -> None:
+    """Write a link's mutable fields."""
+    await conn.execute(
+        """UPDATE links SET state = $2, payment_intent_id = $3, save_card = $4,
+               intent_settled = $5, paid_at = $6, closed_at = $7, expires_at = $8,
+               updated_at = now()
+           WHERE link_id = $1""",
+        link.link_id,
+        link.state.value,
+        link.payment_intent_id,
+        link.save_card,
+        link.intent_settled,
+        link.paid_at,
+        link.closed_at,
+        link.expires_at,
+    )
+
+
+async def rotate_token(conn: Connection, link_id: uuid.UUID, token_hash: bytes) -> None:
+    await conn.execute(
+        """UPDATE links SET token_hash = $2, sent_count = sent_count + 1, updated_at = now()
+           WHERE link_id = $1""",
+        link_id,
+        token_hash,
+    )
+
+
+async def add_history(
+    conn: Connection, link_id: uuid.UUID, state: LinkState, note: str, actor: str | None = None
+) -> None:
+    await conn.execute(
+        "INSERT INTO link_history (link_id, state, note, actor) VALUES ($1, $2, $3, $4)",
+        link_id,
+        state.value,
+        note,
+        actor,
+    )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    state: str
+    note: str
+    actor: str | None
+
+
+async def history(conn: Connection, link_id: uuid.UUID) -> list[HistoryEntry]:
+    rows = await conn.fetch(
+        "SELECT at, state, note, actor FROM link_history WHERE link_id = $1 ORDER BY id",
+        link_id,
+    )
+    return [HistoryEntry(r["at"], r["state"], r["note"], r["actor"]) for r in rows]
+
+
+async def links_to_expire(conn: Connection, now: datetime, limit: int = 500) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        """SELECT link_id FROM links WHERE state = 'active' AND expires_at <= $1
+           ORDER BY expires_at LIMIT $2""",
+        now,
+        limit,
+    )
+    return [r["link_id"] for r in rows]
+
+
+async def links_with_unsettled_intents(
+    conn: Connection, checked_before: datetime, limit: int = 200
+) -> list[uuid.UUID]:
+    """Links whose PaymentIntent may still change, least recently checked first."""
+    rows = await conn.fetch(
+        """SELECT link_id FROM links WHERE payment_intent_id IS NOT NULL AND NOT intent_settled
+               AND (intent_checked_at IS NULL OR intent_checked_at < $1)
+           ORDER BY intent_checked_at NULLS FIRST LIMIT $2""",
+        checked_before,
+        limit,
+    )
+    return [r["link_id"] for r in rows]
+
+
+async def intent_checked(conn: Connection, link_id: uuid.UUID, at: datetime) -> None:
+    await conn.execute("UPDATE links SET intent_checked_at = $2 WHERE link_id = $1", link_id, at)
+
+
+async def forget_published_link_urls(conn: Connection) -> int:
+    """Delete relayed PaymentLinkCreated rows from the outbox: their URL holds a token."""
+    result: str = await conn.execute(
+        """DELETE FROM outbox WHERE event_type = 'PaymentLinkCreated'
+           AND published_at IS NOT NULL"""
+    )
+    return int(result.split()[-1])
+
+
+# --- account settings and Stripe connections ----------------------------------------------
+
+
+async def get_expiry_setting(conn: Connection, account_id: uuid.UUID) -> int | None:
+    hours: int | None = await conn.fetchval(
+        "SELECT expires_in_hours FROM link_settings WHERE account_id = $1", account_id
+    )
+    return hours
+
+
+async def set_expiry_setting(conn: Connection, account_id: uuid.UUID, hours: int) -> None:
+    await conn.execute(
+        """INSERT INTO link_settings (account_id, expires_in_hours) VALUES ($1, $2)
+           ON CONFLICT (account_id) DO UPDATE SET expires_in_hours = excluded.expires_in_hours,
+               updated_at = now()""",
+        account_id,
+        hours,
+    )
+
+
+async def apply_connection(conn: Connection, event: StripeConnectionChanged) -> None:
+    """Keep the newest version of an account's connection (redelivery and disorder are fine)."""
+    await conn.execute(
+        """INSERT INTO stripe_connections (account_id, stripe_account_id, version)
+           VALUES ($1, $2, $3)
+           ON CONFLICT (account_id) DO UPDATE SET stripe_account_id = excluded.stripe_account_id,
+               version = excluded.version
+           WHERE stripe_connections.version < excluded.version""",
+        event.account_id,
+        event.stripe_account_id,
+        event.version,
+    )
+
+
+async def get_connection(conn: Connection, account_id: uuid.UUID) -> str | None:
+    stripe_account: str | None = await conn.fetchval(
+        "SELECT stripe_account_id FROM stripe_connections WHERE account_id = $1", account_id
+    )
+    return stripe_account

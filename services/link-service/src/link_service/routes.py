@@ -1,0 +1,189 @@
+"""link-service's staff HTTP API (v1): list, inspect, cancel and resend payment links; the
+account's link settings. Thin routes: validate, call one use case, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from bookpay_shared.events import utcnow
+from bookpay_shared.http import Conflict, NotFound
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from link_service import handlers, payments
+from link_service.domain import MAX_EXPIRY_HOURS, Link, LinkOrigin, LinkState
+from link_service.handlers import Deps
+
+router = APIRouter(prefix="/v1")
+
+
+def get_deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+class LinkOut(BaseModel):
+    link_id: uuid.UUID
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    booking_ids: list[uuid.UUID]
+    amount: int
+    currency: str
+    state: LinkState
+    origin: LinkOrigin
+    expires_at: datetime
+    created_at: datetime
+    paid_at: datetime | None
+    closed_at: datetime | None
+    payment_intent_id: str | None
+    save_card: bool
+    times_sent: int
+
+    @classmethod
+    def of(cls, link: Link, now: datetime) -> LinkOut:
+        return cls(
+            link_id=link.link_id,
+            charge_id=link.charge_id,
+            account_id=link.account_id,
+            customer_id=link.customer_id,
+            booking_ids=list(link.booking_ids),
+            amount=link.amount,
+            currency=link.currency,
+            state=link.state_at(now),
+            origin=link.origin,
+            expires_at=link.expires_at,
+            created_at=link.created_at,
+            paid_at=link.paid_at,
+            closed_at=link.closed_at,
+            payment_intent_id=link.payment_intent_id,
+            save_card=link.save_card,
+            times_sent=link.sent_count,
+        )
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    state: str
+    note: str
+    actor: str | None
+
+
+class LinkDetailOut(LinkOut):
+    history: list[HistoryOut]
+
+
+class LinksOut(BaseModel):
+    links: list[LinkOut]
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requested_by: str = Field(default="staff", min_length=1, max_length=200)
+
+
+class LinkSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expires_in_hours: int = Field(ge=1, le=MAX_EXPIRY_HOURS)
+
+
+class LinkSettingsOut(BaseModel):
+    account_id: uuid.UUID
+    expires_in_hours: int
+    is_default: bool
+
+
+@router.get("/accounts/{account_id}/links", response_model=LinksOut)
+async def list_links(
+    account_id: uuid.UUID,
+    state: LinkState | None = None,
+    customer_id: uuid.UUID | None = None,
+    deps: Deps = Depends(get_deps),
+) -> LinksOut:
+    links = await handlers.list_links(deps.pool, account_id, customer_id=customer_id)
+    now = utcnow()
+    shown = [LinkOut.of(link, now) for link in links]
+    return LinksOut(links=[link for link in shown if state is None or link.state is state])
+
+
+@router.get("/accounts/{account_id}/customers/{customer_id}/links", response_model=LinksOut)
+async def list_customer_links(
+    account_id: uuid.UUID, customer_id: uuid.UUID, deps: Deps = Depends(get_deps)
+) -> LinksOut:
+    links = await handlers.list_links(deps.pool, account_id, customer_id=customer_id)
+    now = utcnow()
+    return LinksOut(links=[LinkOut.of(link, now) for link in links])
+
+
+@router.get("/accounts/{account_id}/links/{link_id}", response_model=LinkDetailOut)
+async def get_link(
+    account_id: uuid.UUID, link_id: uuid.UUID, deps: Deps = Depends(get_deps)
+) -> LinkDetailOut:
+    try:
+        link = await handlers.get_link(deps.pool, account_id, link_id)
+    except handlers.LinkNotFound as exc:
+        raise NotFound(str(exc)) from exc
+    entries = await handlers.history(deps.pool, link_id)
+    return LinkDetailOut(
+        **LinkOut.of(link, utcnow()).model_dump(),
+        history=[HistoryOut(at=e.at, state=e.state, note=e.note, actor=e.actor) for e in entries],
+    )
+
+
+@router.post("/accounts/{account_id}/links/{link_id}/cancel", response_model=LinkOut)
+async def cancel_link(
+    account_id: uuid.UUID,
+    link_id: uuid.UUID,
+    body: ActionIn | None = None,
+    deps: Deps = Depends(get_deps),
+) -> LinkOut:
+    actor = body.requested_by if body else "staff"
+    try:
+        link = await payments.cancel(deps, account_id, link_id, actor)
+    except handlers.LinkNotFound as exc:
+        raise NotFound(str(exc)) from exc
+    except handlers.LinkConflict as exc:
+        raise Conflict(str(exc), code="link_not_active") from exc
+    return LinkOut.of(link, utcnow())
+
+
+@router.post(
+    "/accounts/{account_id}/links/{link_id}/resend", response_model=LinkOut, status_code=202
+)
+async def resend_link(
+    account_id: uuid.UUID,
+    link_id: uuid.UUID,
+    body: ActionIn | None = None,
+    deps: Deps = Depends(get_deps),
+) -> LinkOut:
+    actor = body.requested_by if body else "staff"
+    try:
+        link = await handlers.resend(deps, account_id, link_id, actor)
+    except handlers.LinkNotFound as exc:
+        raise NotFound(str(exc)) from exc
+    except handlers.LinkConflict as exc:
+        raise Conflict(str(exc), code="link_not_active") from exc
+    return LinkOut.of(link, utcnow())
+
+
+@router.get("/accounts/{account_id}/link-settings", response_model=LinkSettingsOut)
+async def get_link_settings(
+    account_id: uuid.UUID, deps: Deps = Depends(get_deps)
+) -> LinkSettingsOut:
+    hours = await handlers.get_expiry_setting(deps.pool, account_id)
+    return LinkSettingsOut(
+        account_id=account_id,
+        expires_in_hours=hours or deps.default_expiry_hours,
+        is_default=hours is None,
+    )
+
+
+@router.put("/accounts/{account_id}/link-settings", response_model=LinkSettingsOut)
+async def put_link_settings(
+    account_id: uuid.UUID, body: LinkSettingsIn, deps: Deps = Depends(get_deps)
+) -> LinkSettingsOut:
+    await handlers.set_expiry_setting(deps.pool, account_id, body.expires_in_hours)
+    return LinkSettingsOut(
+        account_id=account_id, expires_in_hours=body.expires_in_hours, is_default=False
+    )

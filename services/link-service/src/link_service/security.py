@@ -1,0 +1,83 @@
+"""HTTP safety of link-service: security headers on every response, a strict
+Content-Security-Policy on the payment pages, a rate limit on /pay, and the pages' CSRF check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from link_service.ratelimit import RateLimiter
+from link_service.settings import LinkSettings
+
+PAGES_PREFIX = "/pay"
+CSRF_COOKIE = "bookpay_pay_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def page_csp(settings: LinkSettings) -> str:
+    """Our origin ('self') and Stripe.js's, nothing else; no framing, no inline script."""
+    stripe = " ".join(dict.fromkeys((settings.stripe_js_origin, *settings.stripe_csp_origins)))
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src 'self' {stripe}",
+            "style-src 'self'",
+            f"img-src 'self' data: {stripe}",
+            f"connect-src 'self' {stripe}",
+            f"frame-src {stripe}",
+            "font-src 'self'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn reports it (X-Forwarded-For is honoured only from the
+    proxies uvicorn trusts: FORWARDED_ALLOW_IPS, loopback by default)."""
+    return request.client.host if request.client else "unknown"
+
+
+def install(app: FastAPI, settings: LinkSettings, limiter: RateLimiter) -> None:
+    csp = page_csp(settings)
+    https = settings.public_base_url.startswith("https://")
+
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        path = request.url.path
+        is_page = path == PAGES_PREFIX or path.startswith(PAGES_PREFIX + "/")
+        wait = limiter.allow(client_address(request)) if is_page else 0.0
+        if wait:
+            response: Response = PlainTextResponse(
+                "Too many requests. Please wait a moment and try again.",
+                status_code=429,
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+        else:
+            response = await call_next(request)
+        headers = response.headers
+        headers["Content-Security-Policy"] = csp if is_page else API_CSP
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["X-Frame-Options"] = "DENY"
+        headers["X-Content-Type-Options"] = "nosniff"
+        if is_page:
+            headers["Cache-Control"] = "no-store"
+        if https:
+            headers["Strict-Transport-Security"] = "max-age=31536000"
+        return response
+
+
+def same_origin(request: Request, public_origin: str) -> bool:
+    """A POST from the page itself: no Origin header (old browsers), or our public origin."""
+    origin = request.headers.get("origin")
+    return origin is None or origin == public_origin

@@ -1,0 +1,195 @@
+"""link-service's Stripe adapter: the PaymentIntent of a payment link, nothing else.
+
+Every call acts on the merchant's connected account (`Stripe-Account` header). Errors:
+- `StripeUnavailable`: network trouble, rate limiting, a 5xx: try again later;
+- `StripeRejected`: Stripe refused the request (unknown id, a state that forbids it...).
+
+`StripeApiGateway` is written for real Stripe; `StripeApiGateway.for_localstripe` leaves out
+the parameters the local stand-in rejects (see docs/stripe-stand-in.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import stripe
+
+if TYPE_CHECKING:
+    from stripe.params import PaymentIntentCreateParams, PaymentIntentModifyParams
+
+log = logging.getLogger(__name__)
+
+STRIPE_API_VERSION = "2026-10-28.endive"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    metadata: Mapping[str, str]
+    client_secret: str | None
+    """For Stripe.js in the customer's browser only; never log or store it."""
+
+    @property
+    def save_card(self) -> bool:
+        return self.metadata.get("save_card") == "true"
+
+
+class StripeUnavailable(Exception):
+    """Stripe could not be reached or asked us to slow down."""
+
+
+class StripeRejected(Exception):
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class StripeGateway(Protocol):
+    async def create_intent(
+        self,
+        *,
+        stripe_account: str,
+        amount: int,
+        currency: str,
+        metadata: Mapping[str, str],
+        save_card: bool,
+        idempotency_key: str,
+    ) -> Intent: ...
+
+    async def retrieve_intent(self, *, stripe_account: str, intent_id: str) -> Intent: ...
+
+    async def update_intent(
+        self, *, stripe_account: str, intent_id: str, metadata: Mapping[str, str], save_card: bool
+    ) -> Intent: ...
+
+    async def cancel_intent(self, *, stripe_account: str, intent_id: str) -> Intent: ...
+
+
+class StripeApiGateway:
+    """`StripeGateway` on the Stripe API (stripe-python, async).
+
+    `supports_setup_future_usage`: when the customer asks to save the card, ask Stripe to keep
+    it for off-session use (`setup_future_usage=off_session`, which also records the consent
+    that later off-session charges need). localstripe rejects the parameter; the `save_card`
+    metadata alone then tells charge-service to attach the card after the payment.
+    `supports_allowed_payment_method_types`: restrict the PaymentIntent to cards.
+    """
+
+    def __init__(
+        self,
+        secret_key: str,
+        api_base: str | None = None,
+        *,
+        supports_setup_future_usage: bool = True,
+        supports_allowed_payment_method_types: bool = True,
+    ) -> None:
+        self._http = stripe.HTTPXClient(timeout=20)
+        self._client = stripe.StripeClient(
+            secret_key,
+            stripe_version=STRIPE_API_VERSION,
+            base_addresses={"api": api_base} if api_base else None,
+            http_client=self._http,
+            max_network_retries=2,
+        )
+        self._future_usage = supports_setup_future_usage
+        self._allowed_types = supports_allowed_payment_method_types
+
+    @classmethod
+    def for_localstripe(cls, api_base: str, secret_key: str) -> StripeApiGateway:
+        return cls(
+            secret_key,
+            api_base,
+            supports_setup_future_usage=False,
+            supports_allowed_payment_method_types=False,
+        )
+
+    async def create_intent(
+        self,
+        *,
+        stripe_account: str,
+        amount: int,
+        currency: str,
+        metadata: Mapping[str, str],
+        save_card: bool,
+        idempotency_key: str,
+    ) -> Intent:
+        params: PaymentIntentCreateParams = {
+            "amount": amount,
+            "currency": currency,
+            "metadata": dict(metadata),
+        }
+        if self._allowed_types:
+            params["allowed_payment_method_types"] = ["card"]
+        if save_card and self._future_usage:
+            params["setup_future_usage"] = "off_session"
+        call = self._client.v1.payment_intents.create_async(
+            params, {"stripe_account": stripe_account, "idempotency_key": idempotency_key}
+        )
+        return await self._intent("create", stripe_account, call)
+
+    async def retrieve_intent(self, *, stripe_account: str, intent_id: str) -> Intent:
+        call = self._client.v1.payment_intents.retrieve_async(
+            intent_id, options={"stripe_account": stripe_account}
+        )
+        return await self._intent("retrieve", stripe_account, call)
+
+    async def update_intent(
+        self, *, stripe_account: str, intent_id: str, metadata: Mapping[str, str], save_card: bool
+    ) -> Intent:
+        params: PaymentIntentModifyParams = {"metadata": dict(metadata)}
+        if self._future_usage:
+            params["setup_future_usage"] = "off_session" if save_card else ""
+        call = self._client.v1.payment_intents.update_async(
+            intent_id, params, {"stripe_account": stripe_account}
+        )
+        return await self._intent("update", stripe_account, call)
+
+    async def cancel_intent(self, *, stripe_account: str, intent_id: str) -> Intent:
+        call = self._client.v1.payment_intents.cancel_async(
+            intent_id, options={"stripe_account": stripe_account}
+        )
+        return await self._intent("cancel", stripe_account, call)
+
+    async def _intent(
+        self, operation: str, stripe_account: str, call: Awaitable[stripe.PaymentIntent]
+    ) -> Intent:
+        try:
+            pi = await call
+        except stripe.StripeError as exc:
+            status = exc.http_status
+            log.warning(
+                "stripe %s payment intent failed stripe_account=%s status=%s code=%s request=%s",
+                operation,
+                stripe_account,
+                status,
+                exc.code,
+                exc.request_id,
+            )
+            if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
+                status is None or status >= 500 or status == 409
+            ):
+                raise StripeUnavailable(f"Stripe unavailable ({type(exc).__name__})") from exc
+            raise StripeRejected(exc.user_message or type(exc).__name__, exc.code) from exc
+        log.info(
+            "stripe %s payment intent ok stripe_account=%s id=%s status=%s",
+            operation,
+            stripe_account,
+            pi.id,
+            pi.status,
+        )
+        metadata = pi.metadata.to_dict() if "metadata" in pi and pi.metadata else {}
+        return Intent(
+            id=pi.id,
+            status=pi.status,
+            amount=pi.amount,
+            currency=pi.currency,
+            metadata={str(k): str(v) for k, v in metadata.items()},
+            client_secret=pi.client_secret,
+        )

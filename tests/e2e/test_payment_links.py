@@ -1,0 +1,263 @@
+"""Payment links through link-service's events, pages and staff API (no browser): creation,
+expiry settings, resend with a rotated token, cancel, expiry, unknown tokens, the page's
+safety headers, CSRF and the rate limit."""
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from bookpay_devstack.events import EventLog, about
+from bookpay_shared import topics
+
+from .links import Links, intents_of, settle
+from .support import Bookpay, eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+TOKEN_URL = re.compile(r"^http://127\.0\.0\.1:\d+/pay/[A-Za-z0-9_-]{43}$")
+
+
+def hours_from_now(value: str) -> float:
+    return (datetime.fromisoformat(value) - datetime.now(UTC)) / timedelta(hours=1)
+
+
+async def test_a_payment_link_charge_creates_one_link(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [5000, 7500])
+
+    charge_id = await links.request_charge(customer, 12500, message="See you on the water!")
+
+    [created] = await links.created(event_log, charge_id)
+    assert TOKEN_URL.match(created.get("url")), created.get("url")
+    assert (created.get("amount"), created.get("currency")) == (12500, "usd")
+    assert sorted(created.get("booking_ids")) == sorted(customer.booking_ids)
+    assert created.get("message") == "See you on the water!"
+    assert created.key == customer.customer_id
+    assert 167.9 < hours_from_now(created.get("expires_at")) <= 168
+    link = await links.link(account, created.get("link_id"))
+    assert (link["state"], link["charge_id"], link["origin"]) == (
+        "active",
+        charge_id,
+        "payment_link",
+    )
+    assert [h["note"] for h in link["history"]] == ["link created"]
+    assert link["history"][0]["actor"] == "front desk"
+    listed = (await links.api.get(f"/v1/accounts/{account}/links")).json()["links"]
+    assert [entry["link_id"] for entry in listed] == [created.get("link_id")]
+    mine = await links.api.get(f"/v1/accounts/{account}/customers/{customer.customer_id}/links")
+    assert [entry["state"] for entry in mine.json()["links"]] == ["active"]
+    await settle()
+    assert len(event_log.matching(topics.PAYMENT_LINK_CREATED, about("charge_id", charge_id))) == 1
+
+
+async def test_the_expiry_comes_from_the_request_else_the_account(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [3000])
+    put = await links.api.put(
+        f"/v1/accounts/{account}/link-settings", json={"expires_in_hours": 48}
+    )
+    assert put.status_code == 200, put.text
+    got = await links.api.get(f"/v1/accounts/{account}/link-settings")
+    assert got.json() == {"account_id": account, "expires_in_hours": 48, "is_default": False}
+
+    by_account = await links.request_charge(customer, 1000)
+    by_request = await links.request_charge(customer, 1000, expires_in_hours=5)
+
+    [first] = await links.created(event_log, by_account)
+    [second] = await links.created(event_log, by_request)
+    assert 47.9 < hours_from_now(first.get("expires_at")) <= 48
+    assert 4.9 < hours_from_now(second.get("expires_at")) <= 5
+    bad = await links.api.put(f"/v1/accounts/{account}/link-settings", json={"expires_in_hours": 0})
+    assert bad.status_code == 422
+
+
+async def test_resend_rotates_the_token_for_the_same_link_and_charge(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [4000])
+    link = await links.new_link(event_log, customer, 4000)
+
+    resent = await links.api.post(f"/v1/accounts/{account}/links/{link.link_id}/resend")
+
+    assert resent.status_code == 202, resent.text
+    assert resent.json()["times_sent"] == 2
+    first, second = await links.created(event_log, link.charge_id, count=2)
+    assert (second.get("link_id"), second.get("charge_id")) == (link.link_id, link.charge_id)
+    assert second.get("url") != first.get("url")
+    assert second.get("expires_at") == first.get("expires_at")
+    async with links.page_client() as client:
+        assert (await client.get(first.get("url"))).status_code == 404
+        assert (await client.get(second.get("url"))).status_code == 200
+    assert len(event_log.matching(topics.CHARGE_REQUESTED, about("charge_id", link.charge_id))) == 1
+    assert await intents_of(bookpay, link.charge_id) == []
+
+
+async def test_a_cancelled_link_says_so_and_takes_no_payment(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [4000])
+    link = await links.new_link(event_log, customer, 4000)
+
+    cancelled = await links.api.post(
+        f"/v1/accounts/{account}/links/{link.link_id}/cancel", json={"requested_by": "Grace"}
+    )
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    async with links.page_client() as client:
+        page = await client.get(link.url)
+        assert page.status_code == 410
+        assert "Link cancelled" in page.text
+        assert "ask Harbour Kayak Tours to send you a new link" in page.text
+        assert "payment-form" not in page.text
+    again = await links.api.post(f"/v1/accounts/{account}/links/{link.link_id}/resend")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "link_not_active"
+    detail = await links.link(account, link.link_id)
+    assert detail["history"][-1]["actor"] == "Grace"
+
+
+async def test_an_expired_link_says_so_and_the_sweep_records_it(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [4000])
+    link = await links.new_link(event_log, customer, 4000)
+
+    await links.expire_now(link.link_id)
+
+    async with links.page_client() as client:
+        page = await client.get(link.url)
+        assert page.status_code == 410
+        assert "Link expired" in page.text
+        assert "ask Harbour Kayak Tours to send you a new link" in page.text
+        refused = await client.post(f"{link.url}/payment", json={"save_card": False})
+        assert refused.status_code == 403
+    assert (await links.link(account, link.link_id))["state"] == "expired"
+
+    async def swept() -> bool:
+        detail = await links.link(account, link.link_id)
+        return bool(detail["history"][-1]["note"] == "expired" and detail["closed_at"])
+
+    await eventually(swept)
+    cancel = await links.api.post(f"/v1/accounts/{account}/links/{link.link_id}/cancel")
+    assert cancel.status_code == 409
+
+
+async def test_unknown_and_malformed_tokens_get_the_same_plain_404(links: Links) -> None:
+    async with links.page_client() as client:
+        answers = [
+            await client.get(f"/pay/{'A' * 43}"),
+            await client.get("/pay/not-a-token"),
+            await client.get(f"/pay/{'x' * 43}/success"),
+            await client.post(f"/pay/{'B' * 43}/payment", json={}),
+        ]
+    assert {(a.status_code, a.text) for a in answers} == {(404, "Not found")}
+
+
+async def test_the_page_without_a_stripe_connection(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account(connected=False)
+    customer = await bookpay.new_customer(account, [4000])
+    charge_id = await links.request_charge(customer, 4000)
+    [created] = await links.created(event_log, charge_id)
+
+    async with links.page_client() as client:
+        page = await client.get(created.get("url"))
+    assert page.status_code == 200
+    assert "Harbour Kayak Tours can&#x27;t take card payments right now" in page.text
+    assert "payment-form" not in page.text
+
+
+async def test_page_headers_csrf_and_amount_come_from_our_records(
+    bookpay: Bookpay, links: Links, event_log: EventLog, link_service_url: str
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [6000])
+    link = await links.new_link(event_log, customer, 6000)
+
+    async with links.page_client() as client:
+        page = await client.get(link.url)
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self' http://127.0.0.1:" in csp
+        assert "'unsafe-inline'" not in csp
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["cache-control"] == "no-store"
+        cookie = page.cookies["bookpay_pay_csrf"]
+        assert "samesite=lax" in page.headers["set-cookie"].lower()
+        assert "httponly" in page.headers["set-cookie"].lower()
+        csrf = re.search(r'data-csrf="([0-9a-f]{64})"', page.text)
+        assert csrf is not None
+        url = f"{link.url}/payment"
+
+        no_token = await client.post(url, json={"save_card": False})
+        forged = await client.post(url, json={}, headers={"X-CSRF-Token": "0" * 64})
+        other_site = await client.post(
+            url,
+            json={},
+            headers={"X-CSRF-Token": csrf.group(1), "Origin": "https://evil.example"},
+        )
+        tampered = await client.post(
+            url, json={"save_card": False, "amount": 1}, headers={"X-CSRF-Token": csrf.group(1)}
+        )
+        assert [r.status_code for r in (no_token, forged, other_site)] == [403, 403, 403]
+        assert tampered.status_code == 422
+        started = await client.post(
+            url,
+            json={"save_card": True},
+            headers={"X-CSRF-Token": csrf.group(1), "Origin": link_service_url},
+        )
+        again = await client.post(
+            url, json={"save_card": False}, headers={"X-CSRF-Token": csrf.group(1)}
+        )
+    assert cookie
+    assert started.status_code == 200, started.text
+    assert started.json()["status"] == "requires_payment_method"
+    assert started.json()["client_secret"] == again.json()["client_secret"]
+    [intent] = await intents_of(bookpay, link.charge_id)
+    assert (intent["amount"], intent["currency"]) == (6000, "usd")
+    assert intent["customer"] is None
+    assert intent["metadata"] == {
+        "charge_id": link.charge_id,
+        "link_id": link.link_id,
+        "account_id": account,
+        "customer_id": customer.customer_id,
+        "booking_ids": customer.booking_ids[0],
+        "method": "payment_link",
+        "save_card": "false",
+    }
+
+
+async def test_pay_pages_are_rate_limited_per_client_address(links: Links) -> None:
+    async with links.page_client() as client:
+        statuses = [(await client.get(f"/pay/{uuid.uuid4().hex}")).status_code for _ in range(40)]
+        limited = await client.get("/pay/anything")
+    async with links.page_client() as someone_else:
+        other = await someone_else.get("/pay/anything")
+    assert statuses[:30] == [404] * 30
+    assert 429 in statuses[30:]
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert other.status_code == 404
+    health = await links.api.get("/healthz")
+    assert health.status_code == 200
+
+
+async def test_staff_api_errors(links: Links) -> None:
+    account = str(uuid.uuid4())
+    missing = await links.api.post(f"/v1/accounts/{account}/links/{uuid.uuid4()}/cancel")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    listing = await links.api.get(f"/v1/accounts/{account}/links", params={"state": "nope"})
+    assert listing.status_code == 422
+    assert isinstance(missing, httpx.Response)
