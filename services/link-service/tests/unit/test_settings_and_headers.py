@@ -1,0 +1,51 @@
+import pytest
+from link_service.security import page_csp
+from link_service.settings import LinkSettings
+from pydantic import ValidationError
+
+BASE = {
+    "database_url": "postgresql://u:p@localhost/link",
+    "stripe_secret_key": "sk_test_123",
+    "stripe_publishable_key": "pk_test_123",
+}
+
+
+def test_the_csp_allows_our_origin_and_stripe_only() -> None:
+    real = page_csp(LinkSettings.model_validate(BASE))
+    assert (
+        "script-src 'self' https://js.stripe.com https://api.stripe.com https://hooks.stripe.com"
+        in real
+    )
+    assert "frame-ancestors 'none'" in real and "default-src 'none'" in real
+    assert "unsafe-inline" not in real
+    stand_in = page_csp(
+        LinkSettings.model_validate(
+            {
+                **BASE,
+                "stripe_js_url": "http://127.0.0.1:8420/bookpay-test/v3/",
+                "stripe_csp_origins": (),
+            }
+        )
+    )
+    assert "script-src 'self' http://127.0.0.1:8420;" in stand_in
+    assert "frame-src http://127.0.0.1:8420;" in stand_in
+
+
+def test_production_refuses_placeholders_and_plain_http() -> None:
+    production = {**BASE, "environment": "production", "stripe_secret_key": "sk_live_real"}
+    with pytest.raises(ValidationError, match="csrf_secret"):
+        LinkSettings.model_validate(production)
+    with pytest.raises(ValidationError, match="https"):
+        LinkSettings.model_validate({**production, "csrf_secret": "a-long-random-secret"})
+    LinkSettings.model_validate(
+        {
+            **production,
+            "csrf_secret": "a-long-random-secret",
+            "public_base_url": "https://pay.example.com",
+        }
+    )
+
+
+def test_a_publishable_key_is_required_and_checked() -> None:
+    with pytest.raises(ValidationError):
+        LinkSettings.model_validate({**BASE, "stripe_publishable_key": "sk_test_oops"})

@@ -1,0 +1,145 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from bookpay_shared.events import Administrator, BookingStatus
+from bookpay_shared.projections import KnownAccount, KnownBooking, KnownCustomer
+from link_service import views
+from link_service.domain import Link, LinkOrigin, LinkState
+from link_service.markup import Markup, escape, render
+from link_service.payments import Page
+
+NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
+XSS = "<script>alert(1)</script>"
+STRIPE_JS = views.StripeJs("https://js.stripe.com/v3/", "pk_test_123")
+
+
+def page(
+    *,
+    title: str = "Sunset paddle",
+    currency: str = "usd",
+    amount: int = 12500,
+    origin: LinkOrigin = LinkOrigin.PAYMENT_LINK,
+    state: LinkState = LinkState.ACTIVE,
+    with_bookings: bool = True,
+) -> Page:
+    account, customer, booking = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    link = Link(
+        link_id=uuid.uuid4(),
+        charge_id=uuid.uuid4(),
+        account_id=account,
+        customer_id=customer,
+        booking_ids=(booking,),
+        amount=amount,
+        currency=currency,
+        message='Bring "sunscreen" & <water>',
+        origin=origin,
+        state=state,
+        expires_at=NOW + timedelta(days=7),
+        created_at=NOW,
+    )
+    bookings = [
+        KnownBooking(
+            booking_id=booking,
+            account_id=account,
+            customer_id=customer,
+            title=title,
+            starts_at=datetime(2027, 5, 1, 9, tzinfo=UTC),
+            amount=amount,
+            currency=currency,
+            amount_paid=0,
+            balance_due=amount,
+            status=BookingStatus.UNPAID,
+        )
+    ]
+    return Page(
+        link=link,
+        state=state,
+        account=KnownAccount(
+            account,
+            "Harbour <b>Kayaks</b>",
+            (Administrator(name="A", email="a@example.com"),),
+            True,
+        ),
+        customer=KnownCustomer(customer, account, "Ada <i>Lovelace</i>", "ada@example.com"),
+        bookings=bookings if with_bookings else [],
+        accepts_cards=True,
+        intent_status=None,
+    )
+
+
+def test_escape_leaves_markup_alone_and_escapes_the_rest() -> None:
+    assert escape(XSS) == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert escape(Markup("<b>ok</b>")) == "<b>ok</b>"
+    assert escape('"quoted"') == "&quot;quoted&quot;"
+    assert render("status_line.html", text=XSS).strip() == (
+        '<p class="status-line">&lt;script&gt;alert(1)&lt;/script&gt;</p>'
+    )
+
+
+def test_the_payment_page_escapes_every_text() -> None:
+    html = views.payment_page(
+        page(title=XSS),
+        stripe_js=STRIPE_JS,
+        csrf="ab" * 32,
+        payment_url="/pay/t/payment",
+        success_url="/pay/t/success",
+    )
+    assert XSS not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Harbour &lt;b&gt;Kayaks&lt;/b&gt;" in html
+    assert 'data-customer-name="Ada &lt;i&gt;Lovelace&lt;/i&gt;"' in html
+    assert "Bring &quot;sunscreen&quot; &amp; &lt;water&gt;" in html
+    assert html.count("<script") == 2  # Stripe.js and our own script, both external
+    assert '<script src="https://js.stripe.com/v3/"></script>' in html
+
+
+def test_the_payment_page_shows_the_summary_and_the_consent() -> None:
+    html = views.payment_page(
+        page(),
+        stripe_js=STRIPE_JS,
+        csrf="ab" * 32,
+        payment_url="/pay/t/payment",
+        success_url="/pay/t/success",
+    )
+    assert "Saturday 1 May 2027, 09:00 UTC" in html
+    assert "Price $125.00 · Balance due $125.00" in html
+    assert "Pay $125.00" in html
+    assert "This link expires on Monday 8 March 2027, 12:00 UTC." in html
+    assert '<label for="save-card">Save this card for future payments</label>' in html
+    assert "may keep this card on file with Stripe" in html
+    assert 'data-publishable-key="pk_test_123"' in html
+
+
+def test_zero_decimal_currencies_and_missing_projections() -> None:
+    html = views.payment_page(
+        page(currency="jpy", amount=2000, with_bookings=False),
+        stripe_js=STRIPE_JS,
+        csrf="ab" * 32,
+        payment_url="/p",
+        success_url="/s",
+    )
+    assert "Pay ¥2,000" in html
+    assert "1 booking(s): details are not available right now." in html
+
+
+def test_a_fallback_page_asks_to_confirm_and_offers_no_saving() -> None:
+    html = views.payment_page(
+        page(origin=LinkOrigin.AUTHENTICATION_FALLBACK),
+        stripe_js=STRIPE_JS,
+        csrf="ab" * 32,
+        payment_url="/p",
+        success_url="/s",
+    )
+    assert "Your bank asked you to confirm this payment of $125.00" in html
+    assert "save-card" not in html
+
+
+def test_status_pages() -> None:
+    expired = views.closed_page(page(state=LinkState.EXPIRED))
+    assert "Link expired" in expired and "send you a new link" in expired
+    assert "Sunset paddle" not in expired
+    assert "Link cancelled" in views.closed_page(page(state=LinkState.CANCELLED))
+    assert "Already paid" in views.already_paid_page(page(state=LinkState.PAID))
+    assert "Payment received" in views.success_page(page(state=LinkState.PAID))
+    assert "being processed" in views.pending_page(page())
+    assert "can&#x27;t take card payments right now" in views.unavailable_page(page())
