@@ -3,29 +3,83 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
 from bookpay_shared.logs import configure
-from bookpay_shared.runtime import ServiceRuntime
+from bookpay_shared.runtime import BackgroundTask, ServiceRuntime
 from fastapi import FastAPI
 
+from notification_service import admin_emails, consumers, handlers, routes
+from notification_service.delivery import Sender
+from notification_service.mailer import Mailer, SmtpConfig, SmtpMailer
 from notification_service.settings import NotificationSettings
 
-SERVICE = "notification-service"
+SERVICE = handlers.SERVICE
 
 
-def create_app(settings: NotificationSettings) -> tuple[ServiceRuntime, FastAPI]:
+def create_app(
+    settings: NotificationSettings, mailer: Mailer | None = None
+) -> tuple[ServiceRuntime, FastAPI]:
     runtime = ServiceRuntime(
         SERVICE,
         settings,
         resources.files("notification_service") / "migrations",
         uses_projections=True,
     )
+    deps = handlers.Deps(
+        pool=runtime.db,
+        projection_wait=timedelta(seconds=settings.projection_wait_seconds),
+        admin_email_settle=timedelta(seconds=settings.admin_email_settle_seconds),
+    )
+    consumers.register(runtime, deps)
+    sender = _sender(settings, runtime, mailer or SmtpMailer(smtp_config(settings)))
+    runtime.add_background_task(sender.run)
+    runtime.add_background_task(_sweeper(deps, settings))
     app = runtime.http_app(title="bookpay notification-service", version="1")
     app.state.runtime = runtime
+    app.state.preview_link_url = settings.preview_link_url
     install_error_handlers(app)
+    app.include_router(routes.router)
     return runtime, app
+
+
+def smtp_config(settings: NotificationSettings) -> SmtpConfig:
+    password = settings.smtp_password
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        mail_from=settings.mail_from,
+        username=settings.smtp_username,
+        password=None if password is None else password.get_secret_value(),
+        starttls=settings.smtp_starttls,
+        use_tls=settings.smtp_use_tls,
+        timeout_seconds=settings.smtp_timeout_seconds,
+    )
+
+
+def _sender(settings: NotificationSettings, runtime: ServiceRuntime, mailer: Mailer) -> Sender:
+    return Sender(
+        pool=runtime.db,
+        mailer=mailer,
+        policy=settings.retry_policy,
+        batch_size=settings.send_batch_size,
+        lease_seconds=settings.send_lease_seconds,
+        poll_seconds=settings.send_poll_seconds,
+        faults=runtime.faults,
+    )
+
+
+def _sweeper(deps: handlers.Deps, settings: NotificationSettings) -> BackgroundTask:
+    interval = max(1.0, min(30.0, settings.admin_email_settle_seconds / 4))
+
+    async def flush_waiting_link_payments() -> None:
+        while True:
+            await admin_emails.flush_waiting_link_payments(deps)
+            await asyncio.sleep(interval)
+
+    return flush_waiting_link_payments
 
 
 async def serve(settings: NotificationSettings) -> None:

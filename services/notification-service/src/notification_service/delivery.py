@@ -1,0 +1,131 @@
+"""The delivery loop: send the emails in the `notifications` table, each exactly once as far as
+SMTP allows (the policy is in the service README).
+
+1. Claim (one transaction, committed before anything is sent): due rows become `sending`, their
+   attempt counted and leased for `lease_seconds`; `FOR UPDATE SKIP LOCKED` lets many senders
+   share the table.
+2. Send the claimed emails at once, each on its own SMTP connection and within the SMTP
+   timeout (so always well within its lease), with a Message-ID derived from the notification
+   id (the same on every attempt).
+3. Record the outcome (one transaction per email, only if the attempt still holds the row):
+   `sent`; or `pending` again with exponential backoff after a temporary failure, while other
+   emails keep flowing; or `failed`, with NotificationFailed written to the outbox.
+A sender that dies between 1 and 3 leaves the row `sending`; once its lease ends, the row is
+claimed and sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from bookpay_shared import outbox
+from bookpay_shared.db import Pool
+from bookpay_shared.events import NotificationFailed
+from bookpay_shared.faults import NO_FAULTS, FaultPoints
+
+from notification_service import repository as repo
+from notification_service.domain import (
+    Delivery,
+    MarkFailed,
+    MarkSent,
+    NextStep,
+    RetryLater,
+    RetryPolicy,
+)
+from notification_service.mailer import Mailer
+
+log = logging.getLogger(__name__)
+
+BEFORE_SEND = "notification.before_send"
+"""Fault point: the email is claimed (`sending` committed) but not sent."""
+AFTER_SEND = "notification.after_send"
+"""Fault point: the SMTP server accepted the email, `sent` is not recorded."""
+
+
+@dataclass
+class Sender:
+    pool: Pool
+    mailer: Mailer
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    batch_size: int = 10
+    lease_seconds: float = 120.0
+    poll_seconds: float = 1.0
+    faults: FaultPoints = NO_FAULTS
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    async def run(self) -> None:
+        """Deliver forever: whenever emails are written (LISTEN/NOTIFY) and every poll."""
+        async with self.pool.acquire() as listener:
+            await listener.add_listener("notifications", self._on_notify)
+            try:
+                while True:
+                    await self._deliver_until_idle()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+                    self._wakeup.clear()
+            finally:
+                await listener.remove_listener("notifications", self._on_notify)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def _deliver_until_idle(self) -> None:
+        while await self.deliver_due() == self.batch_size:
+            pass
+
+    async def deliver_due(self) -> int:
+        """Claim one batch of due emails and attempt each; return how many were claimed."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            deliveries = await repo.claim_due(
+                conn, limit=self.batch_size, lease_seconds=self.lease_seconds
+            )
+        await asyncio.gather(*(self._attempt(d) for d in deliveries))
+        return len(deliveries)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        self.faults.crash_point(BEFORE_SEND)
+        outcome = await self.mailer.send(delivery)
+        self.faults.crash_point(AFTER_SEND)
+        step = self.policy.next_step(outcome, delivery.attempt)
+        try:
+            await self._record(delivery, step)
+        except Exception:
+            log.exception("recording %s of %s failed; its lease will expire", step, delivery.id)
+
+    async def _record(self, delivery: Delivery, step: NextStep) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if isinstance(step, MarkSent):
+                done = await repo.mark_sent(conn, delivery, step.reply)
+            elif isinstance(step, RetryLater):
+                done = await repo.reschedule(conn, delivery, step.delay_seconds, step.reason)
+            else:
+                done = await repo.mark_failed(conn, delivery, step.reason)
+                if done:
+                    await outbox.enqueue(conn, failed_event(delivery, step))
+        _log_step(delivery, step, done)
+
+
+def failed_event(delivery: Delivery, step: MarkFailed) -> NotificationFailed:
+    return NotificationFailed(
+        correlation_id=delivery.charge_id or delivery.id,
+        notification_id=delivery.id,
+        account_id=delivery.account_id,
+        kind=delivery.kind.value,
+        recipient=delivery.recipient.email,
+        reason=step.reason,
+    )
+
+
+def _log_step(delivery: Delivery, step: NextStep, done: bool) -> None:
+    what = f"{delivery.kind.value} email {delivery.id} (attempt {delivery.attempt})"
+    if not done:
+        log.warning("%s: its lease was taken over; outcome %s not recorded", what, step)
+    elif isinstance(step, MarkSent):
+        log.info("%s sent: %s", what, step.reply)
+    elif isinstance(step, RetryLater):
+        log.warning("%s: %s; retrying in %.0fs", what, step.reason, step.delay_seconds)
+    else:
+        log.error("%s failed: %s", what, step.reason)

@@ -1,0 +1,195 @@
+"""notification-service's domain: emails to deliver, what happens after each attempt, and when
+the administrators' email about a link payment has everything it needs. Pure logic, no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class NotificationKind(StrEnum):
+    PAYMENT_LINK = "payment_link"
+    """The customer's email with the payment link."""
+    ADMIN_LINK_PAID = "admin_link_paid"
+    """An administrator's email after booking(s) were paid through a link."""
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    """Waiting for its (next) attempt at `next_attempt_at`."""
+    SENDING = "sending"
+    """Claimed by a sender until its lease ends."""
+    SENT = "sent"
+    """The SMTP server accepted it."""
+    FAILED = "failed"
+    """Refused for good (a 5xx reply) or given up on; NotificationFailed was published."""
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """One email to one recipient; (dedupe_key, recipient) is written at most once."""
+
+    id: uuid.UUID
+    dedupe_key: str
+    kind: NotificationKind
+    account_id: uuid.UUID
+    charge_id: uuid.UUID | None
+    recipient: Recipient
+    email: RenderedEmail
+
+
+def link_email_key(event_id: uuid.UUID) -> str:
+    """Each PaymentLinkCreated (a first send or a resend) is one email."""
+    return f"payment-link:{event_id}"
+
+
+def admin_email_key(charge_id: uuid.UUID) -> str:
+    """One administrators' email per charge paid through a link."""
+    return f"admin-link-paid:{charge_id}"
+
+
+def unique_recipients(recipients: list[Recipient]) -> list[Recipient]:
+    """Recipients in order, each address (compared case-insensitively) once."""
+    seen: set[str] = set()
+    result = []
+    for r in recipients:
+        if r.email.lower() not in seen:
+            seen.add(r.email.lower())
+            result.append(r)
+    return result
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A notification claimed for one send attempt."""
+
+    id: uuid.UUID
+    kind: NotificationKind
+    account_id: uuid.UUID
+    charge_id: uuid.UUID | None
+    recipient: Recipient
+    email: RenderedEmail
+    attempt: int
+    """This attempt's number, from 1."""
+
+
+# --- what an attempt led to --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    reply: str
+
+
+@dataclass(frozen=True)
+class TemporaryFailure:
+    """Worth trying again: no connection, a timeout, a 4xx reply, a server-side problem."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class PermanentFailure:
+    """The server refused this email for good (a 5xx reply to the recipient or the data)."""
+
+    reason: str
+
+
+SendOutcome = Accepted | TemporaryFailure | PermanentFailure
+
+
+@dataclass(frozen=True)
+class MarkSent:
+    reply: str
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    delay_seconds: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class MarkFailed:
+    reason: str
+
+
+NextStep = MarkSent | RetryLater | MarkFailed
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for temporary failures, up to `max_attempts` attempts in all."""
+
+    base_seconds: float = 2.0
+    max_seconds: float = 600.0
+    max_attempts: int = 25
+
+    def delay(self, attempt: int) -> float:
+        """The wait after failed attempt number `attempt` (1, 2, ...)."""
+        exponent = min(attempt - 1, 60)
+        return float(min(self.max_seconds, self.base_seconds * 2**exponent))
+
+    def next_step(self, outcome: SendOutcome, attempt: int) -> NextStep:
+        if isinstance(outcome, Accepted):
+            return MarkSent(outcome.reply)
+        if isinstance(outcome, PermanentFailure):
+            return MarkFailed(outcome.reason)
+        if attempt >= self.max_attempts:
+            return MarkFailed(f"gave up after {attempt} attempts: {outcome.reason}")
+        return RetryLater(self.delay(attempt), outcome.reason)
+
+
+# --- the administrators' email after a link payment ----------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkPayment:
+    """A charge paid through a payment link, with what was known when it was processed."""
+
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    merchant_name: str
+    customer_name: str
+    customer_email: str
+    booking_ids: tuple[uuid.UUID, ...]
+    amount: int
+    currency: str
+    stripe_payment_intent_id: str
+    paid_at: datetime
+    admins: tuple[Recipient, ...]
+    """The account's administrators to notify (none when the account turned it off)."""
+
+
+@dataclass(frozen=True)
+class BookingCharge:
+    """One booking a charge was applied to (from BookingCharged)."""
+
+    charge_id: uuid.UUID
+    booking_id: uuid.UUID
+    booking_status: str
+    amount_applied: int
+    balance_due: int
+
+
+def bookings_settled(payment: LinkPayment, charges: list[BookingCharge]) -> bool:
+    """Whether every BookingCharged of the payment has arrived: each of its bookings has one,
+    or the amounts applied add up to the payment (bookings left over received nothing)."""
+    charged = {c.booking_id for c in charges if c.charge_id == payment.charge_id}
+    applied = sum(c.amount_applied for c in charges if c.charge_id == payment.charge_id)
+    return set(payment.booking_ids) <= charged or applied >= payment.amount

@@ -1,0 +1,292 @@
+"""notification-service's SQL. Functions take a connection (the caller owns the transaction) and
+return domain objects."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bookpay_shared.db import Connection
+
+from notification_service.domain import (
+    BookingCharge,
+    Delivery,
+    DeliveryStatus,
+    LinkPayment,
+    NewNotification,
+    NotificationKind,
+    Recipient,
+    RenderedEmail,
+)
+
+Row = Any  # asyncpg.Record
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+async def add_notifications(conn: Connection, notifications: list[NewNotification]) -> None:
+    """Write each notification unless its (dedupe_key, recipient) was written before."""
+    await conn.executemany(
+        """INSERT INTO notifications (id, dedupe_key, kind, account_id, charge_id, recipient,
+                                      recipient_name, subject, html, text)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (dedupe_key, lower(recipient)) DO NOTHING""",
+        [
+            (
+                n.id,
+                n.dedupe_key,
+                n.kind.value,
+                n.account_id,
+                n.charge_id,
+                n.recipient.email,
+                n.recipient.name,
+                n.email.subject,
+                n.email.html,
+                n.email.text,
+            )
+            for n in notifications
+        ],
+    )
+
+
+async def claim_due(conn: Connection, *, limit: int, lease_seconds: float) -> list[Delivery]:
+    """Claim up to `limit` emails due now (pending ones, and sending ones whose lease ended):
+    each becomes `sending` with its attempt counted, leased for `lease_seconds`."""
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT id FROM notifications
+               WHERE (status = 'pending' AND next_attempt_at <= now())
+                  OR (status = 'sending' AND lease_until <= now())
+               ORDER BY next_attempt_at, created_at
+               LIMIT $1
+               FOR UPDATE SKIP LOCKED)
+           UPDATE notifications n
+           SET status = 'sending', attempts = n.attempts + 1,
+               lease_until = now() + make_interval(secs => $2)
+           FROM due WHERE n.id = due.id
+           RETURNING n.*""",
+        limit,
+        lease_seconds,
+    )
+    return [_delivery(r) for r in rows]
+
+
+def _delivery(r: Row) -> Delivery:
+    return Delivery(
+        id=r["id"],
+        kind=NotificationKind(r["kind"]),
+        account_id=r["account_id"],
+        charge_id=r["charge_id"],
+        recipient=Recipient(r["recipient"], r["recipient_name"]),
+        email=RenderedEmail(r["subject"], r["html"], r["text"]),
+        attempt=r["attempts"],
+    )
+
+
+_STILL_MINE = "id = $1 AND status = 'sending' AND attempts = $2"
+"""The attempt still holds the row (its lease was not taken over by another sender)."""
+
+
+async def mark_sent(conn: Connection, delivery: Delivery, reply: str) -> bool:
+    return await _updated(
+        conn,
+        f"""UPDATE notifications SET status = 'sent', sent_at = now(), smtp_reply = $3,
+                lease_until = NULL WHERE {_STILL_MINE}""",
+        delivery,
+        reply,
+    )
+
+
+async def reschedule(conn: Connection, delivery: Delivery, delay: float, reason: str) -> bool:
+    return await _updated(
+        conn,
+        f"""UPDATE notifications SET status = 'pending', lease_until = NULL, last_error = $4,
+                next_attempt_at = now() + make_interval(secs => $3) WHERE {_STILL_MINE}""",
+        delivery,
+        delay,
+        reason,
+    )
+
+
+async def mark_failed(conn: Connection, delivery: Delivery, reason: str) -> bool:
+    return await _updated(
+        conn,
+        f"""UPDATE notifications SET status = 'failed', failed_at = now(), last_error = $3,
+                lease_until = NULL WHERE {_STILL_MINE}""",
+        delivery,
+        reason,
+    )
+
+
+async def _updated(conn: Connection, sql: str, delivery: Delivery, *args: object) -> bool:
+    result = await conn.execute(sql, delivery.id, delivery.attempt, *args)
+    return str(result).endswith(" 1")
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    """One notification as the deliveries endpoint lists it."""
+
+    notification_id: uuid.UUID
+    kind: str
+    charge_id: uuid.UUID | None
+    recipient: str
+    subject: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    failed_at: datetime | None
+
+
+async def list_notifications(
+    conn: Connection,
+    account_id: uuid.UUID,
+    *,
+    status: DeliveryStatus | None,
+    charge_id: uuid.UUID | None,
+    limit: int,
+) -> list[NotificationView]:
+    rows = await conn.fetch(
+        """SELECT * FROM notifications
+           WHERE account_id = $1 AND ($2::text IS NULL OR status = $2)
+             AND ($3::uuid IS NULL OR charge_id = $3)
+           ORDER BY created_at DESC, id LIMIT $4""",
+        account_id,
+        None if status is None else status.value,
+        charge_id,
+        limit,
+    )
+    return [_view(r) for r in rows]
+
+
+def _view(r: Row) -> NotificationView:
+    return NotificationView(
+        notification_id=r["id"],
+        kind=r["kind"],
+        charge_id=r["charge_id"],
+        recipient=r["recipient"],
+        subject=r["subject"],
+        status=r["status"],
+        attempts=r["attempts"],
+        last_error=r["last_error"],
+        created_at=r["created_at"],
+        next_attempt_at=r["next_attempt_at"] if r["status"] == "pending" else None,
+        sent_at=r["sent_at"],
+        failed_at=r["failed_at"],
+    )
+
+
+# --- link payments and the bookings they paid ----------------------------------------------
+
+
+async def lock_charge(conn: Connection, charge_id: uuid.UUID) -> None:
+    """Serialize, until the transaction ends, everything done about one charge's payment."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 0))", charge_id
+    )
+
+
+async def add_link_payment(conn: Connection, p: LinkPayment) -> None:
+    await conn.execute(
+        """INSERT INTO link_payments (charge_id, account_id, merchant_name, customer_name,
+               customer_email, booking_ids, amount, currency, stripe_payment_intent_id, paid_at,
+               admins)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
+           ON CONFLICT (charge_id) DO NOTHING""",
+        p.charge_id,
+        p.account_id,
+        p.merchant_name,
+        p.customer_name,
+        p.customer_email,
+        list(p.booking_ids),
+        p.amount,
+        p.currency,
+        p.stripe_payment_intent_id,
+        p.paid_at,
+        json.dumps([{"name": a.name, "email": a.email} for a in p.admins]),
+    )
+
+
+async def get_unnotified_link_payment(conn: Connection, charge_id: uuid.UUID) -> LinkPayment | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM link_payments WHERE charge_id = $1 AND notified_at IS NULL", charge_id
+    )
+    return None if row is None else _link_payment(row)
+
+
+def _link_payment(r: Row) -> LinkPayment:
+    return LinkPayment(
+        charge_id=r["charge_id"],
+        account_id=r["account_id"],
+        merchant_name=r["merchant_name"],
+        customer_name=r["customer_name"],
+        customer_email=r["customer_email"],
+        booking_ids=tuple(r["booking_ids"]),
+        amount=r["amount"],
+        currency=r["currency"],
+        stripe_payment_intent_id=r["stripe_payment_intent_id"],
+        paid_at=r["paid_at"],
+        admins=tuple(Recipient(a["email"], a["name"]) for a in json.loads(r["admins"])),
+    )
+
+
+async def mark_link_payment_notified(conn: Connection, charge_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE link_payments SET notified_at = now() WHERE charge_id = $1", charge_id
+    )
+
+
+async def waiting_link_payments(
+    conn: Connection, *, older_than_seconds: float, limit: int
+) -> list[uuid.UUID]:
+    """Link payments still waiting for BookingCharged events after `older_than_seconds`."""
+    rows = await conn.fetch(
+        """SELECT charge_id FROM link_payments
+           WHERE notified_at IS NULL AND received_at <= now() - make_interval(secs => $1)
+           ORDER BY received_at LIMIT $2""",
+        older_than_seconds,
+        limit,
+    )
+    return [r["charge_id"] for r in rows]
+
+
+async def add_booking_charge(
+    conn: Connection, c: BookingCharge, *, account_id: uuid.UUID, currency: str, at: datetime
+) -> None:
+    await conn.execute(
+        """INSERT INTO booking_charges (charge_id, booking_id, account_id, booking_status,
+               amount_applied, balance_due, currency, charged_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+        c.charge_id,
+        c.booking_id,
+        account_id,
+        c.booking_status,
+        c.amount_applied,
+        c.balance_due,
+        currency,
+        at,
+    )
+
+
+async def booking_charges(conn: Connection, charge_id: uuid.UUID) -> list[BookingCharge]:
+    rows = await conn.fetch(
+        "SELECT * FROM booking_charges WHERE charge_id = $1 ORDER BY charged_at, booking_id",
+        charge_id,
+    )
+    return [
+        BookingCharge(
+            charge_id=r["charge_id"],
+            booking_id=r["booking_id"],
+            booking_status=r["booking_status"],
+            amount_applied=r["amount_applied"],
+            balance_due=r["balance_due"],
+        )
+        for r in rows
+    ]

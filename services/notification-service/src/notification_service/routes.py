@@ -1,0 +1,166 @@
+"""notification-service's HTTP API (v1): thin routes that validate input and call one handler."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from bookpay_shared.db import Pool
+from bookpay_shared.events import BookingIds, utcnow
+from bookpay_shared.http import NotFound, Unprocessable
+from bookpay_shared.money import Currency, PositiveAmount
+from bookpay_shared.projections import get_account
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from notification_service import handlers
+from notification_service import repository as repo
+from notification_service.domain import DeliveryStatus
+
+router = APIRouter(prefix="/v1")
+
+DEFAULT_LINK_LIFETIME = timedelta(days=7)
+
+
+def get_pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.runtime.db
+    return pool
+
+
+def get_preview_url(request: Request) -> str:
+    url: str = request.app.state.preview_link_url
+    return url
+
+
+PoolDep = Annotated[Pool, Depends(get_pool)]
+
+
+class PreviewIn(BaseModel):
+    """A prospective payment-link charge, as it would be sent to charge-service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: uuid.UUID
+    booking_ids: BookingIds
+    amount: PositiveAmount
+    currency: Currency
+    message: str | None = Field(default=None, max_length=2000)
+    expires_at: AwareDatetime | None = None
+    """When the link will expire; by default `link_expires_in_hours` from now."""
+    link_expires_in_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    """The link's lifetime, as in ChargeRequested (default 7 days)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PreviewIn:
+        if len(set(self.booking_ids)) != len(self.booking_ids):
+            raise ValueError("booking_ids must not repeat a booking")
+        if self.expires_at is not None and self.link_expires_in_hours is not None:
+            raise ValueError("give expires_at or link_expires_in_hours, not both")
+        return self
+
+    def expiry(self, now: datetime) -> datetime:
+        if self.expires_at is not None:
+            return self.expires_at
+        hours = self.link_expires_in_hours
+        return now + (DEFAULT_LINK_LIFETIME if hours is None else timedelta(hours=hours))
+
+
+class PreviewOut(BaseModel):
+    subject: str
+    html: str
+    text: str
+    link_url: str
+    """The placeholder that stands where the link's URL will be."""
+    expires_at: datetime
+
+
+class NotificationOut(BaseModel):
+    notification_id: uuid.UUID
+    kind: str
+    charge_id: uuid.UUID | None
+    recipient: str
+    subject: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    failed_at: datetime | None
+
+
+class AdminOut(BaseModel):
+    name: str
+    email: EmailStr
+
+
+class NotificationSettingsOut(BaseModel):
+    account_id: uuid.UUID
+    notify_admins_on_link_payment: bool
+    admins: list[AdminOut]
+
+
+@router.post("/accounts/{account_id}/payment-link-email/preview")
+async def preview_payment_link_email(
+    account_id: uuid.UUID,
+    body: PreviewIn,
+    pool: PoolDep,
+    preview_url: Annotated[str, Depends(get_preview_url)],
+) -> PreviewOut:
+    draft = handlers.LinkDraft(
+        account_id=account_id,
+        customer_id=body.customer_id,
+        booking_ids=body.booking_ids,
+        amount=body.amount,
+        currency=body.currency,
+        url=preview_url,
+        expires_at=body.expiry(utcnow()),
+        message=body.message,
+    )
+    try:
+        email = await handlers.preview_link_email(pool, draft)
+    except handlers.MissingEntity as exc:
+        raise NotFound(str(exc)) from exc
+    except handlers.DraftMismatch as exc:
+        raise Unprocessable(str(exc), code="charge_mismatch") from exc
+    return PreviewOut(
+        subject=email.subject,
+        html=email.html,
+        text=email.text,
+        link_url=preview_url,
+        expires_at=draft.expires_at,
+    )
+
+
+@router.get("/accounts/{account_id}/notifications")
+async def list_notifications(
+    account_id: uuid.UUID,
+    pool: PoolDep,
+    status: DeliveryStatus | None = None,
+    charge_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, list[NotificationOut]]:
+    """The account's emails, newest first: to whom, of what kind, and how delivery went."""
+    async with pool.acquire() as conn:
+        found = await repo.list_notifications(
+            conn, account_id, status=status, charge_id=charge_id, limit=limit
+        )
+    return {
+        "notifications": [NotificationOut.model_validate(n, from_attributes=True) for n in found]
+    }
+
+
+@router.get("/accounts/{account_id}/notification-settings")
+async def notification_settings(account_id: uuid.UUID, pool: PoolDep) -> NotificationSettingsOut:
+    """Who receives the administrators' email, as this service knows it now (from
+    booking-service's account events)."""
+    async with pool.acquire() as conn:
+        account = await get_account(conn, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} is not known")
+    return NotificationSettingsOut(
+        account_id=account.account_id,
+        notify_admins_on_link_payment=account.notify_admins_on_link_payment,
+        admins=[AdminOut(name=a.name, email=a.email) for a in account.admins],
+    )

@@ -1,0 +1,146 @@
+"""The administrators' email after booking(s) were paid through a payment link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bookpay_shared.events import BookingStatus
+
+from notification_service.domain import RenderedEmail
+from notification_service.templates.layout import (
+    MUTED,
+    e,
+    money,
+    one_line,
+    page,
+    paragraph,
+    rows_table,
+    when,
+)
+
+
+@dataclass(frozen=True)
+class PaidBooking:
+    title: str
+    starts_at: datetime | None
+    status: str
+    """`charged_in_full` or `partially_paid`, after this payment."""
+    amount_applied: int
+    balance_due: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class AdminLinkPaidEmail:
+    merchant_name: str
+    customer_name: str
+    customer_email: str
+    amount: int
+    currency: str
+    stripe_payment_intent_id: str
+    paid_at: datetime
+    bookings: tuple[PaidBooking, ...]
+
+
+def admin_link_paid_email(data: AdminLinkPaidEmail) -> RenderedEmail:
+    total = money(data.amount, data.currency)
+    subject = one_line(
+        f"{data.merchant_name}: {data.customer_name} paid {total} through a payment link"
+    )
+    return RenderedEmail(subject=subject, html=_html(data, subject), text=_text(data))
+
+
+def _in_full(data: AdminLinkPaidEmail) -> list[PaidBooking]:
+    return [b for b in data.bookings if b.status == BookingStatus.CHARGED_IN_FULL]
+
+
+def _partly(data: AdminLinkPaidEmail) -> list[PaidBooking]:
+    return [b for b in data.bookings if b.status != BookingStatus.CHARGED_IN_FULL]
+
+
+def _booking_label(b: PaidBooking) -> str:
+    title = one_line(b.title)
+    return title if b.starts_at is None else f"{title} ({when(b.starts_at)})"
+
+
+def _html(data: AdminLinkPaidEmail, subject: str) -> str:
+    total = money(data.amount, data.currency)
+    customer = f"{e(one_line(data.customer_name))} ({e(data.customer_email)})"
+    parts = [
+        paragraph(f"{customer} paid <strong>{e(total)}</strong> through a payment link."),
+        rows_table(
+            [
+                ("Customer", customer),
+                ("Amount", e(total)),
+                ("Paid at", e(when(data.paid_at))),
+                ("Stripe payment", f"<code>{e(data.stripe_payment_intent_id)}</code>"),
+            ]
+        ),
+        *_bookings_html(data),
+    ]
+    return page(
+        title=subject,
+        heading=one_line(data.merchant_name),
+        preheader=f"{one_line(data.customer_name)} paid {total} through a payment link.",
+        content="".join(parts),
+        footer=_footer(data),
+    )
+
+
+def _bookings_html(data: AdminLinkPaidEmail) -> list[str]:
+    parts = []
+    if in_full := _in_full(data):
+        parts.append(paragraph("<strong>Bookings now Charged in Full</strong>"))
+        parts.append(rows_table([(e(_booking_label(b)), "Charged in Full") for b in in_full]))
+    if partly := _partly(data):
+        parts.append(paragraph("<strong>Bookings partially paid</strong>"))
+        rows = [
+            (e(_booking_label(b)), e(f"{money(b.balance_due, b.currency)} still due"))
+            for b in partly
+        ]
+        parts.append(rows_table(rows))
+    if not data.bookings:
+        parts.append(paragraph(_NO_BOOKINGS, size=14, color=MUTED))
+    return parts
+
+
+_NO_BOOKINGS = (
+    "No booking was marked as paid by this payment yet; please check the customer's bookings."
+)
+
+
+def _footer(data: AdminLinkPaidEmail) -> str:
+    return (
+        f"You receive this email as an administrator of {e(one_line(data.merchant_name))}. "
+        "This notification can be turned off in the account's settings."
+    )
+
+
+def _text(data: AdminLinkPaidEmail) -> str:
+    total = money(data.amount, data.currency)
+    customer = f"{one_line(data.customer_name)} ({data.customer_email})"
+    lines = [
+        f"{customer} paid {total} through a payment link.",
+        "",
+        f"Customer: {customer}",
+        f"Amount: {total}",
+        f"Paid at: {when(data.paid_at)}",
+        f"Stripe payment: {data.stripe_payment_intent_id}",
+    ]
+    if in_full := _in_full(data):
+        lines += ["", "Bookings now Charged in Full:", *(f"- {_booking_label(b)}" for b in in_full)]
+    if partly := _partly(data):
+        lines += ["", "Bookings partially paid:"]
+        lines += [
+            f"- {_booking_label(b)}: {money(b.balance_due, b.currency)} still due" for b in partly
+        ]
+    if not data.bookings:
+        lines += ["", _NO_BOOKINGS]
+    lines += [
+        "",
+        "--",
+        f"You receive this email as an administrator of {one_line(data.merchant_name)}.",
+        "This notification can be turned off in the account's settings.",
+    ]
+    return "\n".join(lines) + "\n"

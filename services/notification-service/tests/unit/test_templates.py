@@ -1,0 +1,204 @@
+"""The emails' templates: what a customer and an administrator read, and that every value from
+data is escaped in the HTML."""
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
+
+import pytest
+from notification_service.templates import (
+    BUTTON_LABEL,
+    AdminLinkPaidEmail,
+    BookingLine,
+    PaidBooking,
+    PaymentLinkEmail,
+    admin_link_paid_email,
+    payment_link_email,
+)
+from notification_service.templates.layout import when
+
+URL = "https://pay.example.com/pay/tok_abc?x=1&y=2"
+START = datetime(2027, 5, 1, 9, 0, tzinfo=UTC)
+
+
+def link_email(**changes: object) -> PaymentLinkEmail:
+    data: dict[str, object] = {
+        "merchant_name": "Harbour Kayak Tours",
+        "customer_name": "Ada Lovelace",
+        "bookings": (
+            BookingLine("Sunset paddle", START, 5000, "usd"),
+            BookingLine("Sea cave tour", START + timedelta(days=1), 7500, "usd"),
+        ),
+        "amount": 12500,
+        "currency": "usd",
+        "url": URL,
+        "expires_at": datetime(2027, 4, 8, 17, 30, tzinfo=UTC),
+        "message": None,
+    }
+    data.update(changes)
+    return PaymentLinkEmail(**data)  # type: ignore[arg-type]
+
+
+def admin_email(**changes: object) -> AdminLinkPaidEmail:
+    data: dict[str, object] = {
+        "merchant_name": "Harbour Kayak Tours",
+        "customer_name": "Ada Lovelace",
+        "customer_email": "ada@example.com",
+        "amount": 12500,
+        "currency": "usd",
+        "stripe_payment_intent_id": "pi_123",
+        "paid_at": datetime(2027, 4, 2, 14, 5, tzinfo=UTC),
+        "bookings": (
+            PaidBooking("Sunset paddle", START, "charged_in_full", 5000, 0, "usd"),
+            PaidBooking("Sea cave tour", START, "partially_paid", 2500, 5000, "usd"),
+        ),
+    }
+    data.update(changes)
+    return AdminLinkPaidEmail(**data)  # type: ignore[arg-type]
+
+
+class Links(HTMLParser):
+    """The links of an HTML document: (href, text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text = ""
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "a":
+            self._href, self._text = dict(attrs).get("href") or "", ""
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, self._text))
+            self._href = None
+
+
+def parse(html: str) -> Links:
+    parser = Links()
+    parser.feed(html)
+    return parser
+
+
+def test_the_link_email_names_the_merchant_and_the_total_in_its_subject() -> None:
+    email = payment_link_email(link_email())
+    assert email.subject == "Harbour Kayak Tours: complete your payment of $125.00"
+
+
+def test_the_button_opens_the_link_and_the_plain_url_is_there_too() -> None:
+    email = payment_link_email(link_email())
+    links = parse(email.html).links
+    assert (URL, BUTTON_LABEL) in links
+    assert [href for href, _ in links] == [URL, URL]
+    assert f"{BUTTON_LABEL}: {URL}" in email.text
+
+
+def test_the_summary_lists_each_booking_the_total_and_the_expiry() -> None:
+    email = payment_link_email(link_email())
+    for part in (email.html, email.text):
+        assert "Sunset paddle" in part and "Sea cave tour" in part
+        assert "$50.00" in part and "$75.00" in part and "$125.00" in part
+        assert "Thu 8 Apr 2027, 17:30 UTC" in part
+        assert "Sat 1 May 2027, 09:00 UTC" in part
+
+
+def test_the_staff_message_is_shown_only_when_there_is_one() -> None:
+    without = payment_link_email(link_email(message="   "))
+    with_message = payment_link_email(link_email(message="See you at the dock.\nBring water."))
+    assert "A message from" not in without.html + without.text
+    assert "See you at the dock.<br>Bring water." in with_message.html
+    assert "  See you at the dock.\n  Bring water.\n" in with_message.text
+
+
+def test_every_value_is_escaped_in_the_html() -> None:
+    hostile = '<script>alert("x")</script> & <b>'
+    email = payment_link_email(
+        link_email(
+            merchant_name=hostile,
+            customer_name=hostile,
+            bookings=(BookingLine(hostile, START, 100, "usd"),),
+            message=hostile,
+        )
+    )
+    assert "<script>" not in email.html and "<b>" not in email.html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;" in email.html
+    assert "script" not in parse(email.html).tags
+    assert hostile in email.text  # plain text is not HTML: shown as typed
+
+
+def test_the_url_is_escaped_in_attributes() -> None:
+    email = payment_link_email(link_email())
+    assert 'href="https://pay.example.com/pay/tok_abc?x=1&amp;y=2"' in email.html
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "ftp://x.example/a", "/pay/relative", "https://x.example/a b"]
+)
+def test_a_url_that_is_not_http_is_refused(url: str) -> None:
+    with pytest.raises(ValueError):
+        payment_link_email(link_email(url=url))
+
+
+def test_a_merchant_name_cannot_break_the_subject_line() -> None:
+    email = payment_link_email(link_email(merchant_name="Evil\r\nBcc: victim@example.com"))
+    assert "\n" not in email.subject and "\r" not in email.subject
+
+
+def test_the_html_uses_inline_styles_only() -> None:
+    for email in (payment_link_email(link_email()), admin_link_paid_email(admin_email())):
+        tags = parse(email.html).tags
+        assert "style" not in tags and "link" not in tags and "script" not in tags
+        assert 'style="' in email.html
+        assert not re.search(r"<img\b", email.html)
+
+
+def test_amounts_follow_the_currency() -> None:
+    email = payment_link_email(
+        link_email(bookings=(BookingLine("Tour", START, 1200, "jpy"),), amount=1200, currency="jpy")
+    )
+    assert "¥1,200" in email.subject
+
+
+def test_times_are_shown_in_utc_and_say_so() -> None:
+    eastern = timezone(timedelta(hours=-4))
+    assert when(datetime(2027, 5, 1, 5, 0, tzinfo=eastern)) == "Sat 1 May 2027, 09:00 UTC"
+
+
+def test_the_admin_email_says_who_paid_what_and_which_bookings_are_paid() -> None:
+    email = admin_link_paid_email(admin_email())
+    assert email.subject == (
+        "Harbour Kayak Tours: Ada Lovelace paid $125.00 through a payment link"
+    )
+    for part in (email.html, email.text):
+        assert "ada@example.com" in part
+        assert "pi_123" in part
+        assert "Fri 2 Apr 2027, 14:05 UTC" in part
+        assert "Bookings now Charged in Full" in part
+        assert "$50.00 still due" in part
+    in_full = email.text.split("Bookings now Charged in Full:")[1].split("\n\n")[0]
+    assert "Sunset paddle" in in_full and "Sea cave tour" not in in_full
+
+
+def test_the_admin_email_escapes_the_customer_and_booking_titles() -> None:
+    email = admin_link_paid_email(
+        admin_email(
+            customer_name="<i>Ada</i>",
+            bookings=(PaidBooking("<img src=x>", START, "charged_in_full", 1, 0, "usd"),),
+        )
+    )
+    assert "<i>" not in email.html and "<img" not in email.html
+    assert "&lt;img src=x&gt;" in email.html
+
+
+def test_the_admin_email_without_known_bookings_says_so() -> None:
+    email = admin_link_paid_email(admin_email(bookings=()))
+    assert "No booking was marked as paid" in email.text
+    assert "Charged in Full" not in email.text.split("--")[0]
