@@ -31,8 +31,8 @@ $(UV):
 install: .venv/.synced ## the Python environment (Java and Maven come with the machine)
 	@bash devstack/install-system-deps.sh
 
-run: install
-	$(RUN) bookpay-devstack run
+run: install  ## make run ARGS=--keep-data keeps the previous run's data and demo
+	$(RUN) bookpay-devstack run $(ARGS)
 
 infra: install
 	$(RUN) bookpay-devstack infra

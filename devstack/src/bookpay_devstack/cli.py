@@ -1,4 +1,8 @@
-"""`bookpay-devstack`: start bookpay's local infrastructure and keep it up until Ctrl-C/SIGTERM."""
+"""`bookpay-devstack`: start bookpay locally and keep it up until Ctrl-C/SIGTERM.
+
+`infra` starts the infrastructure only; `run` starts it, then the four services, then seeds a
+demo customer to charge.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,18 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from bookpay_shared.money import format_amount
+
 from .config import StackConfig
-from .process import StartupError
+from .process import StartupError, require_free_ports
+from .seed import ACCOUNT_NAME, DEMO_FILE, Demo, Endpoints, seed
 from .stack import Stack, run_infra
+from .system import Services, SystemConfig
 
 log = logging.getLogger("bookpay_devstack")
 
@@ -24,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     infra = commands.add_parser("infra", help="start Kafka, PostgreSQL, localstripe, SMTP sink")
     add_config_arguments(infra)
     infra.set_defaults(handler=infra_command)
+    run = commands.add_parser(
+        "run", help="start the infrastructure and the four services, and seed a demo customer"
+    )
+    add_config_arguments(run)
+    run.set_defaults(handler=run_command)
     return parser
 
 
@@ -49,12 +63,15 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
     return StackConfig(**changes)
 
 
+def print_table(title: str, rows: dict[str, str]) -> None:
+    width = max(map(len, rows))
+    print(title, flush=True)
+    for name, value in rows.items():
+        print(f"  {name.ljust(width)}  {value}", flush=True)
+
+
 def print_addresses(stack: Stack) -> None:
-    addresses = stack.addresses()
-    width = max(map(len, addresses))
-    print("bookpay dev stack is up:", flush=True)
-    for name, address in addresses.items():
-        print(f"  {name.ljust(width)}  {address}", flush=True)
+    print_table("bookpay dev stack is up:", stack.addresses())
     print("Ctrl-C stops it.", flush=True)
 
 
@@ -62,6 +79,64 @@ async def infra_command(args: argparse.Namespace) -> None:
     async with run_infra(config_from_args(args)) as stack:
         print_addresses(stack)
         await asyncio.Event().wait()
+
+
+async def run_command(args: argparse.Namespace) -> None:
+    """Infrastructure, services, demo; stops the services, then the infrastructure, on exit."""
+    started = time.monotonic()
+    config = config_from_args(args)
+    system = SystemConfig(echo=True)
+    ports = [spec.port for spec in system.specs()]
+    require_free_ports("bookpay services", config.host, ports)
+    async with run_infra(config) as stack:
+        services = Services(stack, system)
+        try:
+            await start_services(services)
+            log.info("services healthy after %.1fs", time.monotonic() - started)
+            demo = await seed(Endpoints.of(services), config.runtime_dir / DEMO_FILE)
+            print_ready(stack, services, demo, time.monotonic() - started)
+            await asyncio.Event().wait()
+        finally:
+            await services.stop_all()
+
+
+async def start_services(services: Services) -> None:
+    """Start every service, then wait until each one's /healthz answers 200."""
+    for name in services.specs:
+        services.start(name)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for name in services.specs:
+                group.create_task(services.wait_healthy(name))
+    except BaseExceptionGroup as failures:
+        errors = failures.exceptions
+        if not all(isinstance(e, StartupError) for e in errors):
+            raise
+        raise StartupError("\n\n".join(map(str, errors))) from None
+
+
+def print_ready(stack: Stack, services: Services, demo: Demo, seconds: float) -> None:
+    logs = stack.logs_dir
+    urls = {name: f"{services.url(name)}  (log {logs / name}.log)" for name in services.specs}
+    print_table("\nbookpay services:", urls)
+    print_table("infrastructure:", stack.addresses())
+    print_table(f"demo ({ACCOUNT_NAME}):", demo.describe())
+    charge_url = services.url("charge-service")
+    booking_url = services.url("booking-service")
+    account = f"/v1/accounts/{demo.account_id}"
+    print(
+        "charge the card on file for the whole balance "
+        f"({format_amount(demo.balance_due, demo.currency)}):",
+        f"  {demo.charge_curl(charge_url)}",
+        "follow the charge (its charge_id is in the answer) and the bookings:",
+        f"  curl -sS {charge_url}{account}/charges/CHARGE_ID",
+        f"  curl -sS {booking_url}{account}/customers/{demo.customer_id}",
+        f"emails sent: curl -sS {stack.smtp_api_url}/messages",
+        f"started in {seconds:.1f}s; Ctrl-C stops everything.",
+        "bookpay is ready",
+        sep="\n",
+        flush=True,
+    )
 
 
 def cancel_on_signals(task: asyncio.Task[Any]) -> None:
