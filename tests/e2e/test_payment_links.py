@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from bookpay_devstack.events import EventLog, about
+from bookpay_devstack.system import Services
 from bookpay_shared import topics
 
 from .links import Links, intents_of, settle
@@ -261,3 +262,50 @@ async def test_staff_api_errors(links: Links) -> None:
     listing = await links.api.get(f"/v1/accounts/{account}/links", params={"state": "nope"})
     assert listing.status_code == 422
     assert isinstance(missing, httpx.Response)
+
+
+async def start_payment(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """What the page's script does when Pay is pressed (CSRF token from the page)."""
+    page = await client.get(url)
+    csrf = re.search(r'data-csrf="([0-9a-f]{64})"', page.text)
+    assert csrf is not None, page.text
+    return await client.post(f"{url}/payment", json={}, headers={"X-CSRF-Token": csrf.group(1)})
+
+
+async def test_cancelling_a_link_cancels_its_payment_intent(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [2500])
+    link = await links.new_link(event_log, customer, 2500)
+    async with links.page_client() as client:
+        started = await start_payment(client, link.url)
+        assert started.status_code == 200, started.text
+
+        cancelled = await links.api.post(f"/v1/accounts/{account}/links/{link.link_id}/cancel")
+
+        assert cancelled.status_code == 200, cancelled.text
+        [intent] = await intents_of(bookpay, link.charge_id)
+        assert intent["status"] == "canceled"
+        assert (await client.get(link.url)).status_code == 410
+    detail = await links.link(account, link.link_id)
+    assert [h["note"] for h in detail["history"]][-1] == "PaymentIntent canceled"
+
+
+async def test_the_page_renders_while_booking_service_is_down(
+    bookpay: Bookpay, links: Links, event_log: EventLog, system: Services
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [4400])
+    link = await links.new_link(event_log, customer, 4400)
+
+    await system.processes["booking-service"].stop()
+    try:
+        async with links.page_client() as client:
+            page = await client.get(link.url)
+    finally:
+        await system.restart("booking-service")
+
+    assert page.status_code == 200
+    assert "Sunset paddle #1" in page.text and "Ada Lovelace" in page.text
+    assert "Harbour Kayak Tours" in page.text and "$44.00" in page.text
