@@ -2,7 +2,7 @@ import json
 import uuid
 
 import pytest
-from bookpay_shared.events import ALL_EVENTS, ChargeMethod, ChargeRequested
+from bookpay_shared.events import ALL_EVENTS, RECEIVED, ChargeMethod, ChargeRequested
 from bookpay_shared.money import format_amount
 from pydantic import ValidationError
 
@@ -78,3 +78,21 @@ def test_every_event_names_a_topic() -> None:
 )
 def test_format_amount(amount: int, currency: str, text: str) -> None:
     assert format_amount(amount, currency) == text
+
+
+@pytest.mark.parametrize(
+    "field", ["event_id", "event_type", "occurred_at", "correlation_id", "schema_version"]
+)
+def test_a_received_event_must_carry_every_common_field(field: str) -> None:
+    event = json.loads(ChargeRequested.model_validate(request()).to_json())
+    del event[field]
+    with pytest.raises(ValidationError, match=field):
+        ChargeRequested.model_validate_json(json.dumps(event), context=RECEIVED)
+
+
+def test_a_received_event_keeps_its_id() -> None:
+    raw = ChargeRequested.model_validate(request()).to_json()
+    assert (
+        ChargeRequested.model_validate_json(raw, context=RECEIVED).event_id
+        == ChargeRequested.model_validate_json(raw, context=RECEIVED).event_id
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import textwrap
 import uuid
 from functools import cache
@@ -21,9 +22,12 @@ from bookpay_shared.events import (
     ChargeRequested,
     CustomerStateChanged,
     Event,
+    NotificationFailed,
     PaymentFailed,
     PaymentLinkCreated,
+    PaymentLinkPaid,
     PaymentSucceeded,
+    StripeConnectionChanged,
 )
 
 ENVELOPE_FIELDS: tuple[str, ...] = tuple(Event.model_fields)
@@ -66,6 +70,19 @@ _EVENT_NOTES: dict[type[Event], dict[str, str]] = {
         "retryable": "True when the same charge may succeed if asked again later.",
         "stripe_payment_intent_id": "The Stripe PaymentIntent, when one was created.",
     },
+    PaymentLinkPaid: {
+        "link_id": "The payment link that was paid.",
+        "stripe_payment_intent_id": "The PaymentIntent the page confirmed; charge-service "
+        "checks it with Stripe before it believes this event.",
+        "save_card": "The customer asked to save the card on their profile.",
+    },
+    NotificationFailed: {
+        "notification_id": "The notification (one email) that failed.",
+        "account_id": "The account the email was sent for.",
+        "kind": "What the email was, e.g. `payment_link` or `admin_link_payment`.",
+        "recipient": "The address that could not be reached.",
+        "reason": "The SMTP server's answer, or why the email was not sent.",
+    },
     PaymentLinkCreated: {
         "link_id": "The payment link.",
         "url": "The hosted payment page. It carries the link's secret token: treat it as a "
@@ -98,6 +115,12 @@ _EVENT_NOTES: dict[type[Event], dict[str, str]] = {
         "name": "The customer's name.",
         "email": "Where payment links and receipts are sent.",
     },
+    StripeConnectionChanged: {
+        "account_id": "The account.",
+        "stripe_account_id": "The connected Stripe account (`acct_…`), or null once the "
+        "account is disconnected.",
+        "version": "Grows with every change of the connection; keep the highest seen.",
+    },
     BookingStateChanged: {
         "booking_id": "The booking.",
         "customer_id": "The customer who made the booking.",
@@ -121,12 +144,18 @@ def attribute_docstrings(cls: type) -> dict[str, str]:
             continue
         tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
         body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
-        for stmt, after in zip(body, body[1:], strict=False):
-            name = _assigned_name(stmt)
-            if name and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
-                if isinstance(after.value.value, str):
-                    notes[name] = inspect.cleandoc(after.value.value)
+        for stmt, after in itertools.pairwise(body):
+            name, text = _assigned_name(stmt), _string(after)
+            if name and text:
+                notes[name] = inspect.cleandoc(text)
     return notes
+
+
+def _string(stmt: ast.stmt) -> str | None:
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+        value = stmt.value.value
+        return value if isinstance(value, str) else None
+    return None
 
 
 def _assigned_name(stmt: ast.stmt) -> str | None:
@@ -152,7 +181,7 @@ def _id(n: int) -> str:
     return str(uuid.UUID(f"6b1f3c2e-9a4d-4c8b-8e21-{n:012x}"))
 
 
-ACCOUNT, CUSTOMER, BOOKING, BOOKING_2, CHARGE, LINK = (_id(n) for n in range(1, 7))
+ACCOUNT, CUSTOMER, BOOKING, BOOKING_2, CHARGE, LINK, NOTIFICATION = (_id(n) for n in range(1, 8))
 
 _FLOW = {
     "correlation_id": CHARGE,
@@ -169,6 +198,7 @@ _EXAMPLES: dict[type[Event], dict[str, Any]] = {
         "method": "payment_link",
         "message": "Balance for your kayak tour and the gear rental.",
         "requested_by": "staff:jane.doe@example.com",
+        "link_expires_in_hours": 168,
     },
     PaymentSucceeded: {
         **_FLOW,
@@ -197,6 +227,20 @@ _EXAMPLES: dict[type[Event], dict[str, Any]] = {
         "url": "https://pay.example.com/pay/<token>",
         "expires_at": "2025-06-08T14:00:00Z",
         "message": "Balance for your kayak tour and the gear rental.",
+    },
+    PaymentLinkPaid: {
+        **_FLOW,
+        "link_id": LINK,
+        "stripe_payment_intent_id": "pi_3PqR5tLkdIwHu7ix0A1b2C3d",
+        "save_card": True,
+    },
+    NotificationFailed: {
+        "correlation_id": CHARGE,
+        "notification_id": NOTIFICATION,
+        "account_id": ACCOUNT,
+        "kind": "payment_link",
+        "recipient": "alex.rivera@example.com",
+        "reason": "550 5.1.1 mailbox unavailable",
     },
     BookingCharged: {
         **_FLOW,
@@ -239,11 +283,19 @@ _EXAMPLES: dict[type[Event], dict[str, Any]] = {
         "balance_due": 15000,
         "status": "partially_paid",
     },
+    StripeConnectionChanged: {
+        "correlation_id": ACCOUNT,
+        "account_id": ACCOUNT,
+        "stripe_account_id": "acct_1PqR5tLkdIwHu7ix",
+        "version": 1,
+    },
 }
 
 
 def example_event(event: type[Event]) -> Event:
     """A valid instance of `event`, the same every time."""
+    if event not in _EXAMPLES:
+        raise LookupError(f"{event.__name__} has no example: add one to _EXAMPLES in {__name__}")
     fixed = {
         "event_id": _id(0x100 + list(_EXAMPLES).index(event)),
         "occurred_at": "2025-06-01T14:03:28Z",
@@ -251,5 +303,29 @@ def example_event(event: type[Event]) -> Event:
     return event.model_validate({**fixed, **_EXAMPLES[event]})
 
 
-def has_example(event: type[Event]) -> bool:
-    return event in _EXAMPLES
+_SUMMARIES: dict[type[Event], str] = {
+    PaymentSucceeded: "A charge was paid: Stripe took the money.",
+    PaymentFailed: "A charge failed; `reason` says why and `retryable` whether asking again "
+    "may help.",
+    PaymentLinkCreated: "A payment link was made for a charge, ready to be emailed.",
+    AccountStateChanged: "The current state of an account, after a change.",
+    CustomerStateChanged: "The current state of a customer, after a change.",
+    BookingStateChanged: "The current state of a booking, after a change.",
+}
+
+
+def event_summary(event: type[Event]) -> str:
+    """The event's docstring, else the table's summary."""
+    doc = event.__dict__.get("__doc__")
+    return inspect.cleandoc(doc) if doc else _SUMMARIES[event]
+
+
+def key_field(event: type[Event]) -> str:
+    """The field whose value `event.key()` returns, asked of an event whose every field holds
+    its own name."""
+    values: dict[str, Any] = {name: f"<{name}>" for name in event.model_fields}
+    probe = event.model_construct(**values)
+    name = probe.key().removeprefix("<").removesuffix(">")
+    if name not in event.model_fields or name in ENVELOPE_FIELDS:
+        raise ValueError(f"{event.__name__}.key() is not one of its own fields")
+    return name

@@ -29,7 +29,7 @@ from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
-from bookpay_shared.events import Event
+from bookpay_shared.events import RECEIVED, Event
 from bookpay_shared.kafka import OutgoingMessage, Producer
 from bookpay_shared.topics import dlq
 
@@ -94,7 +94,7 @@ def subscribe(
     async def on_message(body: bytes, message: KafkaMessage = Context("message")) -> None:
         record: ConsumerRecord[bytes, bytes] = message.raw_message
         try:
-            event = model.model_validate_json(body)
+            event = model.model_validate_json(body, context=RECEIVED)
         except ValidationError as exc:
             await dead_letters.send(record, _describe(exc))
             await message.ack()

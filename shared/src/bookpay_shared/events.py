@@ -10,14 +10,27 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, NonNegativeInt
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    NonNegativeInt,
+    ValidationInfo,
+    model_validator,
+)
 
 from bookpay_shared import topics
 from bookpay_shared.money import Currency, PositiveAmount
 
 SCHEMA_VERSION: Literal[1] = 1
+RECEIVED_REQUIRED = ("event_id", "event_type", "schema_version", "occurred_at", "correlation_id")
+"""Common fields a received event must carry (see Event._complete_when_received)."""
+RECEIVED = {"received": True}
+"""Validation context for events read from Kafka: `Model.model_validate_json(raw, context=RECEIVED)`."""
 
 
 def utcnow() -> datetime:
@@ -71,6 +84,17 @@ class Event(BaseModel):
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
     correlation_id: uuid.UUID
     """The charge_id of the flow the event belongs to (an entity's own id for entity state)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete_when_received(cls, data: Any, info: ValidationInfo) -> Any:
+        """A received event must carry every common field: defaults are for new events only
+        (a missing event_id would get a new one on every delivery and defeat deduplication)."""
+        if info.context and info.context.get("received") and isinstance(data, dict):
+            missing = [name for name in RECEIVED_REQUIRED if name not in data]
+            if missing:
+                raise ValueError(f"missing common field(s): {', '.join(missing)}")
+        return data
 
     def key(self) -> str:
         """The Kafka message key: per-key order is what consumers can rely on."""

@@ -51,7 +51,13 @@ class ServiceRuntime:
         servers = self.settings.kafka_bootstrap_servers
         self.db = new_pool(self.settings.database_url.get_secret_value())
         self.producer = Producer(servers, client_id=self.name)
-        self.broker = KafkaBroker(servers, client_id=self.name, logger=logging.getLogger(self.name))
+        # Topics are created explicitly (bookpay_shared.topics), never by a consumer starting up.
+        self.broker = KafkaBroker(
+            servers,
+            client_id=self.name,
+            logger=logging.getLogger(self.name),
+            allow_auto_create_topics=False,
+        )
         self.faults = FaultPoints(self.settings.fault_points)
         if self.uses_projections:
             projections.register(self.broker, self.db, self.producer, service=self.name)

@@ -1,0 +1,357 @@
+"""The HTTP API's documents, generated from each service's FastAPI app.
+
+Writes docs/openapi/<service>.json (each app's own OpenAPI document, as it serves it at
+/openapi.json) and docs/http-api.md (one endpoint table per service):
+
+    python -m bookpay_devstack.apidocs --write docs/
+    python -m bookpay_devstack.apidocs --check docs/   # exit 1 when they are out of date
+
+Building an app connects nothing, so this needs no database, Kafka or Stripe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import importlib
+import inspect
+import json
+import pkgutil
+import sys
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from bookpay_shared.http import ApiError
+from bookpay_shared.settings import ServiceSettings
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
+
+from bookpay_devstack.compose import settings_class
+from bookpay_devstack.system import ServiceSpec, SystemConfig
+
+HTTP_API_FILE = "http-api.md"
+OPENAPI_DIR = "openapi"
+_GENERATED = "python -m bookpay_devstack.apidocs --write docs/"
+
+PLACEHOLDERS: dict[str, str] = {
+    "database_url": "postgresql://docs@127.0.0.1:5432/docs",
+    "stripe_secret_key": "sk_test_docs_only",
+    "stripe_publishable_key": "pk_test_docs_only",
+}
+"""Values for the settings a service requires: building its app reads them but connects nothing."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    success: str
+    request: str
+    response: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A route left out of the OpenAPI document: an HTML page or an asset."""
+
+    method: str
+    path: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class ServiceApi:
+    spec: ServiceSpec
+    openapi: dict[str, Any]
+    endpoints: tuple[Endpoint, ...]
+    pages: tuple[Page, ...]
+    errors: tuple[str, ...]
+    """`<status> <code>` of every API error the service's route modules raise."""
+
+
+def placeholder_settings(spec: ServiceSpec) -> ServiceSettings:
+    """The service's settings with placeholders for what it requires; the environment is not
+    read, so the documents do not depend on where they are made."""
+    cls = settings_class(spec)
+    required = [name for name, info in cls.model_fields.items() if info.is_required()]
+    missing = [name for name in required if name not in PLACEHOLDERS]
+    if missing:
+        raise LookupError(f"add placeholders for {cls.__name__}.{missing} to {__name__}")
+    return cls.model_validate({name: PLACEHOLDERS[name] for name in required})
+
+
+async def _build_app(spec: ServiceSpec) -> FastAPI:
+    create_app: Callable[[ServiceSettings], tuple[object, FastAPI]]
+    create_app = importlib.import_module(f"{spec.package}.main").create_app
+    _, app = create_app(placeholder_settings(spec))
+    return app
+
+
+async def _describe(specs: Sequence[ServiceSpec]) -> list[ServiceApi]:
+    services = []
+    for spec in specs:
+        app = await _build_app(spec)
+        openapi = app.openapi()
+        modules = _route_modules(spec.package)
+        services.append(
+            ServiceApi(
+                spec,
+                openapi,
+                endpoints=tuple(_endpoints(openapi)),
+                pages=tuple(_pages(app, modules)),
+                errors=tuple(_errors_of(modules)),
+            )
+        )
+    return services
+
+
+def describe_services(specs: Sequence[ServiceSpec] | None = None) -> list[ServiceApi]:
+    """Each service's OpenAPI document, endpoints, pages and error codes. Apps are built inside
+    an event loop, as the services build them."""
+    return asyncio.run(_describe(specs or SystemConfig().specs()))
+
+
+def _route_modules(package: str) -> list[ModuleType]:
+    """The service's modules that define an APIRouter. Every module is imported, so the answer
+    does not depend on what happened to be imported before."""
+    root = importlib.import_module(package)
+    names = [package, *(m.name for m in pkgutil.walk_packages(root.__path__, f"{package}."))]
+    modules = [importlib.import_module(name) for name in sorted(names)]
+    return [m for m in modules if any(isinstance(v, APIRouter) for v in vars(m).values())]
+
+
+def _endpoints(openapi: dict[str, Any]) -> list[Endpoint]:
+    found = []
+    for path, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            responses: dict[str, Any] = operation.get("responses", {})
+            success = next((s for s in responses if s.startswith("2")), "200")
+            found.append(
+                Endpoint(
+                    method=method.upper(),
+                    path=path,
+                    summary=operation.get("summary", ""),
+                    success=success,
+                    request=_schema_name(operation.get("requestBody", {})),
+                    response=_schema_name(responses.get(success, {})),
+                )
+            )
+    return found
+
+
+def _pages(app: FastAPI, modules: Sequence[ModuleType]) -> list[Page]:
+    routers = [v for m in modules for v in vars(m).values() if isinstance(v, APIRouter)]
+    routes = [*app.routes, *(r for router in routers for r in router.routes)]
+    pages = {
+        (method, route.path_format): _first_line(route.endpoint.__doc__)
+        or route.name.replace("_", " ").title()
+        for route in routes
+        if isinstance(route, APIRoute) and not route.include_in_schema
+        for method in route.methods or ()
+    }
+    return [Page(m, path, summary) for (m, path), summary in sorted(pages.items(), key=_by_path)]
+
+
+def _by_path(item: tuple[tuple[str, str], str]) -> tuple[str, str]:
+    (method, path), _ = item
+    return path, method
+
+
+def _first_line(doc: str | None) -> str:
+    return inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ") if doc else ""
+
+
+def _errors_of(modules: Sequence[ModuleType]) -> list[str]:
+    found = {e for m in modules for e in raised_errors(inspect.getsource(m), vars(m))}
+    return sorted(found, key=lambda e: (int(e.split()[0]), e))
+
+
+def _schema_name(part: dict[str, Any]) -> str:
+    schema = part.get("content", {}).get("application/json", {}).get("schema")
+    return _schema_text(schema) if schema else ""
+
+
+def _schema_text(schema: Mapping[str, Any]) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " or ".join(_schema_text(s) for s in schema["anyOf"])
+    return str(schema.get("type", "JSON"))
+
+
+def raised_errors(source: str, names: Mapping[str, Any]) -> list[str]:
+    """`<status> <code>` of each ApiError raised in `source`, in order, whose names mean what
+    `names` says (a module's or a function's globals)."""
+    raises = [n for n in ast.walk(ast.parse(textwrap.dedent(source))) if isinstance(n, ast.Raise)]
+    found = []
+    for node in sorted(raises, key=lambda n: (n.lineno, n.col_offset)):
+        call = node.exc
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+            continue
+        cls = names.get(call.func.id)
+        if isinstance(cls, type) and issubclass(cls, ApiError):
+            given: dict[str | None, Any] = {
+                k.arg: k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)
+            }
+            found.append(
+                f"{given.get('status_code', cls.status_code)} {given.get('code', cls.code)}"
+            )
+    return found
+
+
+def render_openapi(service: ServiceApi) -> str:
+    return json.dumps(service.openapi, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_markdown(services: Sequence[ServiceApi]) -> str:
+    sections = [_INTRO.format(generated=_GENERATED, ports=_ports(services))]
+    sections += [_service_section(s) for s in services]
+    return "\n\n".join(s.strip("\n") for s in sections) + "\n"
+
+
+_INTRO = """<!-- Generated from the services' FastAPI apps by `{generated}`. Do not edit. -->
+
+# HTTP API, version 1
+
+Each service serves its own HTTP API on its own port (all configurable: `<PREFIX>_HTTP_PORT`).
+The OpenAPI document of each is in [openapi/](openapi/), as the service serves it at
+`/openapi.json`. Services share data through Kafka events ([events.md](events.md)); these APIs
+are for staff, internal callers and customers' browsers.
+
+{ports}
+
+## Conventions
+
+- Request and response bodies are JSON. Ids are UUIDs. Money is an integer amount in the
+  currency's minor unit plus a lower-case ISO 4217 code (see [events.md](events.md#money)).
+- Request bodies refuse fields they do not know.
+- `GET /healthz` answers 200 `{{"status": "ok", "database": true, "kafka": true}}` only when the
+  service's database and Kafka are reachable, else 503 with `"status": "unavailable"`.
+- Every error is JSON with a 4xx status for bad input:
+
+  ```json
+  {{"error": {{"code": "not_found", "message": "customer … not found in account …"}}}}
+  ```
+
+  `code` is stable and meant for programs; `message` is for people. A request that does not
+  match the endpoint's schema gets 422 with code `invalid_request` and the problems in
+  `error.fields` (`[{{"field": "amount", "message": "…"}}]`). A 500 (`internal_error`) is a bug.
+  The OpenAPI documents still show FastAPI's default 422 body (`{{"detail": […]}}`); the services
+  answer with the shape above.
+
+Below each service's table are the error codes its routes return besides `422 invalid_request`
+and `500 internal_error`."""
+
+
+def _ports(services: Sequence[ServiceApi]) -> str:
+    rows = [["service", "default port", "OpenAPI"]]
+    rows += [
+        [
+            f"[{s.spec.name}](#{s.spec.name})",
+            str(s.spec.port),
+            f"[openapi/{s.spec.name}.json](openapi/{s.spec.name}.json)",
+        ]
+        for s in services
+    ]
+    return _table(rows)
+
+
+def _service_section(service: ServiceApi) -> str:
+    rows = [["method", "path", "summary", "success", "request body", "response body"]]
+    rows += [
+        [
+            e.method,
+            f"`{e.path}`",
+            e.summary,
+            e.success,
+            e.request and f"`{e.request}`",
+            e.response and f"`{e.response}`",
+        ]
+        for e in service.endpoints
+    ]
+    title = service.openapi.get("info", {}).get("title", service.spec.name)
+    parts = [f"## {service.spec.name}", f"{title}, port {service.spec.port}.", _table(rows)]
+    codes = ", ".join(f"`{e}`" for e in service.errors) or "none besides the common ones"
+    parts.append(f"Error codes (`<status> <code>`) its routes return: {codes}.")
+    if service.pages:
+        pages = [["method", "path", "what"]]
+        pages += [[p.method, f"`{p.path}`", p.summary] for p in service.pages]
+        parts.append(
+            f"Pages and assets for browsers (HTML, not in the OpenAPI document):\n\n{_table(pages)}"
+        )
+    return "\n\n".join(parts)
+
+
+def _table(rows: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    header, *body = rows
+    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, body)])
+
+
+def render_files(services: Sequence[ServiceApi] | None = None) -> dict[str, str]:
+    """The generated documents, by path relative to the docs folder."""
+    services = services if services is not None else describe_services()
+    files = {f"{OPENAPI_DIR}/{s.spec.name}.json": render_openapi(s) for s in services}
+    files[HTTP_API_FILE] = render_markdown(services)
+    return files
+
+
+def _strays(folder: Path, files: dict[str, str]) -> list[Path]:
+    """OpenAPI files in `folder` of services that no longer exist."""
+    found = sorted((folder / OPENAPI_DIR).glob("*.json"))
+    return [p for p in found if p.relative_to(folder).as_posix() not in files]
+
+
+def stale_files(folder: Path) -> list[str]:
+    """Generated files missing from `folder` or different there, and stray OpenAPI files."""
+    files = render_files()
+    stale = [
+        name
+        for name, text in files.items()
+        if not (folder / name).is_file() or (folder / name).read_text() != text
+    ]
+    return stale + [p.relative_to(folder).as_posix() for p in _strays(folder, files)]
+
+
+def write_files(folder: Path) -> list[Path]:
+    files = render_files()
+    for stray in _strays(folder, files):
+        stray.unlink()
+    written = []
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bookpay_devstack.apidocs",
+        description="Generate the HTTP API's documents from the services' apps.",
+    )
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", type=Path, metavar="DIR", help="write the documents into DIR")
+    mode.add_argument("--check", type=Path, metavar="DIR", help="exit 1 if DIR's are stale")
+    args = parser.parse_args(argv)
+    if args.write is not None:
+        for path in write_files(args.write):
+            print(f"wrote {path}")
+        return 0
+    stale = stale_files(args.check)
+    for name in stale:
+        print(f"{args.check / name} is out of date: run `{_GENERATED}`", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

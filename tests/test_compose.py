@@ -1,0 +1,139 @@
+"""docker-compose.yml describes the system as it is, checked without Docker (no engine here)."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from bookpay_devstack import compose as c
+from bookpay_devstack.config import find_repo_root
+from bookpay_devstack.system import ServiceSpec, SystemConfig
+from bookpay_shared.topics import ALL_TOPICS
+
+ROOT = find_repo_root()
+SPECS = SystemConfig().specs()
+by_service = pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return c.load_compose(ROOT)
+
+
+def test_every_service_of_the_system_has_a_compose_service(compose: dict[str, Any]) -> None:
+    assert c.missing_service_problems(compose, ROOT) == []
+    assert {s.name for s in SPECS} <= set(compose["services"])
+
+
+@by_service
+def test_environment_provides_every_required_setting(
+    compose: dict[str, Any], spec: ServiceSpec
+) -> None:
+    assert c.settings_problems(compose, spec) == []
+
+
+@by_service
+def test_service_waits_for_its_database_and_topics(
+    compose: dict[str, Any], spec: ServiceSpec
+) -> None:
+    waits = c.depends_on(compose["services"][spec.name])
+    assert waits["postgres"] == "service_healthy"
+    assert waits[c.KAFKA_INIT] == "service_completed_successfully"
+
+
+def test_kafka_init_creates_exactly_the_topic_list(compose: dict[str, Any]) -> None:
+    assert c.topic_problems(compose, ROOT) == []
+    script = (ROOT / c.TOPICS_SCRIPT).read_text()
+    assert c.parse_topics_script(script) == list(ALL_TOPICS)
+    assert "--if-not-exists" in script
+
+
+def test_kafka_never_creates_topics_on_its_own(compose: dict[str, Any]) -> None:
+    kafka = c.environment(compose["services"]["kafka"], {})
+    assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+def test_init_sql_creates_the_four_databases(compose: dict[str, Any]) -> None:
+    assert c.database_problems(compose, ROOT) == []
+
+
+def test_depends_on_targets_exist_and_can_be_waited_for(compose: dict[str, Any]) -> None:
+    assert c.dependency_problems(compose) == []
+
+
+def test_build_contexts_and_dockerfiles_exist(compose: dict[str, Any]) -> None:
+    assert c.build_problems(compose, ROOT) == []
+
+
+def test_dockerignore_keeps_local_state_out_of_images() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".cache", "var", "**/__pycache__", ".git"} <= set(ignored)
+
+
+def test_the_checks_catch_mistakes(compose: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    charge = broken["services"]["charge-service"]
+    del charge["environment"]["CHARGE_STRIPE_SECRET_KEY"]
+    charge["environment"]["CHARGE_STRIPE_APIBASE"] = "http://localstripe:8420"
+    charge["environment"]["CHARGE_HTTP_PORT"] = "9999"
+    charge["depends_on"]["stripe"] = {"condition": "service_healthy"}
+    spec = next(s for s in SPECS if s.name == "charge-service")
+    problems = "\n".join(c.settings_problems(broken, spec) + c.dependency_problems(broken))
+    assert "required setting CHARGE_STRIPE_SECRET_KEY is not set" in problems
+    assert "CHARGE_STRIPE_APIBASE is not a setting" in problems
+    assert "depends on stripe, which is not a service" in problems
+
+    charge["environment"]["CHARGE_STRIPE_SECRET_KEY"] = "sk_test_x"
+    assert "port 9999 is not published" in "\n".join(c.settings_problems(broken, spec))
+
+    charge["environment"]["CHARGE_STRIPE_STAND_IN"] = "stripe-mock"
+    refused = "\n".join(c.settings_problems(broken, spec))
+    assert "its settings refuse its environment" in refused
+    assert "stripe_stand_in" in refused
+
+    fewer = "\n".join(c.render_topics_script().splitlines()[:-2]) + "\n"
+    assert c.parse_topics_script(fewer) == list(ALL_TOPICS)[:-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${A:-x}", "x"),
+        ("${A-x}", "x"),
+        ("${B:-x}", "set"),
+        ("${E:-x}", "x"),
+        ("${E-x}", ""),
+        ("$B/$$B", "set/$B"),
+        ("pre${B}post", "presetpost"),
+    ],
+)
+def test_interpolation_follows_compose(text: str, expected: str) -> None:
+    assert c.interpolate(text, {"B": "set", "E": ""}) == expected
+
+
+def test_interpolation_refuses_a_missing_required_variable() -> None:
+    with pytest.raises(ValueError, match="must be set"):
+        c.interpolate("${KEY:?set KEY}", {})
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    """Docker's own reading of the file, where the compose plugin is installed (no engine is
+    needed for `config`)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker CLI")
+    version = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+    if version.returncode != 0:
+        pytest.skip("the docker compose plugin is not installed")
+    result = subprocess.run(
+        [docker, "compose", "-f", str(ROOT / c.COMPOSE_FILE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
