@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     from aiohttp import web
     from localstripe import resources, server
 
-    from bookpay_devstack import stripe_js_stand_in
+    from bookpay_devstack import localstripe_fixes, stripe_js_stand_in
 
     _redirect_state(resources.store, args.state)
+    localstripe_fixes.apply(resources)
     stripe_js_stand_in.install(server.app)
     # localstripe reports webhook deliveries on the aiohttp.access logger, at INFO.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
