@@ -127,7 +127,9 @@ class Services:
     async def start_all(self, timeout: float = 90.0) -> None:
         for name in self.specs:
             self.start(name)
-        await asyncio.gather(*(self.wait_healthy(n, timeout) for n in self.specs))
+        async with asyncio.TaskGroup() as group:  # one failure cancels the other waits
+            for name in self.specs:
+                group.create_task(self.wait_healthy(name, timeout))
 
     async def restart(
         self, name: str, overrides: Mapping[str, str] | None = None

@@ -28,10 +28,13 @@ from charge_service.stripe_types import (
     StripeUnavailable,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    # stripe-python hands httpx the encoded body as `data=`
-    "ignore:Use .content=<...>. to upload raw bytes:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings(
+        # stripe-python hands httpx the encoded body as `data=`
+        "ignore:Use .content=<...>. to upload raw bytes:DeprecationWarning"
+    ),
+]
 
 SECRET_KEY = "sk_test_localstripe"
 ACCOUNT = "acct_1TestConnected"
