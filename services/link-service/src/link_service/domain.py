@@ -86,6 +86,8 @@ class Link:
     paid_at: datetime | None = None
     closed_at: datetime | None = None
     sent_count: int = 1
+    payment_started_at: datetime | None = None
+    """When the customer first pressed Pay on the page."""
 
     def state_at(self, now: datetime) -> LinkState:
         """The state as the customer sees it: an active link past its expiry is expired."""

@@ -8,7 +8,8 @@ own PaymentIntent, made by charge-service. The amount, currency and bookings alw
 our records; the browser only chooses whether to save the card.
 
 Whether a link is paid is Stripe's answer, asked on the server: by the success page, by the
-page on reload, and by the sweep for customers who never come back to the success page.
+page on reload, and by the sweep for customers who pressed Pay but never came back to the
+success page.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ async def start_payment(deps: Deps, link_id: uuid.UUID, save_card: bool) -> Paym
         stripe_account = await repo.get_connection(conn, link.account_id)
         if stripe_account is None:
             raise NotPayable("not_connected")
+        if link.payment_started_at is None:
+            link = replace(link, payment_started_at=deps.clock())
         try:
             link, intent = await _intent_for(deps, link, stripe_account, save_card)
         except StripeUnavailable as exc:

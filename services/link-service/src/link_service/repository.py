@@ -14,7 +14,7 @@ from link_service.domain import Link, LinkOrigin, LinkState
 
 _COLUMNS = """link_id, charge_id, account_id, customer_id, booking_ids, amount, currency, message,
     origin, state, expires_at, created_at, payment_intent_id, save_card, intent_settled,
-    paid_at, closed_at, sent_count"""
+    paid_at, closed_at, sent_count, payment_started_at"""
 
 
 def _link(row: Any) -> Link:
@@ -37,6 +37,7 @@ def _link(row: Any) -> Link:
         paid_at=row["paid_at"],
         closed_at=row["closed_at"],
         sent_count=row["sent_count"],
+        payment_started_at=row["payment_started_at"],
     )
 
 
@@ -110,7 +111,7 @@ async def save_link(conn: Connection, link: Link) -> None:
     await conn.execute(
         """UPDATE links SET state = $2, payment_intent_id = $3, save_card = $4,
                intent_settled = $5, paid_at = $6, closed_at = $7, expires_at = $8,
-               updated_at = now()
+               payment_started_at = $9, updated_at = now()
            WHERE link_id = $1""",
         link.link_id,
         link.state.value,
@@ -120,6 +121,7 @@ async def save_link(conn: Connection, link: Link) -> None:
         link.paid_at,
         link.closed_at,
         link.expires_at,
+        link.payment_started_at,
     )
 
 
@@ -173,9 +175,11 @@ async def links_to_expire(conn: Connection, now: datetime, limit: int = 500) -> 
 async def links_with_unsettled_intents(
     conn: Connection, checked_before: datetime, limit: int = 200
 ) -> list[uuid.UUID]:
-    """Links whose PaymentIntent may still change, least recently checked first."""
+    """Links whose PaymentIntent may still change, least recently checked first: those whose
+    customer started paying on the page, and closed links whose PaymentIntent may be open."""
     rows = await conn.fetch(
         """SELECT link_id FROM links WHERE payment_intent_id IS NOT NULL AND NOT intent_settled
+               AND (payment_started_at IS NOT NULL OR state <> 'active')
                AND (intent_checked_at IS NULL OR intent_checked_at < $1)
            ORDER BY intent_checked_at NULLS FIRST LIMIT $2""",
         checked_before,
