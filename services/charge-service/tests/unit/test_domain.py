@@ -34,7 +34,7 @@ def charge(**changes: object) -> Charge:
         message=None,
         requested_by="staff",
     )
-    return Charge(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return Charge(**{**base.__dict__, **changes})
 
 
 @pytest.mark.parametrize(
