@@ -309,3 +309,43 @@ async def test_the_page_renders_while_booking_service_is_down(
     assert page.status_code == 200
     assert "Sunset paddle #1" in page.text and "Ada Lovelace" in page.text
     assert "Harbour Kayak Tours" in page.text and "$44.00" in page.text
+
+
+async def test_staff_send_a_link_over_http_with_its_expiry(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [2200])
+
+    response = await bookpay.charge.post(
+        f"/v1/accounts/{account}/charges",
+        json={
+            "customer_id": customer.customer_id,
+            "booking_ids": customer.booking_ids,
+            "amount": 2200,
+            "currency": "usd",
+            "method": "payment_link",
+            "message": "Thanks for booking with us",
+            "link_expires_in_hours": 12,
+        },
+    )
+
+    assert response.status_code == 202, response.text
+    charge_id = response.json()["charge_id"]
+    [created] = await links.created(event_log, charge_id)
+    assert 11.9 < hours_from_now(created.get("expires_at")) <= 12
+    assert created.get("message") == "Thanks for booking with us"
+    charge = await bookpay.charge_status(customer, charge_id)
+    assert (charge["status"], charge["method"]) == ("awaiting_customer", "payment_link")
+    wrong_method = await bookpay.charge.post(
+        f"/v1/accounts/{account}/charges",
+        json={
+            "customer_id": customer.customer_id,
+            "booking_ids": customer.booking_ids,
+            "amount": 100,
+            "currency": "usd",
+            "method": "card_on_file",
+            "link_expires_in_hours": 12,
+        },
+    )
+    assert wrong_method.status_code == 422

@@ -118,7 +118,8 @@ def server_properties(config: StackConfig, data_dir: Path) -> str:
 
 
 def random_cluster_id() -> str:
-    """A Kafka cluster id: a random UUID in URL-safe base64 without padding."""
+    """A Kafka cluster id: a random UUID in URL-safe base64 without padding. It may start with
+    "-", so it is passed as `--cluster-id=<id>`, never as a separate argument."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
@@ -227,7 +228,7 @@ class KafkaServer:
                 "kafka-storage",
                 self._java(
                     "kafka.tools.StorageTool", "format", "--standalone",
-                    "-t", random_cluster_id(), "-c", str(self.home / "server.properties"),
+                    f"--cluster-id={random_cluster_id()}", "-c", str(self.home / "server.properties"),
                     heap="256m", quick=True,
                 ),
                 log_path=self.config.log_path("kafka-storage"),

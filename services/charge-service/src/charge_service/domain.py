@@ -98,6 +98,8 @@ class Charge:
     requested_by: str
     save_card_consent: str | None = None
     fallback_to_link: bool = True
+    link_expires_in_hours: int | None = None
+    """payment_link only: passed on to link-service with the request; not kept here."""
     status: ChargeStatus = ChargeStatus.REQUESTED
     attempts: int = 0
     stripe_account_id: str | None = None
@@ -180,6 +182,7 @@ class Charge:
             requested_by=self.requested_by,
             save_card_consent=self.save_card_consent,
             fallback_to_link=self.fallback_to_link,
+            link_expires_in_hours=self.link_expires_in_hours,
         )
 
     def succeeded_event(self) -> PaymentSucceeded:

@@ -71,6 +71,7 @@ class ChargeIn(Strict):
     message: str | None = Field(default=None, max_length=2000)
     requested_by: str = Field(default="staff", min_length=1, max_length=200)
     fallback_to_link: bool = True
+    link_expires_in_hours: int | None = Field(default=None, ge=1, le=24 * 90)
 
     @model_validator(mode="after")
     def _consistent(self) -> ChargeIn:
@@ -78,6 +79,8 @@ class ChargeIn(Strict):
             raise ValueError("booking_ids must not repeat a booking")
         if self.method is ChargeMethod.NEW_CARD and not self.payment_method_id:
             raise ValueError("payment_method_id is required for method new_card")
+        if self.link_expires_in_hours is not None and self.method is not ChargeMethod.PAYMENT_LINK:
+            raise ValueError("link_expires_in_hours applies only to method payment_link")
         if self.save_card and self.method is not ChargeMethod.NEW_CARD:
             raise ValueError("save_card applies only to method new_card")
         if self.save_card and not self.save_card_consent:
@@ -101,6 +104,7 @@ class ChargeIn(Strict):
             requested_by=self.requested_by,
             save_card_consent=self.save_card_consent,
             fallback_to_link=self.fallback_to_link,
+            link_expires_in_hours=self.link_expires_in_hours,
         )
 
 
