@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.abc import Traversable
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -26,12 +26,14 @@ from bookpay_shared import projections
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
 from bookpay_shared.kafka import Producer
+from bookpay_shared.logs import configure
 from bookpay_shared.outbox import OutboxRelay
 from bookpay_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 BackgroundTask = Callable[[], Awaitable[None]]
+S = TypeVar("S", bound=ServiceSettings)
 
 
 @dataclass
@@ -142,3 +144,20 @@ async def _supervised(task: BackgroundTask) -> None:
         except Exception:
             log.exception("background task %s failed; restarting in 1 s", task.__name__)
             await asyncio.sleep(1.0)
+
+
+def run_service(
+    service: str,
+    settings_type: type[S],
+    create_app: Callable[[S], tuple[ServiceRuntime, FastAPI]],
+) -> None:
+    """A service's entrypoint: read its settings once, configure logging, then build and serve
+    the app inside the event loop (nothing connects before the loop runs)."""
+    settings = settings_type()
+    configure(service, settings.log_level)
+
+    async def serve() -> None:
+        runtime, app = create_app(settings)
+        await runtime.serve(app)
+
+    asyncio.run(serve())

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
-from bookpay_shared.logs import configure
-from bookpay_shared.runtime import ServiceRuntime
+from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from booking_service import consumers, routes
@@ -26,15 +24,8 @@ def create_app(settings: BookingSettings) -> tuple[ServiceRuntime, FastAPI]:
     return runtime, app
 
 
-async def serve(settings: BookingSettings) -> None:
-    runtime, app = create_app(settings)
-    await runtime.serve(app)
-
-
 def run() -> None:
-    settings = BookingSettings()
-    configure(SERVICE, settings.log_level)
-    asyncio.run(serve(settings))
+    run_service(SERVICE, BookingSettings, create_app)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
-from bookpay_shared.logs import configure
-from bookpay_shared.runtime import ServiceRuntime
+from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from charge_service import consumers, pages, reconcile, routes
@@ -59,15 +57,8 @@ def _stripe_gateway(settings: ChargeSettings) -> StripeGateway:
     return StripeApiGateway(key, api_base=settings.stripe_api_base)
 
 
-async def serve(settings: ChargeSettings) -> None:
-    runtime, app = create_app(settings)
-    await runtime.serve(app)
-
-
 def run() -> None:
-    settings = ChargeSettings()
-    configure(SERVICE, settings.log_level)
-    asyncio.run(serve(settings))
+    run_service(SERVICE, ChargeSettings, create_app)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
-from bookpay_shared.logs import configure
-from bookpay_shared.runtime import ServiceRuntime
+from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from link_service import consumers, pages, payments, routes, security
@@ -62,15 +60,8 @@ def _stripe_gateway(settings: LinkSettings) -> StripeGateway:
     return StripeApiGateway(key, api_base=settings.stripe_api_base)
 
 
-async def serve(settings: LinkSettings) -> None:
-    runtime, app = create_app(settings)
-    await runtime.serve(app)
-
-
 def run() -> None:
-    settings = LinkSettings()
-    configure(SERVICE, settings.log_level)
-    asyncio.run(serve(settings))
+    run_service(SERVICE, LinkSettings, create_app)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,7 @@ from datetime import timedelta
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
-from bookpay_shared.logs import configure
-from bookpay_shared.runtime import BackgroundTask, ServiceRuntime
+from bookpay_shared.runtime import BackgroundTask, ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from notification_service import admin_emails, consumers, handlers, routes
@@ -82,15 +81,8 @@ def _sweeper(deps: handlers.Deps, settings: NotificationSettings) -> BackgroundT
     return flush_waiting_link_payments
 
 
-async def serve(settings: NotificationSettings) -> None:
-    runtime, app = create_app(settings)
-    await runtime.serve(app)
-
-
 def run() -> None:
-    settings = NotificationSettings()
-    configure(SERVICE, settings.log_level)
-    asyncio.run(serve(settings))
+    run_service(SERVICE, NotificationSettings, create_app)
 
 
 if __name__ == "__main__":
