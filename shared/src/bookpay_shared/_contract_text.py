@@ -26,6 +26,7 @@ from bookpay_shared.events import (
     PaymentFailed,
     PaymentLinkCreated,
     PaymentLinkPaid,
+    PaymentLinkClosed,
     PaymentSucceeded,
     StripeConnectionChanged,
 )
@@ -75,6 +76,10 @@ _EVENT_NOTES: dict[type[Event], dict[str, str]] = {
         "stripe_payment_intent_id": "The PaymentIntent the page confirmed; charge-service "
         "checks it with Stripe before it believes this event.",
         "save_card": "The customer asked to save the card on their profile.",
+    },
+    PaymentLinkClosed: {
+        "link_id": "The payment link that can no longer be paid.",
+        "reason": "`expired` or `cancelled`.",
     },
     NotificationFailed: {
         "notification_id": "The notification (one email) that failed.",
@@ -233,6 +238,11 @@ _EXAMPLES: dict[type[Event], dict[str, Any]] = {
         "link_id": LINK,
         "stripe_payment_intent_id": "pi_3PqR5tLkdIwHu7ix0A1b2C3d",
         "save_card": True,
+    },
+    PaymentLinkClosed: {
+        **_FLOW,
+        "link_id": LINK,
+        "reason": "expired",
     },
     NotificationFailed: {
         "correlation_id": CHARGE,

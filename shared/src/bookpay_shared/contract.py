@@ -40,6 +40,7 @@ from bookpay_shared.events import (
     PaymentFailed,
     PaymentLinkCreated,
     PaymentLinkPaid,
+    PaymentLinkClosed,
     PaymentSucceeded,
     StripeConnectionChanged,
 )
@@ -113,6 +114,10 @@ FLOWS: Mapping[type[Event], Flow] = {
     PaymentLinkPaid: Flow(
         {LINK: "publishes it when a customer completes payment on the link's page"},
         {CHARGE: "checks the PaymentIntent with Stripe, then records the outcome"},
+    ),
+    PaymentLinkClosed: Flow(
+        {LINK: "publishes it when a link expires or staff cancel it"},
+        {CHARGE: "ends the link's charge (a payment Stripe reports as succeeded still wins)"},
     ),
     NotificationFailed: Flow({NOTIFICATION: "publishes it when an email cannot be delivered"}),
     BookingCharged: Flow(

@@ -60,6 +60,10 @@ class FailureReason(StrEnum):
     STRIPE_NOT_CONNECTED = "stripe_not_connected"
     INVALID_REQUEST = "invalid_request"
     PROCESSING_ERROR = "processing_error"
+    LINK_EXPIRED = "link_expired"
+    """The payment link expired before the customer paid."""
+    LINK_CANCELLED = "link_cancelled"
+    """Staff cancelled the payment link before the customer paid."""
 
 
 class BookingStatus(StrEnum):
@@ -211,6 +215,23 @@ class PaymentLinkPaid(Event):
         return str(self.customer_id)
 
 
+class PaymentLinkClosed(Event):
+    """A payment link can no longer be paid: it expired or staff cancelled it (published by
+    link-service). charge-service ends the link's charge; a payment Stripe still reports as
+    succeeded afterwards wins."""
+
+    TOPIC: ClassVar[str] = topics.PAYMENT_LINK_CLOSED
+    event_type: Literal["PaymentLinkClosed"] = "PaymentLinkClosed"
+    link_id: uuid.UUID
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    reason: Literal["expired", "cancelled"]
+
+    def key(self) -> str:
+        return str(self.customer_id)
+
+
 class NotificationFailed(Event):
     """An email could not be delivered (a permanent SMTP failure), for ops to follow up."""
 
@@ -324,6 +345,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     PaymentFailed,
     PaymentLinkCreated,
     PaymentLinkPaid,
+    PaymentLinkClosed,
     BookingCharged,
     NotificationFailed,
     AccountStateChanged,

@@ -13,6 +13,7 @@ PAYMENT_SUCCEEDED = "payment-succeeded"
 PAYMENT_FAILED = "payment-failed"
 PAYMENT_LINK_CREATED = "payment-link-created"
 PAYMENT_LINK_PAID = "payment-link-paid"
+PAYMENT_LINK_CLOSED = "payment-link-closed"
 NOTIFICATION_FAILED = "notification-failed"
 BOOKING_CHARGED = "booking-charged"
 # Entity state published by booking-service for other services' projections (compacted, keyed by id).
@@ -43,6 +44,7 @@ _EVENT_TOPICS = (
     PAYMENT_FAILED,
     PAYMENT_LINK_CREATED,
     PAYMENT_LINK_PAID,
+    PAYMENT_LINK_CLOSED,
     BOOKING_CHARGED,
     NOTIFICATION_FAILED,
 )
