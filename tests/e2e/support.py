@@ -114,10 +114,15 @@ class Bookpay:
         """charge-service learns customers and bookings from booking-service's events."""
 
         async def known() -> bool:
-            listed = await self.charge.get(
-                f"/v1/accounts/{customer.account_id}/customers/{customer.customer_id}/payment-methods"
+            base = f"/v1/accounts/{customer.account_id}/customers/{customer.customer_id}"
+            listed = await self.charge.get(f"{base}/payment-methods")
+            if listed.status_code != 200 or not customer.booking_ids:
+                return listed.status_code == 200
+            # The card-entry page answers 200 only once it knows every booking.
+            page = await self.charge.get(
+                f"{base}/charge/new-card", params={"booking_ids": ",".join(customer.booking_ids)}
             )
-            return listed.status_code == 200
+            return page.status_code == 200
 
         await eventually(known)
 

@@ -24,9 +24,9 @@ from bookpay_shared.events import (
     Event,
     NotificationFailed,
     PaymentFailed,
+    PaymentLinkClosed,
     PaymentLinkCreated,
     PaymentLinkPaid,
-    PaymentLinkClosed,
     PaymentSucceeded,
     StripeConnectionChanged,
 )

@@ -94,12 +94,12 @@ def subscribe(
     async def on_message(body: bytes, message: KafkaMessage = Context("message")) -> None:
         record: ConsumerRecord[bytes, bytes] = message.raw_message
         try:
-            event = model.model_validate_json(body, context=RECEIVED)
-        except ValidationError as exc:
-            await dead_letters.send(record, _describe(exc))
-            await message.ack()
-            return
-        if await _handle_with_retries(event, handler, record, dead_letters, retry):
+            done = await _process(body, record, model, handler, dead_letters, retry)
+        except Exception:  # e.g. the dead-letter topic could not be written: never skip it
+            log.exception("%s could not be processed; handing it back to Kafka", _where(record))
+            await asyncio.sleep(retry.max_delay)
+            done = False
+        if done:
             await message.ack()
         else:
             await message.nack()
@@ -112,6 +112,23 @@ def subscribe(
         auto_offset_reset="earliest",
         title=f"{group_id}:{topic}",
     )(on_message)
+
+
+async def _process(
+    body: bytes,
+    record: ConsumerRecord[bytes, bytes],
+    model: type[E],
+    handler: Handler[E],
+    dead_letters: _DeadLetters,
+    retry: RetryPolicy,
+) -> bool:
+    """True when the message is done with: handled, or dead-lettered with the reason."""
+    try:
+        event = model.model_validate_json(body, context=RECEIVED)
+    except ValidationError as exc:
+        await dead_letters.send(record, _describe(exc))
+        return True
+    return await _handle_with_retries(event, handler, record, dead_letters, retry)
 
 
 async def _handle_with_retries(

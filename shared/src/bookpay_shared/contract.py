@@ -38,9 +38,9 @@ from bookpay_shared.events import (
     Event,
     NotificationFailed,
     PaymentFailed,
+    PaymentLinkClosed,
     PaymentLinkCreated,
     PaymentLinkPaid,
-    PaymentLinkClosed,
     PaymentSucceeded,
     StripeConnectionChanged,
 )

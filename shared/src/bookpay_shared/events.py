@@ -133,8 +133,40 @@ class ChargeRequested(Event):
     link_expires_in_hours: int | None = Field(default=None, ge=1, le=24 * 90)
     """payment_link only: the link's lifetime (default: the account's, else 7 days)."""
 
+    @model_validator(mode="after")
+    def _fits_its_method(self) -> ChargeRequested:
+        check_method_fields(
+            self.method,
+            payment_method_id=self.payment_method_id,
+            save_card=self.save_card,
+            save_card_consent=self.save_card_consent,
+            link_expires_in_hours=self.link_expires_in_hours,
+        )
+        return self
+
     def key(self) -> str:
         return str(self.customer_id)
+
+
+def check_method_fields(
+    method: ChargeMethod,
+    *,
+    payment_method_id: str | None,
+    save_card: bool,
+    save_card_consent: str | None,
+    link_expires_in_hours: int | None,
+) -> None:
+    """The fields a charge request needs, or must not have, for its method (ValueError)."""
+    if method is ChargeMethod.NEW_CARD and not payment_method_id:
+        raise ValueError("payment_method_id is required for method new_card")
+    if save_card and method is not ChargeMethod.NEW_CARD:
+        raise ValueError("save_card applies only to method new_card")
+    if save_card and not save_card_consent:
+        raise ValueError(
+            "save_card_consent (the consent text the customer agreed to) is required to save the card"
+        )
+    if link_expires_in_hours is not None and method is not ChargeMethod.PAYMENT_LINK:
+        raise ValueError("link_expires_in_hours applies only to method payment_link")
 
 
 class PaymentSucceeded(Event):

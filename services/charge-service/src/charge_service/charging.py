@@ -1,15 +1,15 @@
-"""Charging: accept charge requests, run attempts against Stripe, record the outcome.
+"""Charging a card: an attempt runs in three steps so that a crash anywhere loses nothing and
+pays nothing twice.
 
-An attempt runs in three steps so that a crash anywhere loses nothing and pays nothing twice:
-1. begin (one transaction): record the charge if new, check the connection and the card, and
-   move it to `processing` — or fail it at once with the reason. A payment-link charge only
-   waits for the customer (`awaiting_customer`).
+1. begin (one transaction): record the charge if new (checked against our records), check the
+   connection and the card, and move it to `processing` — or fail it at once with the reason.
+   A payment-link charge only waits for the customer (`awaiting_customer`).
 2. Stripe: create the charge's single PaymentIntent (idempotency key `charge:<charge_id>`; its
    id is stored before anything is confirmed), then confirm it: off-session for a card on
    file, on-session for a new card. A resumed attempt retrieves the PaymentIntent first and
    only confirms it if it is not paid yet.
-3. finish (one transaction): record the outcome and write PaymentSucceeded or PaymentFailed to
-   the outbox.
+3. finish (one transaction): record the outcome of *this* attempt (a stale outcome of an
+   earlier attempt is dropped) and write PaymentSucceeded or PaymentFailed to the outbox.
 A `processing` charge left behind by a crash is resumed by the redelivered event or by the
 reconciliation sweep (reconcile.py).
 """
@@ -19,39 +19,32 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 
-from bookpay_shared import inbox, outbox, projections
+from bookpay_shared import inbox, projections
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import ChargeMethod, ChargeRequested, FailureReason, utcnow
 
-from charge_service import cards
+from charge_service import cards, outcomes
 from charge_service import repository as repo
+from charge_service.accepting import InvalidCharge, UnknownBookings, check_against_records
 from charge_service.deps import Deps, stripe_call
 from charge_service.domain import (
     NOT_CONNECTED,
     Charge,
     ChargeStatus,
     Failure,
-    authentication_failure,
     check_transition,
     choose_card,
     no_card_failure,
 )
+from charge_service.outcomes import Outcome
 from charge_service.stripe_types import IntentResult, StripeRequestRejected
 
 log = logging.getLogger(__name__)
 
 CHARGE_CONSUMER = "charge-service.charge-requested"
-Outcome = IntentResult | Failure
-
-
-class ChargeConflict(Exception):
-    """The charge_id is already used by a different charge."""
-
-
-class InvalidCharge(ValueError):
-    """The charge does not match our records (bookings, customer, currency, amount)."""
 
 
 class CannotRetry(Exception):
@@ -62,57 +55,8 @@ class UnknownCharge(LookupError):
     pass
 
 
-# --- accepting a charge over HTTP ------------------------------------------------------------
-
-
-async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
-    """Record a charge and publish ChargeRequested; a repeat of the same charge is a no-op.
-
-    Returns the charge as recorded and whether it was new."""
-    async with pool.acquire() as conn, conn.transaction():
-        existing = await repo.get_charge(conn, charge.charge_id)
-        if existing is not None:
-            if not existing.same_request(charge):
-                raise ChargeConflict(f"charge {charge.charge_id} exists with different details")
-            return existing, False
-        await _check_against_records(conn, charge)
-        if not await repo.insert_charge(conn, charge):
-            raise ChargeConflict(
-                f"charge {charge.charge_id} was just requested concurrently; retry"
-            )
-        await repo.add_history(
-            conn, charge.charge_id, charge.status, "charge requested", by=charge.requested_by
-        )
-        await outbox.enqueue(conn, charge.request_event())
-    return charge, True
-
-
-async def _check_against_records(conn: Connection, charge: Charge) -> None:
-    if await projections.get_customer(conn, charge.account_id, charge.customer_id) is None:
-        raise cards.UnknownCustomer(
-            f"customer {charge.customer_id} not found in account {charge.account_id}"
-        )
-    bookings = await projections.get_bookings(conn, charge.account_id, list(charge.booking_ids))
-    found = {b.booking_id for b in bookings}
-    missing = [str(b) for b in charge.booking_ids if b not in found]
-    if missing:
-        raise InvalidCharge(f"unknown booking(s) for this account: {', '.join(missing)}")
-    if any(b.customer_id != charge.customer_id for b in bookings):
-        raise InvalidCharge("every booking must belong to the charged customer")
-    if any(b.currency != charge.currency for b in bookings):
-        raise InvalidCharge("the charge's currency must be the bookings' currency")
-    balance = sum(b.balance_due for b in bookings)
-    if charge.amount > balance:
-        raise InvalidCharge(
-            f"amount {charge.amount} exceeds the bookings' balance due ({balance} {charge.currency})"
-        )
-
-
-# --- processing ChargeRequested -------------------------------------------------------------
-
-
 async def process_charge_requested(deps: Deps, event: ChargeRequested) -> None:
-    charge = await _begin(deps.pool, event)
+    charge = await _begin(deps, event)
     if charge is not None:
         await run_attempt(deps, charge, event.event_id)
 
@@ -121,22 +65,22 @@ async def run_attempt(deps: Deps, charge: Charge, event_id: uuid.UUID | None = N
     """Steps 2 and 3 for a `processing` charge (new, or resumed after a crash)."""
     outcome = await _pay(deps, charge)
     deps.faults.crash_point("charge.after_stripe_confirm")
-    await _finish(deps.pool, charge.charge_id, outcome, event_id)
+    await _finish(deps.pool, charge, outcome, event_id)
     deps.faults.crash_point("charge.after_outcome_committed")
 
 
-async def _begin(pool: Pool, event: ChargeRequested) -> Charge | None:
-    async with pool.acquire() as conn, conn.transaction():
-        if await repo.insert_charge(conn, Charge.from_request(event)):
-            await repo.add_history(
-                conn,
-                event.charge_id,
-                ChargeStatus.REQUESTED,
-                "charge requested",
-                by=event.requested_by,
-            )
+async def _begin(deps: Deps, event: ChargeRequested) -> Charge | None:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        new = await repo.insert_charge(conn, Charge.from_request(event))
         charge = await repo.get_charge(conn, event.charge_id, for_update=True)
         assert charge is not None
+        if new:
+            await repo.add_history(
+                conn, charge.charge_id, charge.status, "charge requested", by=event.requested_by
+            )
+            if not await _fits_our_records(conn, charge, event, deps.projection_wait):
+                await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
+                return None
         if charge.status is ChargeStatus.PROCESSING:
             return charge  # an attempt interrupted by a crash: resume it
         if charge.status is not ChargeStatus.REQUESTED:
@@ -148,33 +92,49 @@ async def _begin(pool: Pool, event: ChargeRequested) -> Charge | None:
                 event.event_id,
             )
             return None
-        if charge.method is ChargeMethod.PAYMENT_LINK:
-            await _await_customer(
-                conn, charge, "waiting for the customer to pay through a payment link"
-            )
-            await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
-            return None
-        started = await _start_attempt(conn, charge)
+        started = await _start(conn, charge)
         if started is None:
             await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
         return started
 
 
-async def _await_customer(conn: Connection, charge: Charge, note: str) -> Charge:
-    check_transition(charge.status, ChargeStatus.AWAITING_CUSTOMER)
-    waiting = replace(
-        charge, status=ChargeStatus.AWAITING_CUSTOMER, method=ChargeMethod.PAYMENT_LINK
-    )
-    await repo.save_charge(conn, waiting)
-    await repo.add_history(conn, charge.charge_id, waiting.status, note)
-    return waiting
+async def _fits_our_records(
+    conn: Connection, charge: Charge, event: ChargeRequested, wait: timedelta
+) -> bool:
+    """Check a charge requested over Kafka as the HTTP API checks its own: fail it when it does
+    not fit our records. A customer or booking not known yet may be an event still on its way
+    from booking-service: retried for `wait` after the request, then failed."""
+    try:
+        await check_against_records(conn, charge)
+    except (cards.UnknownCustomer, InvalidCharge) as exc:
+        unknown = isinstance(exc, cards.UnknownCustomer | UnknownBookings)
+        if unknown and utcnow() - event.occurred_at < wait:
+            raise TransientError(
+                f"charge {charge.charge_id}: {exc}; waiting for booking-service's events"
+            ) from exc
+        await outcomes.fail(conn, charge, Failure(FailureReason.INVALID_REQUEST, str(exc)))
+        return False
+    return True
+
+
+async def _start(conn: Connection, charge: Charge) -> Charge | None:
+    """Move a requested charge on: to the customer (payment link) or to its first attempt."""
+    if charge.method is not ChargeMethod.PAYMENT_LINK:
+        return await _start_attempt(conn, charge)
+    if await repo.get_connection(conn, charge.account_id) is None:
+        await outcomes.fail(conn, charge, NOT_CONNECTED)
+    else:
+        await outcomes.await_customer(
+            conn, charge, "waiting for the customer to pay through a payment link"
+        )
+    return None
 
 
 async def _start_attempt(conn: Connection, charge: Charge) -> Charge | None:
     """Move the charge to `processing` for its next attempt, or fail it now with the reason."""
     stripe_account = await repo.get_connection(conn, charge.account_id)
     if stripe_account is None:
-        await _fail(conn, charge, NOT_CONNECTED)
+        await outcomes.fail(conn, charge, NOT_CONNECTED)
         return None
     payment_method_id = charge.payment_method_id
     if charge.method is ChargeMethod.CARD_ON_FILE:
@@ -185,7 +145,7 @@ async def _start_attempt(conn: Connection, charge: Charge) -> Charge | None:
             card is None
             or await repo.get_stripe_customer(conn, charge.customer_id, stripe_account) is None
         ):
-            await _fail(conn, charge, no_card_failure(payment_method_id))
+            await outcomes.fail(conn, charge, no_card_failure(payment_method_id))
             return None
         payment_method_id = card.payment_method_id
         note = f"charging the saved {card.brand} ending {card.last4} off-session"
@@ -212,50 +172,36 @@ async def _start_attempt(conn: Connection, charge: Charge) -> Charge | None:
     return started
 
 
-async def _fail(conn: Connection, charge: Charge, failure: Failure) -> None:
-    check_transition(charge.status, ChargeStatus.FAILED)
-    failed = replace(charge, status=ChargeStatus.FAILED, failure=failure)
-    await repo.save_charge(conn, failed)
-    await repo.add_history(
-        conn,
-        charge.charge_id,
-        failed.status,
-        failure.message,
-        reason=failure.reason.value,
-        decline_code=failure.decline_code,
-        attempt=charge.attempts,
-    )
-    await outbox.enqueue(conn, failed.failed_event())
-
-
 async def _pay(deps: Deps, charge: Charge) -> Outcome:
     try:
-        intent_id = await _payment_intent(deps, charge)
-        if isinstance(intent_id, IntentResult):
-            return intent_id  # paid before: nothing to confirm
+        paid = await _paid_before(deps, charge)
+        if paid is not None:
+            return paid
+        intent_id = charge.stripe_payment_intent_id or await _create_payment_intent(deps, charge)
         return await _confirm(deps, charge, intent_id)
     except StripeRequestRejected as exc:
         return Failure(FailureReason.INVALID_REQUEST, f"Stripe refused the request: {exc}")
 
 
-async def _payment_intent(deps: Deps, charge: Charge) -> str | IntentResult:
-    """The charge's PaymentIntent id, created once; or the PaymentIntent itself when it is
-    already paid (a resumed attempt)."""
+async def _paid_before(deps: Deps, charge: Charge) -> IntentResult | None:
+    """The charge's PaymentIntent when it is already paid (or paying): a resumed attempt."""
+    stripe_account, existing = charge.stripe_account_id, charge.stripe_payment_intent_id
+    if existing is None:
+        return None
+    assert stripe_account is not None
+    current = await stripe_call(
+        deps,
+        lambda: deps.stripe.retrieve_payment_intent(
+            stripe_account=stripe_account, payment_intent_id=existing
+        ),
+    )
+    return current if current.status in ("succeeded", "processing", "requires_capture") else None
+
+
+async def _create_payment_intent(deps: Deps, charge: Charge) -> str:
+    """Create the charge's one PaymentIntent and record it; return the one recorded."""
     stripe_account = charge.stripe_account_id
     assert stripe_account is not None
-    existing = charge.stripe_payment_intent_id
-    if existing is not None:
-        current = await stripe_call(
-            deps,
-            lambda: deps.stripe.retrieve_payment_intent(
-                stripe_account=stripe_account, payment_intent_id=existing
-            ),
-        )
-        return (
-            current
-            if current.status in ("succeeded", "processing", "requires_capture")
-            else existing
-        )
     stripe_customer = await _stripe_customer(deps, charge, stripe_account)
     created = await stripe_call(
         deps,
@@ -276,8 +222,7 @@ async def _payment_intent(deps: Deps, charge: Charge) -> str | IntentResult:
 async def _stripe_customer(deps: Deps, charge: Charge, stripe_account: str) -> str:
     async with deps.pool.acquire() as conn:
         customer = await projections.get_customer(conn, charge.account_id, charge.customer_id)
-    if customer is None:
-        raise TransientError(f"customer {charge.customer_id} is not known here yet")
+    assert customer is not None, "checked when the charge was accepted"
     return await cards.ensure_stripe_customer(deps, customer, stripe_account)
 
 
@@ -318,106 +263,23 @@ def payment_metadata(charge: Charge) -> dict[str, str]:
 
 
 async def _finish(
-    pool: Pool, charge_id: uuid.UUID, outcome: Outcome, event_id: uuid.UUID | None
+    pool: Pool, attempted: Charge, outcome: Outcome, event_id: uuid.UUID | None
 ) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        charge = await repo.get_charge(conn, charge_id, for_update=True)
+        charge = await repo.get_charge(conn, attempted.charge_id, for_update=True)
         assert charge is not None
-        if charge.status is not ChargeStatus.PROCESSING:
+        if charge.status is not ChargeStatus.PROCESSING or charge.attempts != attempted.attempts:
+            log.info(
+                "charge %s moved on; the outcome of attempt %d is dropped",
+                charge.charge_id,
+                attempted.attempts,
+            )
             return
         if isinstance(outcome, IntentResult):
             charge = replace(charge, stripe_payment_intent_id=outcome.payment_intent_id)
-        await _record_outcome(conn, charge, outcome)
+        await outcomes.record(conn, charge, outcome)
         if event_id is not None:
             await inbox.claim(conn, CHARGE_CONSUMER, event_id)
-
-
-async def _record_outcome(conn: Connection, charge: Charge, outcome: Outcome) -> None:
-    if isinstance(outcome, IntentResult) and outcome.succeeded:
-        await succeed(conn, charge, outcome)
-        return
-    failure = outcome if isinstance(outcome, Failure) else _failure_of(outcome, charge)
-    if failure is None:
-        status = outcome.status if isinstance(outcome, IntentResult) else "unknown"
-        await repo.save_charge(conn, charge)
-        await repo.add_history(
-            conn, charge.charge_id, charge.status, f"waiting for Stripe (PaymentIntent {status})"
-        )
-        return
-    if failure.reason is FailureReason.AUTHENTICATION_REQUIRED and _continues_as_link(charge):
-        waiting = await _await_customer(
-            conn,
-            replace(charge, failure=failure),
-            "the bank asks the customer to authenticate: continuing as a payment link",
-        )
-        await outbox.enqueue(conn, waiting.failed_event())
-        return
-    await _fail(conn, charge, failure)
-
-
-def _continues_as_link(charge: Charge) -> bool:
-    return (
-        charge.method is ChargeMethod.CARD_ON_FILE
-        and charge.fallback_to_link
-        and bool(charge.stripe_payment_intent_id)
-    )
-
-
-def _failure_of(result: IntentResult, charge: Charge) -> Failure | None:
-    if result.status == "requires_action":
-        return authentication_failure(on_session=charge.method is ChargeMethod.NEW_CARD)
-    if result.failure is None:
-        return None
-    f = result.failure
-    return Failure(FailureReason(f.reason), f.message, f.decline_code, f.retryable)
-
-
-async def succeed(
-    conn: Connection, charge: Charge, result: IntentResult, *, consent_by: str | None = None
-) -> Charge:
-    """Record a paid charge (once) and write PaymentSucceeded to the outbox. When the card is
-    to be kept (new card or payment page with the customer's consent) it is recorded on the
-    profile with the consent."""
-    check_transition(charge.status, ChargeStatus.SUCCEEDED)
-    card = result.card
-    saved = None
-    if charge.save_card and card is not None and charge.stripe_account_id:
-        saved = await cards.record_card(
-            conn,
-            charge.account_id,
-            charge.customer_id,
-            charge.stripe_account_id,
-            card,
-            make_default=False,
-        )
-        await cards.record_consent(
-            conn,
-            saved,
-            charge_id=charge.charge_id,
-            text=charge.save_card_consent or "",
-            given_by=consent_by or charge.requested_by,
-            given_at=utcnow(),
-        )
-    paid = replace(
-        charge,
-        status=ChargeStatus.SUCCEEDED,
-        stripe_payment_intent_id=result.payment_intent_id,
-        card_brand=card.brand if card else charge.card_brand,
-        card_last4=card.last4 if card else charge.card_last4,
-        failure=None,
-        paid_at=utcnow(),
-        saved_payment_method_id=saved.payment_method_id if saved else None,
-    )
-    await repo.save_charge(conn, paid)
-    note = "paid" + (f"; card {saved.payment_method_id} saved to the profile" if saved else "")
-    await repo.add_history(
-        conn, charge.charge_id, paid.status, note, payment_intent_id=result.payment_intent_id
-    )
-    await outbox.enqueue(conn, paid.succeeded_event())
-    return paid
-
-
-# --- another card for a failed new-card charge ----------------------------------------------
 
 
 async def try_another_card(

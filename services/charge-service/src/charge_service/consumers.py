@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bookpay_shared import topics
 from bookpay_shared.consuming import subscribe
-from bookpay_shared.events import ChargeRequested, PaymentLinkPaid
+from bookpay_shared.events import ChargeRequested, PaymentLinkClosed, PaymentLinkPaid
 from bookpay_shared.runtime import ServiceRuntime
 
 from charge_service import charging, link_payments
@@ -21,6 +21,9 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
     async def on_payment_link_paid(event: PaymentLinkPaid) -> None:
         await link_payments.on_payment_link_paid(deps, event)
 
+    async def on_payment_link_closed(event: PaymentLinkClosed) -> None:
+        await link_payments.on_payment_link_closed(deps, event)
+
     subscribe(
         runtime.broker,
         topic=topics.CHARGE_REQUESTED,
@@ -35,5 +38,13 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
         service=SERVICE,
         model=PaymentLinkPaid,
         handler=on_payment_link_paid,
+        producer=runtime.producer,
+    )
+    subscribe(
+        runtime.broker,
+        topic=topics.PAYMENT_LINK_CLOSED,
+        service=SERVICE,
+        model=PaymentLinkClosed,
+        handler=on_payment_link_closed,
         producer=runtime.producer,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 from bookpay_shared.consuming import TransientError
@@ -24,6 +25,9 @@ class Deps:
     stripe_max_attempts: int = 4
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = 300
+    projection_wait: timedelta = timedelta(minutes=10)
+    """How long an event naming a customer, booking or charge not known here yet is retried
+    (booking-service's events may still be on their way) before it is refused."""
 
 
 async def stripe_call(deps: Deps, call: Callable[[], Awaitable[T]]) -> T:

@@ -1,14 +1,16 @@
 """charge-service's domain: the charge state machine, card choice, and the events a charge
 produces. Pure logic, no I/O.
 
-    requested ──► processing ──────────► succeeded
-        │          │    ▲    │                ▲
-        │          │    │    ▼                │
-        │          │  failed ◄── (new card:   │
-        │          │    another attempt)      │
-        │          ▼                          │
-        └──► awaiting_customer ───────────────┘
-             (payment link, or a card on file that needs the customer's authentication)
+    requested ──► processing ─────────────────► succeeded
+        │           │  ▲   │                      ▲  ▲
+        │           │  │   ▼                      │  │
+        │           │  failed ────────────────────┘  │   (Stripe reports the payment after all)
+        │           │  ▲  (a new card: another       │
+        │           │  │   attempt)                  │
+        │           ▼  │                             │
+        └──► awaiting_customer ──────────────────────┘
+             (a payment link, or a card on file whose bank wants the customer;
+              fails when the link expires or is cancelled)
 
 A charge holds at most one Stripe PaymentIntent, created with the idempotency key
 `charge:<charge_id>`; retries, redeliveries and further attempts reuse that PaymentIntent,
@@ -49,8 +51,9 @@ _S = ChargeStatus
 _TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
     _S.REQUESTED: frozenset({_S.PROCESSING, _S.FAILED, _S.AWAITING_CUSTOMER}),
     _S.PROCESSING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.AWAITING_CUSTOMER}),
-    _S.AWAITING_CUSTOMER: frozenset({_S.SUCCEEDED}),
-    _S.FAILED: frozenset({_S.PROCESSING}),
+    _S.AWAITING_CUSTOMER: frozenset({_S.SUCCEEDED, _S.FAILED}),  # paid, or the link closed
+    # Another card (new card), or Stripe reporting the payment succeeded after all.
+    _S.FAILED: frozenset({_S.PROCESSING, _S.SUCCEEDED}),
     _S.SUCCEEDED: frozenset(),
 }
 

@@ -1,10 +1,13 @@
-"""Completing charges the customer pays on the hosted payment page (link-service's).
+"""Payments the customer makes on the hosted payment page (link-service's), and payments Stripe
+reports as succeeded after we had given up on them.
 
-Three signals can say a link's PaymentIntent succeeded: Stripe's webhook, link-service's
-PaymentLinkPaid (its success page or its own sweep saw the payment), and this service's
-reconciliation sweep. Each leads here, to one idempotent state change: the PaymentIntent is
-retrieved from Stripe (no message is trusted), checked against the charge (its charge_id,
-amount and currency), and the charge is recorded as paid once, with one PaymentSucceeded.
+Three signals can say a charge's PaymentIntent succeeded: Stripe's webhook, link-service's
+PaymentLinkPaid (its success page or its sweep saw the payment), and this service's
+reconciliation sweep. Each leads to `complete`, one idempotent state change: the PaymentIntent
+is retrieved from Stripe (no message is trusted), checked against the charge (its charge_id,
+amount and currency), and the charge is recorded as paid once, with one PaymentSucceeded —
+also when the charge had been failed meanwhile (the link expired, an earlier attempt's
+decline): Stripe has the last word on money.
 """
 
 from __future__ import annotations
@@ -12,28 +15,61 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
+from datetime import datetime
 
 from bookpay_shared import projections
-from bookpay_shared.consuming import TransientError
-from bookpay_shared.events import ChargeMethod, PaymentLinkPaid
+from bookpay_shared.consuming import TransientError, UnprocessableEvent
+from bookpay_shared.events import FailureReason, PaymentLinkClosed, PaymentLinkPaid, utcnow
 
-from charge_service import cards, charging
+from charge_service import cards, outcomes
 from charge_service import repository as repo
 from charge_service.deps import Deps, stripe_call
-from charge_service.domain import Charge, ChargeStatus
+from charge_service.domain import Charge, ChargeStatus, Failure
 from charge_service.stripe_types import IntentResult
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONSENT = "Saved at the customer's request on the payment page for future payments."
+_COMPLETABLE = frozenset({ChargeStatus.AWAITING_CUSTOMER, ChargeStatus.FAILED})
 
 
 async def on_payment_link_paid(deps: Deps, event: PaymentLinkPaid) -> None:
-    async with deps.pool.acquire() as conn:
-        charge = await repo.get_charge(conn, event.charge_id)
-    if charge is None or charge.status is ChargeStatus.REQUESTED:
-        raise TransientError(f"charge {event.charge_id} is not awaiting its customer yet")
+    await _known_charge(deps, event.charge_id, event.occurred_at)
     await complete(deps, event.charge_id, event.stripe_payment_intent_id, source="payment page")
+
+
+async def on_payment_link_closed(deps: Deps, event: PaymentLinkClosed) -> None:
+    """The link can no longer be paid: end its charge, unless Stripe says it was paid."""
+    charge = await _known_charge(deps, event.charge_id, event.occurred_at)
+    if charge.status is not ChargeStatus.AWAITING_CUSTOMER:
+        return
+    if charge.stripe_payment_intent_id and await complete(
+        deps, charge.charge_id, charge.stripe_payment_intent_id, source="link closed"
+    ):
+        return
+    reason = (
+        FailureReason.LINK_EXPIRED if event.reason == "expired" else FailureReason.LINK_CANCELLED
+    )
+    message = (
+        "The payment link expired before the customer paid."
+        if event.reason == "expired"
+        else "The payment link was cancelled before the customer paid."
+    )
+    async with deps.pool.acquire() as conn, conn.transaction():
+        current = await repo.get_charge(conn, charge.charge_id, for_update=True)
+        if current is not None and current.status is ChargeStatus.AWAITING_CUSTOMER:
+            await outcomes.fail(conn, current, Failure(reason, message))
+
+
+async def _known_charge(deps: Deps, charge_id: uuid.UUID, occurred_at: datetime) -> Charge:
+    """The charge an event names; retried while its ChargeRequested may still be on its way."""
+    async with deps.pool.acquire() as conn:
+        charge = await repo.get_charge(conn, charge_id)
+    if charge is not None and charge.status is not ChargeStatus.REQUESTED:
+        return charge
+    if utcnow() - occurred_at < deps.projection_wait:
+        raise TransientError(f"charge {charge_id} is not known here yet")
+    raise UnprocessableEvent(f"charge {charge_id} is unknown")
 
 
 async def complete(
@@ -43,12 +79,13 @@ async def complete(
     async with deps.pool.acquire() as conn:
         charge = await repo.get_charge(conn, charge_id)
         stripe_account = await repo.get_connection(conn, charge.account_id) if charge else None
-    if charge is None or stripe_account is None:
+    if charge is None:
         log.warning("payment %s names charge %s, unknown here", payment_intent_id, charge_id)
         return False
     if charge.status is ChargeStatus.SUCCEEDED:
         return True
-    if charge.status is not ChargeStatus.AWAITING_CUSTOMER:
+    stripe_account = charge.stripe_account_id or stripe_account
+    if charge.status not in _COMPLETABLE or stripe_account is None:
         log.info("charge %s is %s; %s payment signal ignored", charge_id, charge.status, source)
         return False
     intent = await stripe_call(
@@ -60,9 +97,12 @@ async def complete(
     if not intent.succeeded or not _belongs_to(intent, charge):
         return False
     charge = replace(charge, stripe_account_id=stripe_account)
-    if intent.metadata.get("save_card") == "true" and intent.card is not None:
+    kept_by_customer = intent.metadata.get("save_card") == "true" and intent.card is not None
+    if kept_by_customer:
         charge = await _keep_card(deps, charge, intent)
-    return await _record_paid(deps, charge, intent, source)
+    return await _record_paid(
+        deps, charge, intent, source, consent_by="customer" if kept_by_customer else None
+    )
 
 
 def _belongs_to(intent: IntentResult, charge: Charge) -> bool:
@@ -105,23 +145,27 @@ async def _keep_card(deps: Deps, charge: Charge, intent: IntentResult) -> Charge
     return replace(charge, save_card=True, save_card_consent=consent)
 
 
-async def _record_paid(deps: Deps, charge: Charge, intent: IntentResult, source: str) -> bool:
+async def _record_paid(
+    deps: Deps, charge: Charge, intent: IntentResult, source: str, *, consent_by: str | None
+) -> bool:
     async with deps.pool.acquire() as conn, conn.transaction():
         current = await repo.get_charge(conn, charge.charge_id, for_update=True)
         assert current is not None
         if current.status is ChargeStatus.SUCCEEDED:
             return True
-        if current.status is not ChargeStatus.AWAITING_CUSTOMER:
-            return False
+        if current.status not in _COMPLETABLE:
+            return False  # an attempt of ours is running: it records its own outcome
         paying = replace(
             current,
-            method=ChargeMethod.PAYMENT_LINK,
             stripe_account_id=charge.stripe_account_id,
             save_card=charge.save_card,
             save_card_consent=charge.save_card_consent,
         )
-        await repo.add_history(
-            conn, charge.charge_id, paying.status, f"the customer paid ({source})"
+        note = (
+            "the customer paid"
+            if current.status is ChargeStatus.AWAITING_CUSTOMER
+            else "Stripe reports it paid after all"
         )
-        await charging.succeed(conn, paying, intent, consent_by="customer")
+        await repo.add_history(conn, charge.charge_id, paying.status, f"{note} ({source})")
+        await outcomes.succeed(conn, paying, intent, consent_by=consent_by)
     return True

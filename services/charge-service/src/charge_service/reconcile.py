@@ -3,8 +3,12 @@
 - `processing` charges idle for a while (the process died mid-attempt and no redelivery
   came, or an attempt ran from an HTTP request) are resumed: the PaymentIntent is retrieved
   and the attempt finished, never started again.
-- `awaiting_customer` charges whose PaymentIntent is known are completed when Stripe says it
-  succeeded, even if no webhook ever arrived.
+- `awaiting_customer` charges whose PaymentIntent is known (a card on file continued as a
+  payment link) are completed when Stripe says it succeeded, even if no webhook ever arrived.
+  (A plain payment link's PaymentIntent is link-service's: its own sweep reports the payment
+  with PaymentLinkPaid.)
+Each charge is read again under lock before it is touched, so a charge that moved on since it
+was listed is left alone, and `run_attempt` drops an outcome that is not the current attempt's.
 """
 
 from __future__ import annotations
@@ -35,8 +39,11 @@ async def sweep_once(deps: Deps, *, idle_seconds: float, limit: int = 100) -> in
     return len(charges)
 
 
-async def _reconcile(deps: Deps, charge: Charge) -> None:
-    async with deps.pool.acquire() as conn:
+async def _reconcile(deps: Deps, listed: Charge) -> None:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        charge = await repo.get_charge(conn, listed.charge_id, for_update=True)
+        if charge is None or (charge.status, charge.attempts) != (listed.status, listed.attempts):
+            return  # it moved on since the sweep listed it
         await repo.touch_charge(conn, charge.charge_id)
     if charge.status is ChargeStatus.PROCESSING:
         log.info("resuming charge %s left processing", charge.charge_id)

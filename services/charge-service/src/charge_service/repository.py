@@ -242,15 +242,32 @@ async def save_charge(conn: Connection, charge: Charge) -> None:
     )
 
 
+async def amount_in_progress(
+    conn: Connection, booking_ids: tuple[uuid.UUID, ...], *, exclude: uuid.UUID
+) -> int:
+    """What charges not yet settled (requested, processing, awaiting the customer) claim on
+    any of these bookings."""
+    total: int = await conn.fetchval(
+        """SELECT coalesce(sum(amount), 0) FROM charges
+           WHERE booking_ids && $1::uuid[] AND charge_id <> $2
+             AND status IN ('requested', 'processing', 'awaiting_customer')""",
+        list(booking_ids),
+        exclude,
+    )
+    return total
+
+
 async def charges_to_reconcile(
     conn: Connection, *, idle_seconds: float, limit: int
 ) -> list[Charge]:
-    """Charges left in flight: an attempt not finished, or a customer payment not seen yet."""
+    """Charges left in flight: attempts not finished first, then customer payments whose
+    PaymentIntent is known but whose outcome has not been seen."""
     rows = await conn.fetch(
         """SELECT * FROM charges
-           WHERE status IN ('processing', 'awaiting_customer')
+           WHERE (status = 'processing'
+                  OR (status = 'awaiting_customer' AND stripe_payment_intent_id IS NOT NULL))
              AND updated_at < now() - make_interval(secs => $1)
-           ORDER BY updated_at LIMIT $2""",
+           ORDER BY status = 'processing' DESC, updated_at LIMIT $2""",
         idle_seconds,
         limit,
     )
@@ -275,8 +292,11 @@ async def record_webhook_event(
     return bool(inserted)
 
 
-async def forget_webhook_event(conn: Connection, event_id: str) -> None:
-    await conn.execute("DELETE FROM stripe_webhook_events WHERE event_id = $1", event_id)
+async def webhook_event_seen(conn: Connection, event_id: str) -> bool:
+    seen: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM stripe_webhook_events WHERE event_id = $1)", event_id
+    )
+    return seen
 
 
 async def set_payment_intent(conn: Connection, charge_id: uuid.UUID, payment_intent_id: str) -> str:

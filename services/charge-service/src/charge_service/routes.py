@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from bookpay_shared.consuming import TransientError
-from bookpay_shared.events import BookingIds, ChargeMethod
+from bookpay_shared.events import BookingIds, ChargeMethod, check_method_fields
 from bookpay_shared.http import ApiError, Conflict, NotFound, Unprocessable
 from bookpay_shared.money import Currency, PositiveAmount
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from charge_service import cards, charging, views, webhooks
+from charge_service import accepting, cards, charging, views, webhooks
 from charge_service import repository as repo
 from charge_service.deps import Deps
 from charge_service.domain import Charge
@@ -77,16 +77,13 @@ class ChargeIn(Strict):
     def _consistent(self) -> ChargeIn:
         if len(set(self.booking_ids)) != len(self.booking_ids):
             raise ValueError("booking_ids must not repeat a booking")
-        if self.method is ChargeMethod.NEW_CARD and not self.payment_method_id:
-            raise ValueError("payment_method_id is required for method new_card")
-        if self.link_expires_in_hours is not None and self.method is not ChargeMethod.PAYMENT_LINK:
-            raise ValueError("link_expires_in_hours applies only to method payment_link")
-        if self.save_card and self.method is not ChargeMethod.NEW_CARD:
-            raise ValueError("save_card applies only to method new_card")
-        if self.save_card and not self.save_card_consent:
-            raise ValueError(
-                "save_card_consent (the consent text the customer agreed to) is required to save the card"
-            )
+        check_method_fields(
+            self.method,
+            payment_method_id=self.payment_method_id,
+            save_card=self.save_card,
+            save_card_consent=self.save_card_consent,
+            link_expires_in_hours=self.link_expires_in_hours,
+        )
         return self
 
     def charge(self, account_id: uuid.UUID) -> Charge:
@@ -122,9 +119,9 @@ async def _errors() -> AsyncIterator[None]:
         raise NotFound(str(exc)) from exc
     except cards.NotConnected as exc:
         raise Conflict(str(exc), code="stripe_not_connected") from exc
-    except charging.InvalidCharge as exc:
+    except accepting.InvalidCharge as exc:
         raise Unprocessable(str(exc), code="charge_mismatch") from exc
-    except charging.ChargeConflict as exc:
+    except accepting.ChargeConflict as exc:
         raise Conflict(str(exc), code="charge_id_conflict") from exc
     except charging.CannotRetry as exc:
         raise Conflict(str(exc), code="charge_not_retryable") from exc
@@ -217,7 +214,7 @@ async def remove_payment_method(
 async def create_charge(
     account_id: uuid.UUID, body: ChargeIn, deps: Deps = Depends(get_deps)
 ) -> ChargeAccepted:
-    recorded, _ = await _call(lambda: charging.request_charge(deps.pool, body.charge(account_id)))
+    recorded, _ = await _call(lambda: accepting.request_charge(deps.pool, body.charge(account_id)))
     return ChargeAccepted(charge_id=recorded.charge_id, status=recorded.status.value)
 
 

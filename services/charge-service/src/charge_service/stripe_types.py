@@ -63,7 +63,7 @@ class IntentResult:
     """The PaymentIntent's status: succeeded, processing, requires_action, ..."""
     card: CardDetails | None
     failure: PaymentFailure | None
-    client_secret: str | None
+    client_secret: str | None = field(repr=False)
     """For Stripe.js in the customer's browser only; never log or store it."""
     amount: int | None = None
     currency: str | None = None

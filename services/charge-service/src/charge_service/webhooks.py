@@ -45,20 +45,19 @@ def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
 
 
 async def receive(deps: Deps, payload: bytes, signature: str | None) -> str:
-    """Verify and handle one webhook; returns what was done (for the response and logs)."""
+    """Verify and handle one webhook; returns what was done (for the response and logs).
+
+    The event is recorded as received only once it has been handled, so a crash in between
+    lets Stripe's retry handle it again (handling is idempotent)."""
     event = verify(deps, payload, signature)
     intent = _payment_intent_of(event)
     async with deps.pool.acquire() as conn:
-        if not await repo.record_webhook_event(
-            conn, event["id"], str(event.get("type")), intent.get("id")
-        ):
+        if await repo.webhook_event_seen(conn, event["id"]):
             return "duplicate"
-    try:
-        return await _handle(deps, str(event.get("type")), intent)
-    except BaseException:
-        async with deps.pool.acquire() as conn:  # let Stripe's retry handle it again
-            await repo.forget_webhook_event(conn, event["id"])
-        raise
+    outcome = await _handle(deps, str(event.get("type")), intent)
+    async with deps.pool.acquire() as conn:
+        await repo.record_webhook_event(conn, event["id"], str(event.get("type")), intent.get("id"))
+    return outcome
 
 
 def _payment_intent_of(event: dict[str, Any]) -> dict[str, Any]:
@@ -75,11 +74,11 @@ async def _handle(deps: Deps, event_type: str, intent: dict[str, Any]) -> str:
     if charge is None:
         return "ignored"
     if event_type == "payment_intent.succeeded":
-        if charge.status is ChargeStatus.AWAITING_CUSTOMER:
-            await link_payments.complete(
+        if charge.status in (ChargeStatus.AWAITING_CUSTOMER, ChargeStatus.FAILED):
+            paid = await link_payments.complete(
                 deps, charge_id, str(intent["id"]), source="Stripe webhook"
             )
-            return "completed"
+            return "completed" if paid else "ignored"
         if charge.status is ChargeStatus.PROCESSING:
             await charging.run_attempt(deps, charge)
             return "resumed"

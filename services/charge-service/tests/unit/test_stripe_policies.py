@@ -12,7 +12,7 @@ import pytest
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.events import ChargeMethod, FailureReason
 from bookpay_shared.faults import NO_FAULTS
-from charge_service import charging, link_payments, webhooks
+from charge_service import link_payments, outcomes, webhooks
 from charge_service.deps import Deps, stripe_call
 from charge_service.domain import Charge, ChargeStatus, Failure
 from charge_service.fake_stripe import FakeStripeGateway
@@ -152,10 +152,10 @@ def test_only_the_charges_own_payment_intent_completes_it(
 
 
 def test_an_intent_waiting_for_authentication_fails_as_authentication_required() -> None:
-    failure = charging._failure_of(intent(status="requires_action"), charge())
+    failure = outcomes.failure_of(intent(status="requires_action"), charge())
     assert failure is not None and failure.reason is FailureReason.AUTHENTICATION_REQUIRED
     declined = PaymentFailure("card_declined", "Declined.", "generic_decline", False)
-    mapped = charging._failure_of(
+    mapped = outcomes.failure_of(
         intent(status="requires_payment_method", failure=declined), charge()
     )
     assert mapped is not None and (mapped.reason, mapped.decline_code) == (
@@ -165,10 +165,10 @@ def test_an_intent_waiting_for_authentication_fails_as_authentication_required()
 
 
 def test_only_a_card_on_file_with_a_payment_intent_and_permission_continues_as_a_link() -> None:
-    assert charging._continues_as_link(charge())
-    assert not charging._continues_as_link(charge(fallback_to_link=False))
-    assert not charging._continues_as_link(charge(method=ChargeMethod.NEW_CARD))
-    assert not charging._continues_as_link(charge(stripe_payment_intent_id=None))
+    assert outcomes.continues_as_link(charge())
+    assert not outcomes.continues_as_link(charge(fallback_to_link=False))
+    assert not outcomes.continues_as_link(charge(method=ChargeMethod.NEW_CARD))
+    assert not outcomes.continues_as_link(charge(stripe_payment_intent_id=None))
 
 
 def test_a_failed_new_card_charge_may_take_another_card() -> None:

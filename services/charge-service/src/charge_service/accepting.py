@@ -1,0 +1,77 @@
+"""Accepting a charge: checked against our records before anything is charged.
+
+A charge must name a customer and bookings we know (from booking-service's events), in one
+currency, for no more than what is still due once the charges already in progress for those
+bookings are counted: two charges in flight can never take more than the balance.
+"""
+
+from __future__ import annotations
+
+from bookpay_shared import outbox, projections
+from bookpay_shared.db import Connection, Pool
+
+from charge_service import repository as repo
+from charge_service.cards import UnknownCustomer
+from charge_service.domain import Charge
+
+
+class ChargeConflict(Exception):
+    """The charge_id is already used by a different charge."""
+
+
+class InvalidCharge(ValueError):
+    """The charge does not match our records (bookings, customer, currency, amount)."""
+
+
+class UnknownBookings(InvalidCharge):
+    """Bookings we have not heard of (yet: booking-service's events may be on their way)."""
+
+
+async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
+    """Record a charge and publish ChargeRequested; a repeat of the same charge is a no-op.
+
+    Returns the charge as recorded and whether it was new."""
+    async with pool.acquire() as conn, conn.transaction():
+        existing = await repo.get_charge(conn, charge.charge_id)
+        if existing is not None:
+            if not existing.same_request(charge):
+                raise ChargeConflict(f"charge {charge.charge_id} exists with different details")
+            return existing, False
+        await check_against_records(conn, charge)
+        if not await repo.insert_charge(conn, charge):
+            raise ChargeConflict(
+                f"charge {charge.charge_id} was just requested concurrently; retry"
+            )
+        await repo.add_history(
+            conn, charge.charge_id, charge.status, "charge requested", by=charge.requested_by
+        )
+        await outbox.enqueue(conn, charge.request_event())
+    return charge, True
+
+
+async def check_against_records(conn: Connection, charge: Charge) -> None:
+    """Raise UnknownCustomer or InvalidCharge unless the charge fits our records."""
+    if await projections.get_customer(conn, charge.account_id, charge.customer_id) is None:
+        raise UnknownCustomer(
+            f"customer {charge.customer_id} not found in account {charge.account_id}"
+        )
+    bookings = await projections.get_bookings(conn, charge.account_id, list(charge.booking_ids))
+    found = {b.booking_id for b in bookings}
+    missing = [str(b) for b in charge.booking_ids if b not in found]
+    if missing:
+        raise UnknownBookings(f"unknown booking(s) for this account: {', '.join(missing)}")
+    if any(b.customer_id != charge.customer_id for b in bookings):
+        raise InvalidCharge("every booking must belong to the charged customer")
+    if any(b.currency != charge.currency for b in bookings):
+        raise InvalidCharge("the charge's currency must be the bookings' currency")
+    balance = sum(b.balance_due for b in bookings)
+    if charge.amount > balance:
+        raise InvalidCharge(
+            f"amount {charge.amount} exceeds the bookings' balance due ({balance} {charge.currency})"
+        )
+    reserved = await repo.amount_in_progress(conn, charge.booking_ids, exclude=charge.charge_id)
+    if charge.amount + reserved > balance:
+        raise InvalidCharge(
+            f"amount {charge.amount} exceeds what is still due on these bookings: {balance} {charge.currency}"
+            f" of balance, {reserved} of which other charges in progress already cover"
+        )
