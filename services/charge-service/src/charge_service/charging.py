@@ -121,11 +121,14 @@ async def _start(conn: Connection, charge: Charge) -> Charge | None:
     """Move a requested charge on: to the customer (payment link) or to its first attempt."""
     if charge.method is not ChargeMethod.PAYMENT_LINK:
         return await _start_attempt(conn, charge)
-    if await repo.get_connection(conn, charge.account_id) is None:
+    stripe_account = await repo.get_connection(conn, charge.account_id)
+    if stripe_account is None:
         await outcomes.fail(conn, charge, NOT_CONNECTED)
-    else:
+    else:  # the PaymentIntent will be on this account, whatever the connection becomes
         await outcomes.await_customer(
-            conn, charge, "waiting for the customer to pay through a payment link"
+            conn,
+            replace(charge, stripe_account_id=stripe_account),
+            "waiting for the customer to pay through a payment link",
         )
     return None
 

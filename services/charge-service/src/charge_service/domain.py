@@ -43,10 +43,6 @@ class ChargeStatus(StrEnum):
     FAILED = "failed"
 
 
-DONE = frozenset({ChargeStatus.SUCCEEDED, ChargeStatus.FAILED})
-"""Nothing happens to such a charge by itself (a failed new-card charge may get another
-attempt when staff ask for one)."""
-
 _S = ChargeStatus
 _TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
     _S.REQUESTED: frozenset({_S.PROCESSING, _S.FAILED, _S.AWAITING_CUSTOMER}),
