@@ -7,11 +7,14 @@ import re
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from bookpay_devstack.events import EventLog, about
 from bookpay_shared import topics
+from bookpay_shared.events import ChargeMethod
 from playwright.async_api import BrowserContext, Page, Route, expect
 
 from .links import DECLINED, LinkCharge, Links, intents_of, settle
+from .notifications_support import link_paid, publish
 from .support import NEEDS_AUTHENTICATION, VISA, Bookpay, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -114,6 +117,8 @@ async def test_a_customer_pays_a_link_and_saves_the_card(
     await again.goto(link.url)
     await expect(again.get_by_role("heading", name="Already paid")).to_be_visible()
     await expect(again.locator("#payment-form")).to_have_count(0)
+    await expect(again.locator("#total-amount")).to_have_text("$125.00")
+    await expect(again.locator(".customer-name")).to_have_count(0)  # a receipt, no more
 
 
 async def test_a_declined_card_then_a_good_one_pays_once(
@@ -227,20 +232,51 @@ async def test_expired_cancelled_and_unknown_links_in_the_browser(
 
     await links.expire_now(expiring.link_id)
     await page.goto(expiring.url)
-    await expect(page.get_by_role("heading", name="Link expired")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Link no longer valid")).to_be_visible()
     await expect(
-        page.get_by_text("Please ask Harbour Kayak Tours to send you a new link.")
+        page.get_by_text("Please ask the business that sent it for a new link.")
     ).to_be_visible()
+    assert "Harbour" not in await page.content()
 
     response = await links.api.post(f"/v1/accounts/{account}/links/{cancelled.link_id}/cancel")
     assert response.status_code == 200, response.text
     await page.goto(cancelled.url)
-    await expect(page.get_by_role("heading", name="Link cancelled")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Link no longer valid")).to_be_visible()
+    html = await page.content()
+    assert "Harbour" not in html and "Ada Lovelace" not in html and "$15.00" not in html
 
     unknown = await page.goto(link_like(expiring.url))
     assert unknown is not None and unknown.status == 404
     assert (await page.content()).count("Harbour") == 0
     assert await intents_of(bookpay, expiring.charge_id) == []
+
+
+async def test_pay_is_refused_once_the_bookings_were_paid_another_way(
+    bookpay: Bookpay,
+    links: Links,
+    event_log: EventLog,
+    customer_browser: BrowserContext,
+    kafka: AIOKafkaProducer,
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [2900])
+    link = await links.new_link(event_log, customer, 2900)
+    page = await open_link(customer_browser, link.url)
+    await type_card(page, VISA)
+
+    # Paid by the card on file meanwhile (announced as charge-service announces a payment).
+    await publish(kafka, link_paid(customer, 2900, method=ChargeMethod.CARD_ON_FILE))
+    await links.wait_page_shows(link.url, "Nothing to pay")
+    await page.get_by_role("button", name=PAY_BUTTON).click()
+
+    await expect(page.get_by_role("alert")).to_have_text(
+        "These bookings have been paid in the meantime; ask Harbour Kayak Tours "
+        "if anything is still due."
+    )
+    await expect(page.get_by_role("button", name=PAY_BUTTON)).to_be_disabled()
+    assert await intents_of(bookpay, link.charge_id) == []
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Nothing to pay")).to_be_visible()
 
 
 def link_like(url: str) -> str:

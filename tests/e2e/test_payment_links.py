@@ -8,11 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from bookpay_devstack.events import EventLog, about
+from aiokafka import AIOKafkaProducer
+from bookpay_devstack.events import EventLog, Record, about
+from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services
 from bookpay_shared import topics
+from bookpay_shared.events import ChargeMethod
 
-from .links import Links, intents_of, settle
+from .links import LinkCharge, Links, intents_of, settle
+from .notifications_support import link_paid, publish
 from .support import Bookpay, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -116,14 +120,46 @@ async def test_a_cancelled_link_says_so_and_takes_no_payment(
     async with links.page_client() as client:
         page = await client.get(link.url)
         assert page.status_code == 410
-        assert "Link cancelled" in page.text
-        assert "ask Harbour Kayak Tours to send you a new link" in page.text
-        assert "payment-form" not in page.text
+        reveals_nothing(page.text)
     again = await links.api.post(f"/v1/accounts/{account}/links/{link.link_id}/resend")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "link_not_active"
+    twice = await links.api.post(f"/v1/accounts/{account}/links/{link.link_id}/cancel")
+    assert twice.status_code == 200, twice.text
     detail = await links.link(account, link.link_id)
     assert detail["history"][-1]["actor"] == "Grace"
+    closed = await closed_once(event_log, link)
+    assert closed.get("reason") == "cancelled"
+
+
+def reveals_nothing(html: str) -> None:
+    """The page of an expired or cancelled link: no merchant, customer, booking or amount."""
+    assert "Link no longer valid" in html
+    assert (
+        "This payment link is no longer valid. Please ask the business that sent it for a new "
+        "link." in html
+    )
+    for secret in ("Harbour", "Ada", "Lovelace", "Sunset paddle", "$", "payment-form"):
+        assert secret not in html, secret
+
+
+async def closed_once(event_log: EventLog, link: LinkCharge) -> Record:
+    """The link's one PaymentLinkClosed (whatever the consumers of it do)."""
+    [closed] = await event_log.wait_for(
+        topics.PAYMENT_LINK_CLOSED, about("link_id", link.link_id), timeout=30
+    )
+    assert closed.key == link.customer.customer_id
+    assert (closed.get("charge_id"), closed.get("correlation_id")) == (
+        link.charge_id,
+        link.charge_id,
+    )
+    assert (closed.get("account_id"), closed.get("customer_id")) == (
+        link.customer.account_id,
+        link.customer.customer_id,
+    )
+    await settle()
+    assert len(event_log.matching(topics.PAYMENT_LINK_CLOSED, about("link_id", link.link_id))) == 1
+    return closed
 
 
 async def test_an_expired_link_says_so_and_the_sweep_records_it(
@@ -138,8 +174,10 @@ async def test_an_expired_link_says_so_and_the_sweep_records_it(
     async with links.page_client() as client:
         page = await client.get(link.url)
         assert page.status_code == 410
-        assert "Link expired" in page.text
-        assert "ask Harbour Kayak Tours to send you a new link" in page.text
+        reveals_nothing(page.text)
+        success = await client.get(f"{link.url}/success")
+        assert success.status_code == 410
+        reveals_nothing(success.text)
         refused = await client.post(f"{link.url}/payment", json={"save_card": False})
         assert refused.status_code == 403
     assert (await links.link(account, link.link_id))["state"] == "expired"
@@ -151,6 +189,8 @@ async def test_an_expired_link_says_so_and_the_sweep_records_it(
     await eventually(swept)
     cancel = await links.api.post(f"/v1/accounts/{account}/links/{link.link_id}/cancel")
     assert cancel.status_code == 409
+    closed = await closed_once(event_log, link)
+    assert closed.get("reason") == "expired"
 
 
 async def test_unknown_and_malformed_tokens_get_the_same_plain_404(links: Links) -> None:
@@ -180,7 +220,7 @@ async def test_the_page_without_a_stripe_connection(
 
 
 async def test_page_headers_csrf_and_amount_come_from_our_records(
-    bookpay: Bookpay, links: Links, event_log: EventLog, link_service_url: str
+    bookpay: Bookpay, links: Links, event_log: EventLog, link_service_url: str, stack: Stack
 ) -> None:
     account = await bookpay.new_account()
     customer = await bookpay.new_customer(account, [6000])
@@ -225,7 +265,9 @@ async def test_page_headers_csrf_and_amount_come_from_our_records(
     assert cookie
     assert started.status_code == 200, started.text
     assert started.json()["status"] == "requires_payment_method"
-    assert started.json()["client_secret"] == again.json()["client_secret"]
+    client_secret = started.json()["client_secret"]
+    assert client_secret == again.json()["client_secret"]
+    assert client_secret not in (stack.logs_dir / "link-service.log").read_text()
     [intent] = await intents_of(bookpay, link.charge_id)
     assert (intent["amount"], intent["currency"]) == (6000, "usd")
     assert intent["customer"] is None
@@ -264,11 +306,14 @@ async def test_staff_api_errors(links: Links) -> None:
     assert isinstance(missing, httpx.Response)
 
 
-async def start_payment(client: httpx.AsyncClient, url: str) -> httpx.Response:
+async def start_payment(
+    client: httpx.AsyncClient, url: str, page_html: str | None = None
+) -> httpx.Response:
     """What the page's script does when Pay is pressed (CSRF token from the page)."""
-    page = await client.get(url)
-    csrf = re.search(r'data-csrf="([0-9a-f]{64})"', page.text)
-    assert csrf is not None, page.text
+    if page_html is None:
+        page_html = (await client.get(url)).text
+    csrf = re.search(r'data-csrf="([0-9a-f]{64})"', page_html)
+    assert csrf is not None, page_html
     return await client.post(f"{url}/payment", json={}, headers={"X-CSRF-Token": csrf.group(1)})
 
 
@@ -290,6 +335,43 @@ async def test_cancelling_a_link_cancels_its_payment_intent(
         assert (await client.get(link.url)).status_code == 410
     detail = await links.link(account, link.link_id)
     assert [h["note"] for h in detail["history"]][-1] == "PaymentIntent canceled"
+
+
+async def test_no_payment_for_bookings_paid_in_the_meantime(
+    bookpay: Bookpay, links: Links, event_log: EventLog, kafka: AIOKafkaProducer
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [3300])
+    link = await links.new_link(event_log, customer, 3300)
+    async with links.page_client() as client:
+        opened = await client.get(link.url)  # the customer opens the page...
+        assert "payment-form" in opened.text
+
+        # ...and meanwhile the booking is paid by its card on file. (The payment is announced
+        # here as charge-service announces it: charge-service itself may refuse a second
+        # charge while the link's charge is in progress.)
+        await publish(kafka, link_paid(customer, 3300, method=ChargeMethod.CARD_ON_FILE))
+
+        async def paid_in_full() -> bool:
+            booking = await bookpay.get_booking(customer, customer.booking_ids[0])
+            return bool(booking["balance_due"] == 0)
+
+        await eventually(paid_in_full)
+        await links.wait_page_shows(link.url, "Nothing to pay")
+        page = await client.get(link.url)
+        refused = await start_payment(client, link.url, opened.text)  # Pay, pressed now
+
+    assert page.status_code == 200
+    assert "These bookings have been paid in the meantime" in page.text
+    assert "payment-form" not in page.text
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == {
+        "code": "paid_elsewhere",
+        "message": "These bookings have been paid in the meantime; ask Harbour Kayak Tours "
+        "if anything is still due.",
+    }
+    assert await intents_of(bookpay, link.charge_id) == []
+    assert (await links.link(account, link.link_id))["state"] == "active"
 
 
 async def test_the_page_renders_while_booking_service_is_down(

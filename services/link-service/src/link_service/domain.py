@@ -9,6 +9,7 @@ customer was confirming a payment becomes `paid` if that payment went through.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,6 +17,7 @@ from enum import StrEnum
 from bookpay_shared.events import (
     ChargeRequested,
     PaymentFailed,
+    PaymentLinkClosed,
     PaymentLinkCreated,
     PaymentLinkPaid,
 )
@@ -47,6 +49,9 @@ _ALLOWED = {
     LinkState.CANCELLED: {LinkState.PAID},
     LinkState.PAID: set(),
 }
+
+CLOSED_STATES = frozenset({LinkState.EXPIRED, LinkState.CANCELLED})
+"""A closed link takes no payment (PaymentLinkClosed announced it)."""
 
 # PaymentIntent states: the money moved (or is moving), or the intent can no longer pay.
 PAID_INTENT_STATES = frozenset({"succeeded"})
@@ -130,6 +135,19 @@ class Link:
             save_card=save_card,
         )
 
+    def closed_event(self) -> PaymentLinkClosed:
+        """The link expired or was cancelled (its state says which)."""
+        if self.state not in CLOSED_STATES:
+            raise ValueError(f"a {self.state} link is not closed")
+        return PaymentLinkClosed(
+            correlation_id=self.charge_id,
+            link_id=self.link_id,
+            charge_id=self.charge_id,
+            account_id=self.account_id,
+            customer_id=self.customer_id,
+            reason="expired" if self.state is LinkState.EXPIRED else "cancelled",
+        )
+
     def intent_metadata(self, save_card: bool) -> dict[str, str]:
         """What link-service's PaymentIntent carries, for charge-service and for people."""
         return {
@@ -145,6 +163,16 @@ class Link:
     @property
     def intent_idempotency_key(self) -> str:
         return f"link:{self.link_id}:payment_intent"
+
+
+def paid_elsewhere(link: Link, balances_due: Sequence[int] | None) -> bool:
+    """Whether a payment link's bookings now owe less than the link asks (they were paid some
+    other way since it was made), from the bookings' current balances due; None (some booking
+    not known) is not a reason to refuse. An authentication fallback completes its charge's own
+    PaymentIntent and is never refused for this."""
+    if link.origin is not LinkOrigin.PAYMENT_LINK or balances_due is None:
+        return False
+    return sum(balances_due) < link.amount
 
 
 def expiry(

@@ -151,11 +151,15 @@ async def record_payment_succeeded(deps: Deps, event: PaymentSucceeded) -> None:
 async def close(
     conn: Connection, link: Link, state: LinkState, note: str, now: datetime, actor: str | None
 ) -> Link:
-    """Expire or cancel an active link."""
+    """Expire or cancel an active link, and announce it (PaymentLinkClosed) in the same
+    transaction. Only an active link can close, so this happens once per link; a payment Stripe
+    reports later still makes it paid (`mark_paid`, PaymentLinkPaid)."""
     check_transition(link.state, state)
     closed = replace(link, state=state, closed_at=now)
     await repo.save_link(conn, closed)
     await repo.add_history(conn, link.link_id, state, note, actor)
+    await outbox.enqueue(conn, closed.closed_event())
+    log.info("payment link %s %s (charge %s)", link.link_id, state, link.charge_id)
     return closed
 
 
@@ -175,7 +179,7 @@ def _owned(link: Link | None, account_id: uuid.UUID) -> Link:
 
 async def cancel(deps: Deps, account_id: uuid.UUID, link_id: uuid.UUID, actor: str) -> Link:
     """Cancel an active link: its page stops taking payments at once (the caller then cancels
-    the PaymentIntent in Stripe, see payments.settle)."""
+    its PaymentIntent in Stripe, see `payments.cancel`)."""
     now = deps.clock()
     async with deps.pool.acquire() as conn, conn.transaction():
         link = _owned(await repo.get_link(conn, link_id, for_update=True), account_id)

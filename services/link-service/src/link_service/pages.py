@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from pydantic import BaseModel, ConfigDict
 
 from link_service import payments, views
-from link_service.domain import PENDING_INTENT_STATES, Link, LinkState
+from link_service.domain import CLOSED_STATES, PENDING_INTENT_STATES, Link, LinkState
 from link_service.handlers import Deps
 from link_service.security import CSRF_COOKIE, CSRF_HEADER, same_origin
 from link_service.tokens import csrf_ok, csrf_token, new_csrf_cookie, valid_csrf_cookie
@@ -44,9 +44,10 @@ class PaymentIn(BaseModel):
 
 _NOT_PAYABLE = {
     "paid": (409, "This link has already been paid."),
-    "expired": (409, "This link has expired. Please ask the merchant for a new link."),
-    "cancelled": (409, "This link was cancelled. Please ask the merchant for a new link."),
+    "expired": (409, views.CLOSED_TEXT),
+    "cancelled": (409, views.CLOSED_TEXT),
     "not_connected": (409, "The merchant can't take card payments right now."),
+    "paid_elsewhere": (409, views.paid_elsewhere_text("{merchant}")),
     "mismatch": (409, "This payment can't be taken online. Please contact the merchant."),
     "stripe_unavailable": (503, "Payments are unavailable for a moment. Please try again."),
 }
@@ -74,10 +75,12 @@ async def payment_page(
     page = await payments.open_page(deps, link)
     if page.state is LinkState.PAID:
         return HTMLResponse(views.already_paid_page(page))
-    if page.state in (LinkState.EXPIRED, LinkState.CANCELLED):
-        return HTMLResponse(views.closed_page(page), status_code=410)
+    if page.state in CLOSED_STATES:
+        return HTMLResponse(views.closed_page(), status_code=410)
     if page.intent_status in PENDING_INTENT_STATES:
         return HTMLResponse(views.pending_page(page))
+    if page.paid_elsewhere:
+        return HTMLResponse(views.paid_elsewhere_page(page))
     if not page.accepts_cards:
         return HTMLResponse(views.unavailable_page(page))
     cookie = request.cookies.get(CSRF_COOKIE)
@@ -125,6 +128,7 @@ async def start_payment(
         started = await payments.start_payment(deps, link.link_id, body.save_card)
     except payments.NotPayable as exc:
         status, message = _NOT_PAYABLE[exc.reason]
+        message = message.replace("{merchant}", exc.merchant or "the business")
         return _error(status, exc.reason, message)
     return JSONResponse({"status": started.status, "client_secret": started.client_secret})
 
@@ -143,8 +147,8 @@ async def success_page(token: str, deps: Deps = Depends(get_deps)) -> Response:
         return HTMLResponse(views.success_page(page))
     if page.intent_status in PENDING_INTENT_STATES:
         return HTMLResponse(views.pending_page(page))
-    if page.state in (LinkState.EXPIRED, LinkState.CANCELLED):
-        return HTMLResponse(views.closed_page(page), status_code=410)
+    if page.state in CLOSED_STATES:
+        return HTMLResponse(views.closed_page(), status_code=410)
     return RedirectResponse(f"/pay/{token}", status_code=303)
 
 

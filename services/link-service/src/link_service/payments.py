@@ -1,11 +1,14 @@
 """The payment page's use cases, and keeping links in line with their PaymentIntents.
 
 A link has at most one PaymentIntent. For a payment link, link-service creates it when the
-customer first presses Pay, while holding the link's row lock (two tabs or a double click get
-the same one), with an idempotency key derived from the link (a crash between Stripe and our
-commit gets the same one back from Stripe). For an authentication fallback, it is the charge's
-own PaymentIntent, made by charge-service. The amount, currency and bookings always come from
-our records; the browser only chooses whether to save the card.
+customer first presses Pay, with an idempotency key derived from the link (a crash between
+Stripe and our commit gets the same one back from Stripe). No row lock or connection is held
+while Stripe answers: the request that creates it claims the link in the database for a while,
+and a concurrent one (two tabs, a double click) waits for the PaymentIntent to be recorded, so
+both get the same one. For an authentication fallback, it is the charge's own PaymentIntent,
+made by charge-service. The amount, currency and bookings always come from our records; the
+browser only chooses whether to save the card. A payment link whose bookings were paid some
+other way in the meantime (they now owe less than the link asks) takes no payment.
 
 Whether a link is paid is Stripe's answer, asked on the server: by the success page, by the
 page on reload, and by the sweep for customers who pressed Pay but never came back to the
@@ -17,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from bookpay_shared import projections
 from bookpay_shared.db import Connection
@@ -30,6 +33,7 @@ from link_service.domain import (
     PAID_INTENT_STATES,
     Link,
     LinkState,
+    paid_elsewhere,
 )
 from link_service.handlers import Deps
 from link_service.stripe_gateway import Intent, StripeRejected, StripeUnavailable
@@ -41,11 +45,13 @@ _SWEEP_LOCK = 0x11_4C_57  # one sweep at a time per database
 
 
 class NotPayable(Exception):
-    """The link cannot take a payment now; `reason` says why, for the page."""
+    """The link cannot take a payment now; `reason` says why, for the page (with the merchant's
+    name when the page's message needs it)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, merchant: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.merchant = merchant
 
 
 @dataclass(frozen=True)
@@ -61,12 +67,15 @@ class Page:
     accepts_cards: bool
     """The merchant has a Stripe connection."""
     intent_status: str | None
+    paid_elsewhere: bool = False
+    """The bookings now owe less than the link asks (see `domain.paid_elsewhere`)."""
 
 
 @dataclass(frozen=True)
 class PaymentStart:
     status: str
-    client_secret: str | None
+    client_secret: str | None = field(repr=False)
+    """For Stripe.js in the customer's browser only; never log or store it."""
 
 
 async def find_link(deps: Deps, token: str) -> Link | None:
@@ -91,62 +100,191 @@ async def open_page(deps: Deps, link: Link) -> Page:
         bookings=bookings,
         accepts_cards=stripe_account is not None,
         intent_status=intent.status if intent else None,
+        paid_elsewhere=paid_elsewhere(link, _known_balances(link, bookings)),
     )
 
 
+def _known_balances(link: Link, bookings: list[projections.KnownBooking]) -> list[int] | None:
+    if {b.booking_id for b in bookings} != set(link.booking_ids):
+        return None
+    return [b.balance_due for b in bookings]
+
+
+CLAIM_SECONDS = 90.0
+"""How long one request may take to create a link's PaymentIntent before another may try: more
+than the gateway's worst case (three attempts of up to 20 s each)."""
+CLAIM_WAIT_SECONDS = 10.0
+"""How long a request waits for another one creating the same PaymentIntent."""
+_CLAIM_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A link that may take a payment now, as read (and claimed) in one short transaction."""
+
+    link: Link
+    stripe_account: str
+    merchant: str
+    paid_elsewhere: bool
+    claim: datetime | None
+    """Set when this request claimed the creation of the PaymentIntent (until then)."""
+
+
 async def start_payment(deps: Deps, link_id: uuid.UUID, save_card: bool) -> PaymentStart:
-    """The PaymentIntent the page confirms with Stripe.js: created once, reused after."""
-    async with deps.pool.acquire() as conn, conn.transaction():
-        link = await repo.get_link(conn, link_id, for_update=True)
-        assert link is not None
-        if link.state_at(deps.clock()) is not LinkState.ACTIVE:
-            raise NotPayable(link.state_at(deps.clock()).value)
-        stripe_account = await repo.get_connection(conn, link.account_id)
-        if stripe_account is None:
-            raise NotPayable("not_connected")
-        if link.payment_started_at is None:
-            link = replace(link, payment_started_at=deps.clock())
-        try:
-            link, intent = await _intent_for(deps, link, stripe_account, save_card)
-        except StripeUnavailable as exc:
-            raise NotPayable("stripe_unavailable") from exc
-        except StripeRejected as exc:
-            log.error("link %s: Stripe refused its PaymentIntent: %s", link.link_id, exc)
-            raise NotPayable("stripe_unavailable") from exc
-        await repo.save_link(conn, link)
+    """The PaymentIntent the page confirms with Stripe.js: created once, reused after.
+
+    No row lock or database connection is held while Stripe answers. One PaymentIntent per link
+    all the same: a request that has to create it first claims the link for a while (others
+    wait for the PaymentIntent to be recorded), asks Stripe with the link's idempotency key,
+    then records it only if the link has none yet, and uses whatever is recorded.
+    """
+    ready = await _ready_to_pay(deps, link_id)
+    link = ready.link
+    try:
+        if ready.claim is not None:
+            created = await _create_intent(deps, ready, save_card)
+            link, intent = await _record_created(deps, ready, created, save_card)
+        else:
+            link, intent = await _existing_intent(deps, ready, save_card)
+    except StripeUnavailable as exc:
+        raise NotPayable("stripe_unavailable") from exc
+    except StripeRejected as exc:
+        log.error("link %s: Stripe refused its PaymentIntent: %s", link.link_id, exc)
+        raise NotPayable("stripe_unavailable") from exc
     if (intent.amount, intent.currency) != (link.amount, link.currency):
         log.error("link %s: PaymentIntent %s does not match the link", link.link_id, intent.id)
         raise NotPayable("mismatch")
     if intent.status in CONFIRMABLE_INTENT_STATES:
+        if ready.paid_elsewhere:
+            raise NotPayable("paid_elsewhere", merchant=ready.merchant)
         return PaymentStart(intent.status, intent.client_secret)
     return PaymentStart(intent.status, None)
 
 
-async def _intent_for(
-    deps: Deps, link: Link, stripe_account: str, save_card: bool
-) -> tuple[Link, Intent]:
-    if link.payment_intent_id is None:
-        intent = await deps.stripe.create_intent(
-            stripe_account=stripe_account,
+async def _ready_to_pay(deps: Deps, link_id: uuid.UUID) -> _Ready:
+    """Check that the link can take a payment and note that the customer pressed Pay; when it
+    has no PaymentIntent yet, claim its creation, or wait (briefly) for the request that holds
+    the claim to record it."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + CLAIM_WAIT_SECONDS
+    while True:
+        async with deps.pool.acquire() as conn, conn.transaction():
+            link = await repo.get_link(conn, link_id, for_update=True)
+            assert link is not None
+            now = deps.clock()
+            state = link.state_at(now)
+            if state is not LinkState.ACTIVE:
+                raise NotPayable(state.value)
+            stripe_account = await repo.get_connection(conn, link.account_id)
+            if stripe_account is None:
+                raise NotPayable("not_connected")
+            account = await projections.get_account(conn, link.account_id)
+            merchant = account.name if account else "the business"
+            short = paid_elsewhere(link, await _balances_due(conn, link))
+            if link.payment_intent_id is None and short:
+                raise NotPayable("paid_elsewhere", merchant=merchant)
+            if link.payment_started_at is None:
+                await repo.payment_started(conn, link.link_id, now)
+                link = replace(link, payment_started_at=now)
+            claim: datetime | None = None
+            if link.payment_intent_id is None:
+                until = now + timedelta(seconds=CLAIM_SECONDS)
+                if await repo.claim_intent_creation(conn, link.link_id, now, until):
+                    claim = until
+            if link.payment_intent_id is not None or claim is not None:
+                return _Ready(link, stripe_account, merchant, short, claim)
+        if loop.time() >= give_up_at:
+            log.warning("link %s: its PaymentIntent is still being created elsewhere", link_id)
+            raise NotPayable("stripe_unavailable")
+        await asyncio.sleep(_CLAIM_POLL_SECONDS)
+
+
+async def _balances_due(conn: Connection, link: Link) -> list[int] | None:
+    """The balance due of each of the link's bookings in our projection (None: not all known)."""
+    bookings = await projections.get_bookings(conn, link.account_id, list(link.booking_ids))
+    return _known_balances(link, bookings)
+
+
+async def _create_intent(deps: Deps, ready: _Ready, save_card: bool) -> Intent:
+    """Ask Stripe for the link's PaymentIntent (the claim is given up if that fails)."""
+    link = ready.link
+    assert ready.claim is not None
+    try:
+        return await deps.stripe.create_intent(
+            stripe_account=ready.stripe_account,
             amount=link.amount,
             currency=link.currency,
             metadata=link.intent_metadata(save_card),
             save_card=save_card,
             idempotency_key=link.intent_idempotency_key,
         )
-        return replace(link, payment_intent_id=intent.id, save_card=save_card), intent
+    except BaseException:
+        async with deps.pool.acquire() as conn:
+            await repo.release_intent_claim(conn, link.link_id, ready.claim)
+        raise
+
+
+async def _record_created(
+    deps: Deps, ready: _Ready, intent: Intent, save_card: bool
+) -> tuple[Link, Intent]:
+    """Record the PaymentIntent just created, unless the link has one already (a request whose
+    claim ran out while Stripe was slow may have recorded another): then use that one, and
+    cancel ours, which nobody has seen."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        recorded = await repo.record_intent(conn, ready.link.link_id, intent.id, save_card)
+        link = await repo.get_link(conn, ready.link.link_id)
+    assert link is not None and recorded is not None
+    if recorded != intent.id:
+        log.warning(
+            "link %s: PaymentIntent %s was recorded first; %s is cancelled",
+            link.link_id,
+            recorded,
+            intent.id,
+        )
+        await _discard(deps, ready.stripe_account, intent)
+        intent = await deps.stripe.retrieve_intent(
+            stripe_account=ready.stripe_account, intent_id=recorded
+        )
+    _still_payable(deps, link)
+    return link, intent
+
+
+async def _existing_intent(deps: Deps, ready: _Ready, save_card: bool) -> tuple[Link, Intent]:
+    """The link's PaymentIntent as Stripe has it, saving the card or not as asked now."""
+    link = ready.link
+    assert link.payment_intent_id is not None
     intent = await deps.stripe.retrieve_intent(
-        stripe_account=stripe_account, intent_id=link.payment_intent_id
+        stripe_account=ready.stripe_account, intent_id=link.payment_intent_id
     )
     wants_change = intent.save_card != save_card and intent.status in CONFIRMABLE_INTENT_STATES
-    if link.intent_is_ours and wants_change:
+    if link.intent_is_ours and wants_change and not ready.paid_elsewhere:
         intent = await deps.stripe.update_intent(
-            stripe_account=stripe_account,
+            stripe_account=ready.stripe_account,
             intent_id=intent.id,
             metadata=link.intent_metadata(save_card),
             save_card=save_card,
         )
-    return replace(link, save_card=intent.save_card if link.intent_is_ours else False), intent
+    saves = intent.save_card if link.intent_is_ours else False
+    if saves != link.save_card:
+        async with deps.pool.acquire() as conn:
+            await repo.set_save_card(conn, link.link_id, intent.id, saves)
+        link = replace(link, save_card=saves)
+    return link, intent
+
+
+def _still_payable(deps: Deps, link: Link) -> None:
+    """A link closed while Stripe was answering takes no payment (the sweep cancels the
+    PaymentIntent of a closed link)."""
+    state = link.state_at(deps.clock())
+    if state is not LinkState.ACTIVE:
+        raise NotPayable(state.value)
+
+
+async def _discard(deps: Deps, stripe_account: str, intent: Intent) -> None:
+    try:
+        await deps.stripe.cancel_intent(stripe_account=stripe_account, intent_id=intent.id)
+    except (StripeUnavailable, StripeRejected) as exc:
+        log.warning("PaymentIntent %s not cancelled: %s", intent.id, exc)
 
 
 async def reconcile(deps: Deps, link: Link) -> tuple[Link, Intent | None]:

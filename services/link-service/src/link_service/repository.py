@@ -125,6 +125,76 @@ async def save_link(conn: Connection, link: Link) -> None:
     )
 
 
+async def payment_started(conn: Connection, link_id: uuid.UUID, at: datetime) -> None:
+    """The customer pressed Pay (the first time counts)."""
+    await conn.execute(
+        """UPDATE links SET payment_started_at = coalesce(payment_started_at, $2),
+               updated_at = now() WHERE link_id = $1""",
+        link_id,
+        at,
+    )
+
+
+async def claim_intent_creation(
+    conn: Connection, link_id: uuid.UUID, now: datetime, until: datetime
+) -> bool:
+    """Claim the creation of the link's PaymentIntent until `until`; False when it has one or
+    another request's claim still holds."""
+    claimed = await conn.fetchval(
+        """UPDATE links SET intent_claimed_until = $3
+           WHERE link_id = $1 AND payment_intent_id IS NULL
+             AND (intent_claimed_until IS NULL OR intent_claimed_until <= $2)
+           RETURNING true""",
+        link_id,
+        now,
+        until,
+    )
+    return bool(claimed)
+
+
+async def release_intent_claim(conn: Connection, link_id: uuid.UUID, until: datetime) -> None:
+    """Give up a claim (only this one: `until` identifies it) after Stripe failed."""
+    await conn.execute(
+        """UPDATE links SET intent_claimed_until = NULL
+           WHERE link_id = $1 AND intent_claimed_until = $2""",
+        link_id,
+        until,
+    )
+
+
+async def record_intent(
+    conn: Connection, link_id: uuid.UUID, payment_intent_id: str, save_card: bool
+) -> str | None:
+    """Record the link's PaymentIntent unless it has one already; return the one recorded."""
+    await conn.execute(
+        """UPDATE links SET payment_intent_id = $2, save_card = $3, intent_claimed_until = NULL,
+               updated_at = now()
+           WHERE link_id = $1 AND payment_intent_id IS NULL""",
+        link_id,
+        payment_intent_id,
+        save_card,
+    )
+    # A statement of its own: it sees what a concurrent request committed meanwhile.
+    recorded: str | None = await conn.fetchval(
+        "SELECT payment_intent_id FROM links WHERE link_id = $1", link_id
+    )
+    return recorded
+
+
+async def set_save_card(
+    conn: Connection, link_id: uuid.UUID, payment_intent_id: str, save_card: bool
+) -> None:
+    """What the link's PaymentIntent now says about saving the card."""
+    await conn.execute(
+        """UPDATE links SET save_card = $3, updated_at = now()
+           WHERE link_id = $1 AND payment_intent_id = $2 AND state = 'active'
+             AND save_card <> $3""",
+        link_id,
+        payment_intent_id,
+        save_card,
+    )
+
+
 async def rotate_token(conn: Connection, link_id: uuid.UUID, token_hash: bytes) -> None:
     await conn.execute(
         """UPDATE links SET token_hash = $2, sent_count = sent_count + 1, updated_at = now()

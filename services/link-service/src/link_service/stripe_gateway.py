@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import stripe
@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams, PaymentIntentModifyParams
 
 log = logging.getLogger(__name__)
+
+# stripe-python logs every response body at DEBUG, client secrets included: whatever the
+# service's log level, its own records stop at INFO (the method, path and status of each call).
+logging.getLogger("stripe").setLevel(logging.INFO)
 
 STRIPE_API_VERSION = "2026-10-28.endive"
 _T = TypeVar("_T")
@@ -33,8 +37,9 @@ class Intent:
     amount: int
     currency: str
     metadata: Mapping[str, str]
-    client_secret: str | None
-    """For Stripe.js in the customer's browser only; never log or store it."""
+    client_secret: str | None = field(repr=False)
+    """For Stripe.js in the customer's browser only; never log or store it (left out of
+    repr, so that logging an Intent cannot leak it)."""
 
     @property
     def save_card(self) -> bool:

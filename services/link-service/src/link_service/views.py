@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from bookpay_shared.money import format_amount
 from bookpay_shared.projections import KnownBooking
 
-from link_service.domain import LinkOrigin, LinkState
+from link_service.domain import LinkOrigin
 from link_service.markup import Markup, join, render
 from link_service.payments import Page
 
@@ -27,19 +27,23 @@ def _merchant(page: Page) -> str:
     return page.account.name if page.account else "The merchant"
 
 
-def _booking(booking: KnownBooking) -> Markup:
+def _booking(booking: KnownBooking, *, receipt: bool) -> Markup:
+    price = format_amount(booking.amount, booking.currency)
+    balance = format_amount(booking.balance_due, booking.currency)
     return render(
         "booking.html",
         title=booking.title,
         starts_at=when(booking.starts_at),
         starts_at_iso=booking.starts_at.isoformat(),
-        amount=format_amount(booking.amount, booking.currency),
-        balance=format_amount(booking.balance_due, booking.currency),
+        amounts=f"Price {price}" if receipt else f"Price {price} · Balance due {balance}",
     )
 
 
-def summary(page: Page, *, with_expiry: bool = False) -> Markup:
-    rows = [_booking(b) for b in page.bookings]
+def summary(page: Page, *, with_expiry: bool = False, receipt: bool = False) -> Markup:
+    """The charge: merchant, customer, bookings, total. A receipt (the pages after paying, which
+    anyone holding the URL can open again) leaves out the customer's name and the bookings'
+    balances: what was paid, to whom and for what is all the payer needs."""
+    rows = [_booking(b, receipt=receipt) for b in page.bookings]
     missing = len(page.link.booking_ids) - len(page.bookings)
     if missing > 0:
         rows.append(
@@ -53,10 +57,17 @@ def summary(page: Page, *, with_expiry: bool = False) -> Markup:
         if with_expiry
         else Markup("")
     )
+    customer = (
+        Markup("")
+        if receipt
+        else render(
+            "summary_customer.html", customer=page.customer.name if page.customer else "You"
+        )
+    )
     return render(
         "summary.html",
         merchant=_merchant(page),
-        customer=page.customer.name if page.customer else "You",
+        customer=customer,
         bookings=join(rows),
         total=format_amount(page.link.amount, page.link.currency),
         expiry=expiry,
@@ -99,14 +110,16 @@ def payment_page(
     return _layout(f"Pay {merchant}", body)
 
 
-def _status(page: Page | None, kind: str, heading: str, text: str, *, details: bool) -> str:
+def _status(
+    page: Page | None, kind: str, heading: str, text: str, *, details: bool, receipt: bool = False
+) -> str:
     body = render(
         "status.html",
-        merchant=_merchant(page) if page else "",
+        merchant=render("merchant.html", merchant=_merchant(page)) if page else Markup(""),
         kind=kind,
         heading=heading,
         text=text,
-        summary=summary(page) if page and details else Markup(""),
+        summary=summary(page, receipt=receipt) if page and details else Markup(""),
     )
     return _layout(heading, body)
 
@@ -114,12 +127,12 @@ def _status(page: Page | None, kind: str, heading: str, text: str, *, details: b
 def success_page(page: Page) -> str:
     merchant = _merchant(page)
     text = f"Thank you. {merchant} has received your payment; you can close this page."
-    return _status(page, "success", "Payment received", text, details=True)
+    return _status(page, "success", "Payment received", text, details=True, receipt=True)
 
 
 def already_paid_page(page: Page) -> str:
     text = "This payment link has already been paid. Nothing more is due through this link."
-    return _status(page, "success", "Already paid", text, details=True)
+    return _status(page, "success", "Already paid", text, details=True, receipt=True)
 
 
 def pending_page(page: Page) -> str:
@@ -127,15 +140,31 @@ def pending_page(page: Page) -> str:
         "Your payment is being processed. This can take a moment; you will not be charged "
         "twice. Reload this page to see the result."
     )
-    return _status(page, "pending", "Payment processing", text, details=True)
+    return _status(page, "pending", "Payment processing", text, details=True, receipt=True)
 
 
-def closed_page(page: Page) -> str:
-    merchant = _merchant(page)
-    what = "has expired" if page.state is LinkState.EXPIRED else "was cancelled"
-    text = f"This payment link {what}. Please ask {merchant} to send you a new link."
-    heading = "Link expired" if page.state is LinkState.EXPIRED else "Link cancelled"
-    return _status(page, "closed", heading, text, details=False)
+CLOSED_HEADING = "Link no longer valid"
+CLOSED_TEXT = (
+    "This payment link is no longer valid. Please ask the business that sent it for a new link."
+)
+
+
+def closed_page() -> str:
+    """An expired or cancelled link: nothing about the merchant, the customer or the charge
+    (whoever holds an old URL learns only that it no longer works)."""
+    return _status(None, "closed", CLOSED_HEADING, CLOSED_TEXT, details=False)
+
+
+def paid_elsewhere_text(merchant: str) -> str:
+    return (
+        f"These bookings have been paid in the meantime; ask {merchant} if anything is still due."
+    )
+
+
+def paid_elsewhere_page(page: Page) -> str:
+    """An active link whose bookings were paid some other way since it was made."""
+    text = paid_elsewhere_text(page.account.name if page.account else "the business")
+    return _status(page, "closed", "Nothing to pay", text, details=False)
 
 
 def unavailable_page(page: Page) -> str:

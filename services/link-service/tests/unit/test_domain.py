@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from link_service.domain import (
     check_transition,
     expiry,
     new_link,
+    paid_elsewhere,
     starts_link,
 )
 
@@ -158,3 +160,40 @@ def test_events_and_metadata_come_from_the_link() -> None:
         "save_card": "false",
     }
     assert link.intent_idempotency_key == f"link:{link.link_id}:payment_intent"
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"), [(LinkState.EXPIRED, "expired"), (LinkState.CANCELLED, "cancelled")]
+)
+def test_a_closed_link_announces_why(state: LinkState, reason: str) -> None:
+    link = new_link(charge_requested(), now=NOW, expires_at=NOW + timedelta(days=7))
+
+    closed = replace(link, state=state).closed_event()
+
+    assert (closed.link_id, closed.charge_id, closed.reason) == (
+        link.link_id,
+        link.charge_id,
+        reason,
+    )
+    assert (closed.account_id, closed.customer_id) == (ACCOUNT, CUSTOMER)
+    assert closed.correlation_id == link.charge_id
+    assert closed.key() == str(CUSTOMER)
+    assert closed.TOPIC == "payment-link-closed"
+
+
+@pytest.mark.parametrize("state", [LinkState.ACTIVE, LinkState.PAID])
+def test_only_a_closed_link_is_announced_closed(state: LinkState) -> None:
+    link = new_link(charge_requested(), now=NOW, expires_at=NOW + timedelta(days=7))
+    with pytest.raises(ValueError, match="not closed"):
+        replace(link, state=state).closed_event()
+
+
+def test_a_link_whose_bookings_now_owe_less_than_it_asks_was_paid_elsewhere() -> None:
+    link = new_link(charge_requested(amount=12500), now=NOW, expires_at=NOW + timedelta(days=7))
+    assert not paid_elsewhere(link, [5000, 7500])
+    assert not paid_elsewhere(link, [10000, 7500])  # a part paid, still enough due
+    assert paid_elsewhere(link, [0, 7500])
+    assert paid_elsewhere(link, [0, 0])
+    assert not paid_elsewhere(link, None)  # not every booking known: no reason to refuse
+    fallback = new_link(authentication_needed(), now=NOW, expires_at=NOW + timedelta(days=7))
+    assert not paid_elsewhere(fallback, [0, 0])

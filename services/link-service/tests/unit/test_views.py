@@ -135,11 +135,45 @@ def test_a_fallback_page_asks_to_confirm_and_offers_no_saving() -> None:
 
 
 def test_status_pages() -> None:
-    expired = views.closed_page(page(state=LinkState.EXPIRED))
-    assert "Link expired" in expired and "send you a new link" in expired
-    assert "Sunset paddle" not in expired
-    assert "Link cancelled" in views.closed_page(page(state=LinkState.CANCELLED))
     assert "Already paid" in views.already_paid_page(page(state=LinkState.PAID))
     assert "Payment received" in views.success_page(page(state=LinkState.PAID))
     assert "being processed" in views.pending_page(page())
     assert "can&#x27;t take card payments right now" in views.unavailable_page(page())
+
+
+def test_an_expired_or_cancelled_link_reveals_nothing() -> None:
+    html = views.closed_page()
+    assert "Link no longer valid" in html
+    assert (
+        "This payment link is no longer valid. "
+        "Please ask the business that sent it for a new link." in html
+    )
+    shown = page()
+    for secret in ("Harbour", "Ada", "Lovelace", "Sunset paddle", "125", "$", "sunscreen"):
+        assert secret not in html, secret
+    assert str(shown.link.link_id) not in html
+
+
+def test_pages_after_paying_show_a_receipt_and_nothing_more() -> None:
+    for html in (
+        views.already_paid_page(page(state=LinkState.PAID)),
+        views.success_page(page(state=LinkState.PAID)),
+        views.pending_page(page()),
+    ):
+        assert "Harbour &lt;b&gt;Kayaks&lt;/b&gt;" in html  # to whom
+        assert "Sunset paddle" in html and "Price $125.00" in html  # for what
+        assert '<strong id="total-amount">$125.00</strong>' in html  # how much
+        assert "Lovelace" not in html  # not who paid
+        assert "Balance due" not in html  # nor what the bookings owe now
+        assert "expires" not in html
+        assert "sunscreen" not in html
+
+
+def test_a_link_whose_bookings_were_paid_elsewhere_says_so() -> None:
+    html = views.paid_elsewhere_page(page())
+    assert "Nothing to pay" in html
+    assert (
+        "These bookings have been paid in the meantime; ask Harbour &lt;b&gt;Kayaks&lt;/b&gt; "
+        "if anything is still due." in html
+    )
+    assert "payment-form" not in html and "total-amount" not in html

@@ -96,6 +96,12 @@
         window.location.reload();
         return;
       }
+      if (err.code === 'paid_elsewhere') {
+        setSubmitting(false);
+        button.disabled = true;  // nothing to pay through this link now
+        showError(err.message);
+        return;
+      }
       showError(err.message || 'The payment could not be completed. Please try again.');
       setSubmitting(false);
     }

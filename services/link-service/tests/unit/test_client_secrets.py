@@ -1,0 +1,30 @@
+"""Client secrets never reach the logs: not through our objects' repr, not through
+stripe-python's DEBUG records of response bodies."""
+
+import logging
+
+from link_service.payments import PaymentStart
+from link_service.stripe_gateway import Intent
+
+SECRET = "pi_123_secret_abcdef"
+
+
+def test_objects_holding_a_client_secret_leave_it_out_of_their_repr() -> None:
+    intent = Intent("pi_123", "requires_payment_method", 100, "usd", {}, client_secret=SECRET)
+    started = PaymentStart("requires_payment_method", SECRET)
+
+    assert SECRET not in repr(intent) and SECRET not in str(intent)
+    assert SECRET not in repr(started) and SECRET not in f"{started}"
+    assert "pi_123" in repr(intent)
+    assert intent.client_secret == started.client_secret == SECRET
+
+
+def test_stripe_python_logs_no_response_bodies_even_at_debug() -> None:
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        assert not logging.getLogger("stripe").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("stripe").isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(before)
