@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from bookpay_devstack.stack import Stack
@@ -191,6 +192,21 @@ def link_paid(
 
 async def publish(kafka: AIOKafkaProducer, event: Event) -> None:
     await kafka.send_and_wait(event.TOPIC, value=event.to_json(), key=event.key().encode())
+
+
+async def stored_email(stack: Stack, notification_id: str) -> dict[str, Any]:
+    """What notification-service keeps of one email (its own database, read here only to
+    check what it keeps)."""
+    conn = await asyncpg.connect(stack.postgres_dsn("notification"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT status, html, text, link_url FROM notifications WHERE id = $1",
+            uuid.UUID(notification_id),
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return dict(row)
 
 
 # --- received emails -----------------------------------------------------------------------

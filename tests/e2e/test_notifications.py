@@ -34,6 +34,7 @@ from .notifications_support import (
     new_admin,
     patch_account,
     publish,
+    stored_email,
     wait_emails,
 )
 from .support import Bookpay, Customer
@@ -104,6 +105,17 @@ async def test_the_link_email_reaches_the_customer_as_previewed(
         "sent",
     )
     assert header(received, "Message-ID") == f"<{delivery['notification_id']}@bookpay.local>"
+    await keeps_no_link(stack, delivery["notification_id"], url)
+
+
+async def keeps_no_link(stack: Stack, notification_id: str, url: str) -> None:
+    """Once an email is sent or failed, its link (a secret) is nowhere in what is kept."""
+    kept = await stored_email(stack, notification_id)
+    token = url.rsplit("/", 1)[1]
+    assert kept["link_url"] is None
+    assert token not in kept["html"] and token not in kept["text"]
+    redacted = url.rsplit("/", 1)[0] + "/<redacted>"
+    assert f"Complete Payment: {redacted}" in kept["text"]
 
 
 async def test_the_preview_refuses_what_it_cannot_show(
@@ -364,6 +376,7 @@ async def test_a_refused_email_is_recorded_as_failed_and_announced(
         failed = await notifications.wait_delivery(account, status="failed")
     finally:
         await stack.mail.set_fault("none")
+    await keeps_no_link(stack, failed["notification_id"], link.url)
 
     assert (failed["attempts"], failed["recipient"]) == (1, email)
     assert failed["last_error"].startswith("550")
@@ -426,7 +439,8 @@ async def _killed_at(
         },
     )
 
-    await publish(kafka, link_created(customer, 12500, url=link_url(system), expires_at=EXPIRES))
+    url = link_url(system)
+    await publish(kafka, link_created(customer, 12500, url=url, expires_at=EXPIRES))
 
     assert await doomed.wait(timeout=60) == -signal.SIGKILL
     await system.restart("notification-service")
@@ -434,4 +448,8 @@ async def _killed_at(
     await wait_emails(stack, email, count=expected)
     sent = await notifications.wait_delivery(account, status="sent")
     assert sent["attempts"] == 2
-    return await stack.mail.messages(to=email)
+    received = await stack.mail.messages(to=email)
+    for message in received:  # the resend after the crash carries the link too
+        assert f"Complete Payment: {url}" in body(message["text"])
+    await keeps_no_link(stack, sent["notification_id"], url)
+    return received

@@ -3,10 +3,12 @@ the administrators' email about a link payment has everything it needs. Pure log
 
 from __future__ import annotations
 
+import html
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit, urlunsplit
 
 
 class NotificationKind(StrEnum):
@@ -34,6 +36,28 @@ class RenderedEmail:
     text: str
 
 
+REDACTED = "<redacted>"
+
+
+def redacted_url(url: str) -> str:
+    """The URL with its secret, the last segment of its path (a payment link's token), replaced
+    by `<redacted>`, and without query or fragment: `https://pay.example/pay/<redacted>`."""
+    parts = urlsplit(url)
+    folder = parts.path.rpartition("/")[0]
+    return urlunsplit((parts.scheme, parts.netloc, f"{folder}/{REDACTED}", "", ""))
+
+
+def with_link_url(email: RenderedEmail, url: str) -> RenderedEmail:
+    """An email rendered with `redacted_url(url)` in place of its link, with the link itself:
+    in the HTML escaped as the templates escape every value, in the text as is."""
+    placeholder = redacted_url(url)
+    return RenderedEmail(
+        subject=email.subject,
+        html=email.html.replace(html.escape(placeholder), html.escape(url)),
+        text=email.text.replace(placeholder, url),
+    )
+
+
 @dataclass(frozen=True)
 class Recipient:
     email: str
@@ -51,6 +75,10 @@ class NewNotification:
     charge_id: uuid.UUID | None
     recipient: Recipient
     email: RenderedEmail
+    link_url: str | None = field(default=None, repr=False)
+    """A secret URL the email carries (the payment link), kept apart from the email, which
+    holds `redacted_url(link_url)` in its place, and forgotten once the email is sent or
+    failed for good."""
 
 
 def link_email_key(event_id: uuid.UUID) -> str:
@@ -84,8 +112,16 @@ class Delivery:
     charge_id: uuid.UUID | None
     recipient: Recipient
     email: RenderedEmail
+    """As stored: a secret link in it is redacted (see `outgoing`)."""
     attempt: int
     """This attempt's number, from 1."""
+    link_url: str | None = field(default=None, repr=False)
+
+    def outgoing(self) -> RenderedEmail:
+        """The email to send: with its secret link, if it has one."""
+        if self.link_url is None:
+            return self.email
+        return with_link_url(self.email, self.link_url)
 
 
 # --- what an attempt led to --------------------------------------------------------------

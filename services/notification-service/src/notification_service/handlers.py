@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -30,8 +30,10 @@ from notification_service.domain import (
     Recipient,
     RenderedEmail,
     link_email_key,
+    redacted_url,
 )
 from notification_service.templates import BookingLine, PaymentLinkEmail, payment_link_email
+from notification_service.templates.layout import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,9 @@ async def email_payment_link(deps: Deps, event: PaymentLinkCreated) -> None:
             return
         context = await or_wait(deps, event, load_link_context(conn, draft))
         try:
-            recipient, email = link_email(context, draft)
+            safe_url(event.url)
+            # Stored with the link redacted; the delivery puts it back (domain.with_link_url).
+            recipient, email = link_email(context, replace(draft, url=redacted_url(event.url)))
         except ValueError as exc:
             raise UnprocessableEvent(str(exc)) from exc
         notification = NewNotification(
@@ -156,6 +160,7 @@ async def email_payment_link(deps: Deps, event: PaymentLinkCreated) -> None:
             charge_id=event.charge_id,
             recipient=recipient,
             email=email,
+            link_url=event.url,
         )
         await repo.add_notifications(conn, [notification])
 

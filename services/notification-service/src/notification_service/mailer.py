@@ -49,13 +49,14 @@ def build_message(delivery: Delivery, mail_from: str, now: datetime) -> EmailMes
     message["From"] = mail_from
     name = one_line(delivery.recipient.name or "")
     message["To"] = Address(display_name=name, addr_spec=delivery.recipient.email)
-    message["Subject"] = one_line(delivery.email.subject)
+    email = delivery.outgoing()
+    message["Subject"] = one_line(email.subject)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(delivery, mail_from)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Bookpay-Notification"] = f"{delivery.kind.value} {delivery.id}"
-    message.set_content(delivery.email.text)
-    message.add_alternative(delivery.email.html, subtype="html")
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
     return message
 
 

@@ -32,8 +32,8 @@ async def add_notifications(conn: Connection, notifications: list[NewNotificatio
     """Write each notification unless its (dedupe_key, recipient) was written before."""
     await conn.executemany(
         """INSERT INTO notifications (id, dedupe_key, kind, account_id, charge_id, recipient,
-                                      recipient_name, subject, html, text)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                      recipient_name, subject, html, text, link_url)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (dedupe_key, lower(recipient)) DO NOTHING""",
         [
             (
@@ -47,6 +47,7 @@ async def add_notifications(conn: Connection, notifications: list[NewNotificatio
                 n.email.subject,
                 n.email.html,
                 n.email.text,
+                n.link_url,
             )
             for n in notifications
         ],
@@ -84,6 +85,7 @@ def _delivery(r: Row) -> Delivery:
         recipient=Recipient(r["recipient"], r["recipient_name"]),
         email=RenderedEmail(r["subject"], r["html"], r["text"]),
         attempt=r["attempts"],
+        link_url=r["link_url"],
     )
 
 
@@ -92,10 +94,11 @@ _STILL_MINE = "id = $1 AND status = 'sending' AND attempts = $2"
 
 
 async def mark_sent(conn: Connection, delivery: Delivery, reply: str) -> bool:
+    """Sent: the email's secret link is forgotten (its stored bodies hold it redacted)."""
     return await _updated(
         conn,
         f"""UPDATE notifications SET status = 'sent', sent_at = now(), smtp_reply = $3,
-                lease_until = NULL WHERE {_STILL_MINE}""",
+                lease_until = NULL, link_url = NULL WHERE {_STILL_MINE}""",
         delivery,
         reply,
     )
@@ -113,10 +116,11 @@ async def reschedule(conn: Connection, delivery: Delivery, delay: float, reason:
 
 
 async def mark_failed(conn: Connection, delivery: Delivery, reason: str) -> bool:
+    """Failed for good: the email's secret link is forgotten too."""
     return await _updated(
         conn,
         f"""UPDATE notifications SET status = 'failed', failed_at = now(), last_error = $3,
-                lease_until = NULL WHERE {_STILL_MINE}""",
+                lease_until = NULL, link_url = NULL WHERE {_STILL_MINE}""",
         delivery,
         reason,
     )

@@ -4,9 +4,10 @@ against the real SMTP sink."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from bookpay_devstack.stack import Stack
@@ -24,6 +25,7 @@ from notification_service.domain import (
     RetryPolicy,
     SendOutcome,
     TemporaryFailure,
+    redacted_url,
 )
 from notification_service.mailer import SmtpConfig, SmtpMailer
 
@@ -38,8 +40,11 @@ class FakeMailer:
 
     outcomes: dict[str, SendOutcome] = field(default_factory=dict)
     sent: list[tuple[str, int]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    """The text of every email attempted, as it went out."""
 
     async def send(self, delivery: Delivery) -> SendOutcome:
+        self.texts.append(delivery.outgoing().text)
         outcome = self.outcomes.get(delivery.recipient.email, Accepted("250 OK"))
         if isinstance(outcome, Accepted):
             self.sent.append((delivery.recipient.email, delivery.attempt))
@@ -176,6 +181,76 @@ async def test_the_loop_sends_what_is_written_while_it_runs(pool: Pool) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+# --- the payment link in an email: kept apart, and only until the email is done -----------
+
+LINK = "https://pay.example.com/pay/Secret-token_0123456789"
+
+
+def link_notification(recipient: str) -> NewNotification:
+    placeholder = redacted_url(LINK)
+    return replace(
+        notification(recipient),
+        email=RenderedEmail(
+            "Pay",
+            f'<a href="{html.escape(placeholder)}">{html.escape(placeholder)}</a>',
+            f"Complete Payment: {placeholder}\n",
+        ),
+        link_url=LINK,
+    )
+
+
+async def stored(pool: Pool, recipient: str) -> tuple[str | None, str]:
+    row = await pool.fetchrow(
+        "SELECT link_url, html || text AS bodies FROM notifications WHERE recipient = $1",
+        recipient,
+    )
+    return row["link_url"], row["bodies"]
+
+
+async def test_the_link_goes_out_with_every_attempt_and_is_forgotten_once_sent(pool: Pool) -> None:
+    mailer = FakeMailer({"slow@x.com": TemporaryFailure("451 try later")})
+    await add(pool, link_notification("slow@x.com"))
+
+    await sender(pool, mailer).deliver_due()
+    assert (await stored(pool, "slow@x.com"))[0] == LINK  # kept for the next attempt
+    mailer.outcomes.clear()
+    await pool.execute("UPDATE notifications SET next_attempt_at = now()")
+    await sender(pool, mailer).deliver_due()
+
+    assert mailer.texts == [f"Complete Payment: {LINK}\n"] * 2
+    link_url, bodies = await stored(pool, "slow@x.com")
+    assert link_url is None
+    assert "Secret-token" not in bodies and "/pay/&lt;redacted&gt;" in bodies
+
+
+async def test_the_link_of_an_email_refused_for_good_is_forgotten(pool: Pool) -> None:
+    mailer = FakeMailer({"gone@x.com": PermanentFailure("550 5.1.1 no such user")})
+    await add(pool, link_notification("gone@x.com"))
+
+    await sender(pool, mailer).deliver_due()
+
+    link_url, bodies = await stored(pool, "gone@x.com")
+    assert (await statuses(pool))["gone@x.com"][0] == "failed"
+    assert link_url is None and "Secret-token" not in bodies
+    payload = await pool.fetchval("SELECT payload FROM outbox")
+    assert "Secret-token" not in payload
+
+
+async def test_an_email_resent_after_its_lease_still_carries_the_link(pool: Pool) -> None:
+    await add(pool, link_notification("a@x.com"))
+    async with pool.acquire() as conn:  # a sender claims it, then dies before recording
+        [claimed] = await repo.claim_due(conn, limit=10, lease_seconds=0.3)
+    assert claimed.outgoing().text == f"Complete Payment: {LINK}\n"
+    assert "Secret-token" not in repr(claimed)
+    mailer = FakeMailer()
+
+    await asyncio.sleep(0.4)
+    assert await sender(pool, mailer).deliver_due() == 1
+
+    assert mailer.texts == [f"Complete Payment: {LINK}\n"]
+    assert (await stored(pool, "a@x.com"))[0] is None
 
 
 # --- the SMTP adapter against the SMTP sink -----------------------------------------------

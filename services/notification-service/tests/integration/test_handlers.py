@@ -24,6 +24,7 @@ from bookpay_shared.events import (
     PaymentSucceeded,
 )
 from notification_service import admin_emails, handlers
+from notification_service import repository as repo
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -164,8 +165,11 @@ async def test_a_link_is_emailed_to_the_customer_once(pool: Pool) -> None:
     [(recipient, subject, text)] = await emails(pool, "payment_link")
     assert recipient == "ada@example.com"
     assert subject == "Harbour Kayak Tours: complete your payment of $100.00"
-    assert "Complete Payment: https://pay.example.com/pay/abc" in text
+    assert "Complete Payment: https://pay.example.com/pay/<redacted>" in text
     assert "See you <soon>" in text
+    row = await pool.fetchrow("SELECT html, text, link_url FROM notifications")
+    assert row["link_url"] == "https://pay.example.com/pay/abc"  # only there, until sent
+    assert "/pay/abc" not in row["html"] and "/pay/abc" not in row["text"]
 
 
 async def test_a_resent_link_is_emailed_again(pool: Pool) -> None:
@@ -189,10 +193,12 @@ async def test_the_preview_is_the_email_but_for_the_url(pool: Pool) -> None:
     preview = await handlers.preview_link_email(pool, draft)
     await handlers.email_payment_link(deps(pool), event)
 
-    row = await pool.fetchrow("SELECT subject, html, text FROM notifications")
-    assert row["subject"] == preview.subject
-    assert row["html"] == preview.html.replace("https://preview.invalid/x", event.url)
-    assert row["text"] == preview.text.replace("https://preview.invalid/x", event.url)
+    async with pool.acquire() as conn:
+        [delivery] = await repo.claim_due(conn, limit=10, lease_seconds=60)
+    sent = delivery.outgoing()
+    assert sent.subject == preview.subject
+    assert sent.html == preview.html.replace("https://preview.invalid/x", event.url)
+    assert sent.text == preview.text.replace("https://preview.invalid/x", event.url)
 
 
 async def test_a_link_for_bookings_not_known_yet_is_retried(pool: Pool) -> None:

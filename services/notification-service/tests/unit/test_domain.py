@@ -18,6 +18,7 @@ from notification_service.domain import (
     admin_email_key,
     bookings_settled,
     link_email_key,
+    redacted_url,
     unique_recipients,
 )
 
@@ -102,3 +103,13 @@ def test_the_admin_email_waits_for_every_booking_charged(
     charges: list[BookingCharge], settled: bool
 ) -> None:
     assert bookings_settled(payment(), charges) is settled
+
+
+def test_a_redacted_url_keeps_where_it_points_but_not_its_secret() -> None:
+    assert redacted_url("https://pay.example.com/pay/abc_DEF-123") == (
+        "https://pay.example.com/pay/<redacted>"
+    )
+    assert (
+        redacted_url("http://127.0.0.1:8003/pay/abc?x=1#y")
+        == "http://127.0.0.1:8003/pay/<redacted>"
+    )

@@ -3,6 +3,7 @@
 import email
 import email.policy
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -99,3 +100,22 @@ def test_only_a_5xx_for_the_recipient_or_the_data_is_permanent(
 ) -> None:
     result = classify(error)
     assert isinstance(result, outcome)
+
+
+def test_a_link_email_goes_out_with_its_link_which_its_repr_never_shows() -> None:
+    url = "https://pay.example.com/pay/Secret-token_123"
+    stored = RenderedEmail(
+        "Pay now",
+        '<a href="https://pay.example.com/pay/&lt;redacted&gt;">'
+        "https://pay.example.com/pay/&lt;redacted&gt;</a>",
+        "Complete Payment: https://pay.example.com/pay/<redacted>\n",
+    )
+    claimed = replace(delivery(), email=stored, link_url=url)
+
+    message = received(build_message(claimed, FROM, datetime(2027, 1, 1, tzinfo=UTC)))
+
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None and text.get_content() == f"Complete Payment: {url}\n"
+    assert html is not None and html.get_content().count(url) == 2
+    assert "redacted" not in message.as_string()
+    assert "Secret-token_123" not in repr(claimed)

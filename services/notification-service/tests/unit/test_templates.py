@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
+from notification_service.domain import redacted_url, with_link_url
 from notification_service.templates import (
     BUTTON_LABEL,
     AdminLinkPaidEmail,
@@ -15,7 +16,7 @@ from notification_service.templates import (
     admin_link_paid_email,
     payment_link_email,
 )
-from notification_service.templates.layout import when
+from notification_service.templates.layout import e, when
 
 URL = "https://pay.example.com/pay/tok_abc?x=1&y=2"
 START = datetime(2027, 5, 1, 9, 0, tzinfo=UTC)
@@ -202,3 +203,23 @@ def test_the_admin_email_without_known_bookings_says_so() -> None:
     email = admin_link_paid_email(admin_email(bookings=()))
     assert "No booking was marked as paid" in email.text
     assert "Charged in Full" not in email.text.split("--")[0]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://pay.example.com/pay/" + "A1b2_-" * 7 + "x",
+        URL,  # a query and characters the HTML escapes
+        "http://127.0.0.1:18003/pay/tok",
+    ],
+)
+def test_the_link_email_stored_redacted_is_the_email_once_the_link_is_put_back(url: str) -> None:
+    stored = payment_link_email(link_email(url=redacted_url(url), message="Pay /pay/<redacted>"))
+    sent = payment_link_email(link_email(url=url, message="Pay /pay/<redacted>"))
+
+    assert with_link_url(stored, url) == sent
+    assert url not in stored.text and e(url) not in stored.html
+    secret = url.rsplit("/", 1)[1]
+    assert secret not in stored.text and e(secret) not in stored.html
+    assert redacted_url(url).endswith("/pay/<redacted>")
+    assert f"{BUTTON_LABEL}: {redacted_url(url)}" in stored.text
