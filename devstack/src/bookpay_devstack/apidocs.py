@@ -11,7 +11,6 @@ Building an app connects nothing, so this needs no database, Kafka or Stripe.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import asyncio
 import importlib
@@ -26,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bookpay_shared.generated_docs import docs_cli
 from bookpay_shared.http import ApiError
 from bookpay_shared.settings import ServiceSettings
 from fastapi import FastAPI
@@ -335,22 +335,14 @@ def write_files(folder: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return docs_cli(
         prog="python -m bookpay_devstack.apidocs",
         description="Generate the HTTP API's documents from the services' apps.",
+        write_files=write_files,
+        stale_files=stale_files,
+        regenerate=_GENERATED,
+        argv=argv,
     )
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", type=Path, metavar="DIR", help="write the documents into DIR")
-    mode.add_argument("--check", type=Path, metavar="DIR", help="exit 1 if DIR's are stale")
-    args = parser.parse_args(argv)
-    if args.write is not None:
-        for path in write_files(args.write):
-            print(f"wrote {path}")
-        return 0
-    stale = stale_files(args.check)
-    for name in stale:
-        print(f"{args.check / name} is out of date: run `{_GENERATED}`", file=sys.stderr)
-    return 1 if stale else 0
 
 
 if __name__ == "__main__":

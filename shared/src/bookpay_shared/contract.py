@@ -11,7 +11,6 @@ table below, so a contract change shows up in the docs as soon as they are regen
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from bookpay_shared.events import (
     PaymentSucceeded,
     StripeConnectionChanged,
 )
+from bookpay_shared.generated_docs import docs_cli
 from bookpay_shared.topics import ALL_TOPICS, DLQ_SUFFIX, TopicSpec
 
 __all__ = [
@@ -460,22 +460,14 @@ def write_files(folder: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return docs_cli(
         prog="python -m bookpay_shared.contract",
         description="Generate the event contract's documents from the event models.",
+        write_files=write_files,
+        stale_files=stale_files,
+        regenerate=_GENERATED,
+        argv=argv,
     )
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", type=Path, metavar="DIR", help="write the documents into DIR")
-    mode.add_argument("--check", type=Path, metavar="DIR", help="exit 1 if DIR's are stale")
-    args = parser.parse_args(argv)
-    if args.write is not None:
-        for path in write_files(args.write):
-            print(f"wrote {path}")
-        return 0
-    stale = stale_files(args.check)
-    for name in stale:
-        print(f"{args.check / name} is out of date: run `{_GENERATED}`", file=sys.stderr)
-    return 1 if stale else 0
 
 
 if __name__ == "__main__":
