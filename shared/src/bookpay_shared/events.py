@@ -108,17 +108,31 @@ class Event(BaseModel):
         return self.model_dump_json().encode()
 
 
-class ChargeRequested(Event):
+class ChargeEvent(Event):
+    """An event about one charge: keyed by its customer, so that a customer's charges are
+    processed in order."""
+
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+
+    def key(self) -> str:
+        return str(self.customer_id)
+
+
+class ChargeOfBookings(ChargeEvent):
+    """An event carrying what a charge is for: its bookings and its amount."""
+
+    booking_ids: BookingIds
+    amount: PositiveAmount
+    currency: Currency
+
+
+class ChargeRequested(ChargeOfBookings):
     """Someone asked to charge a customer. charge_id is the idempotency key of the whole flow."""
 
     TOPIC: ClassVar[str] = topics.CHARGE_REQUESTED
     event_type: Literal["ChargeRequested"] = "ChargeRequested"
-    charge_id: uuid.UUID
-    account_id: uuid.UUID
-    customer_id: uuid.UUID
-    booking_ids: BookingIds
-    amount: PositiveAmount
-    currency: Currency
     method: ChargeMethod
     payment_method_id: str | None = Field(default=None, pattern=r"^pm_[A-Za-z0-9_]+$")
     save_card: bool = False
@@ -144,9 +158,6 @@ class ChargeRequested(Event):
         )
         return self
 
-    def key(self) -> str:
-        return str(self.customer_id)
-
 
 def check_method_fields(
     method: ChargeMethod,
@@ -169,15 +180,9 @@ def check_method_fields(
         raise ValueError("link_expires_in_hours applies only to method payment_link")
 
 
-class PaymentSucceeded(Event):
+class PaymentSucceeded(ChargeOfBookings):
     TOPIC: ClassVar[str] = topics.PAYMENT_SUCCEEDED
     event_type: Literal["PaymentSucceeded"] = "PaymentSucceeded"
-    charge_id: uuid.UUID
-    account_id: uuid.UUID
-    customer_id: uuid.UUID
-    booking_ids: BookingIds
-    amount: PositiveAmount
-    currency: Currency
     method: ChargeMethod
     stripe_payment_intent_id: str
     card_brand: str | None
@@ -185,19 +190,10 @@ class PaymentSucceeded(Event):
     saved_payment_method_id: str | None = None
     paid_at: AwareDatetime
 
-    def key(self) -> str:
-        return str(self.customer_id)
 
-
-class PaymentFailed(Event):
+class PaymentFailed(ChargeOfBookings):
     TOPIC: ClassVar[str] = topics.PAYMENT_FAILED
     event_type: Literal["PaymentFailed"] = "PaymentFailed"
-    charge_id: uuid.UUID
-    account_id: uuid.UUID
-    customer_id: uuid.UUID
-    booking_ids: BookingIds
-    amount: PositiveAmount
-    currency: Currency
     method: ChargeMethod
     reason: FailureReason
     message: str
@@ -208,46 +204,28 @@ class PaymentFailed(Event):
     """"payment_link": the charge is not over; it continues as a payment link (same charge_id,
     same PaymentIntent) so that the customer can authenticate on-session."""
 
-    def key(self) -> str:
-        return str(self.customer_id)
 
-
-class PaymentLinkCreated(Event):
+class PaymentLinkCreated(ChargeOfBookings):
     TOPIC: ClassVar[str] = topics.PAYMENT_LINK_CREATED
     event_type: Literal["PaymentLinkCreated"] = "PaymentLinkCreated"
     link_id: uuid.UUID
-    charge_id: uuid.UUID
-    account_id: uuid.UUID
-    customer_id: uuid.UUID
-    booking_ids: BookingIds
-    amount: PositiveAmount
-    currency: Currency
     url: str
     expires_at: AwareDatetime
     message: str | None = None
 
-    def key(self) -> str:
-        return str(self.customer_id)
 
-
-class PaymentLinkPaid(Event):
+class PaymentLinkPaid(ChargeEvent):
     """The customer completed payment on a link's page (as seen by link-service). charge-service
     verifies the PaymentIntent with Stripe before it records anything."""
 
     TOPIC: ClassVar[str] = topics.PAYMENT_LINK_PAID
     event_type: Literal["PaymentLinkPaid"] = "PaymentLinkPaid"
     link_id: uuid.UUID
-    charge_id: uuid.UUID
-    account_id: uuid.UUID
-    customer_id: uuid.UUID
     stripe_payment_intent_id: str
     save_card: bool = False
 
-    def key(self) -> str:
-        return str(self.customer_id)
 
-
-class PaymentLinkClosed(Event):
+class PaymentLinkClosed(ChargeEvent):
     """A payment link can no longer be paid: it expired or staff cancelled it (published by
     link-service). charge-service ends the link's charge; a payment Stripe still reports as
     succeeded afterwards wins."""
@@ -255,13 +233,7 @@ class PaymentLinkClosed(Event):
     TOPIC: ClassVar[str] = topics.PAYMENT_LINK_CLOSED
     event_type: Literal["PaymentLinkClosed"] = "PaymentLinkClosed"
     link_id: uuid.UUID
-    charge_id: uuid.UUID
-    account_id: uuid.UUID
-    customer_id: uuid.UUID
     reason: Literal["expired", "cancelled"]
-
-    def key(self) -> str:
-        return str(self.customer_id)
 
 
 class NotificationFailed(Event):
