@@ -78,6 +78,16 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 
 
+def install_not_found(app: FastAPI, *errors: type[Exception]) -> None:
+    """Answer 404 `not_found`, with the error's text, for a use case's "no such thing" errors."""
+
+    async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body(NotFound.code, str(exc)), status_code=NotFound.status_code)
+
+    for error in errors:
+        app.add_exception_handler(error, on_not_found)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from importlib import resources
 
-from bookpay_shared.http import install_error_handlers
+from bookpay_shared.http import install_error_handlers, install_not_found
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from booking_service import consumers, routes
+from booking_service import consumers, handlers, routes
 from booking_service.settings import BookingSettings
 
 SERVICE = "booking-service"
@@ -20,6 +20,7 @@ def create_app(settings: BookingSettings) -> tuple[ServiceRuntime, FastAPI]:
     app = runtime.http_app(title="bookpay booking-service", version="1")
     app.state.runtime = runtime
     install_error_handlers(app)
+    install_not_found(app, handlers.UnknownEntity)
     app.include_router(routes.router)
     return runtime, app
 

@@ -170,16 +170,13 @@ async def get_account(account_id: uuid.UUID, pool: Pool = Depends(get_pool)) -> 
 async def patch_account(
     account_id: uuid.UUID, body: AccountPatch, pool: Pool = Depends(get_pool)
 ) -> AccountOut:
-    try:
-        account = await handlers.update_account(
-            pool,
-            account_id,
-            name=body.name,
-            admins=_admins(body.admins),
-            notify=body.notify_admins_on_link_payment,
-        )
-    except handlers.UnknownEntity as exc:
-        raise NotFound(str(exc)) from exc
+    account = await handlers.update_account(
+        pool,
+        account_id,
+        name=body.name,
+        admins=_admins(body.admins),
+        notify=body.notify_admins_on_link_payment,
+    )
     return AccountOut.of(account)
 
 
@@ -187,12 +184,9 @@ async def patch_account(
 async def create_customer(
     account_id: uuid.UUID, body: CustomerIn, pool: Pool = Depends(get_pool)
 ) -> CustomerOut:
-    try:
-        customer = await handlers.create_customer(
-            pool, account_id, name=body.name, email=str(body.email)
-        )
-    except handlers.UnknownEntity as exc:
-        raise NotFound(str(exc)) from exc
+    customer = await handlers.create_customer(
+        pool, account_id, name=body.name, email=str(body.email)
+    )
     return CustomerOut.of(customer)
 
 
@@ -212,18 +206,15 @@ async def get_customer(
 async def create_booking(
     account_id: uuid.UUID, body: BookingIn, pool: Pool = Depends(get_pool)
 ) -> BookingOut:
-    try:
-        booking = await handlers.create_booking(
-            pool,
-            account_id,
-            customer_id=body.customer_id,
-            title=body.title,
-            starts_at=body.starts_at,
-            amount=body.amount,
-            currency=body.currency,
-        )
-    except handlers.UnknownEntity as exc:
-        raise NotFound(str(exc)) from exc
+    booking = await handlers.create_booking(
+        pool,
+        account_id,
+        customer_id=body.customer_id,
+        title=body.title,
+        starts_at=body.starts_at,
+        amount=body.amount,
+        currency=body.currency,
+    )
     return BookingOut.of(booking, [])
 
 

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from bookpay_shared.events import (
     ChargeMethod,
@@ -165,16 +166,22 @@ class Charge:
             fallback_to_link=event.fallback_to_link,
         )
 
+    def _charge_fields(self) -> dict[str, Any]:
+        """What every event about this charge says of it."""
+        return {
+            "correlation_id": self.charge_id,
+            "charge_id": self.charge_id,
+            "account_id": self.account_id,
+            "customer_id": self.customer_id,
+            "booking_ids": list(self.booking_ids),
+            "amount": self.amount,
+            "currency": self.currency,
+            "method": self.method,
+        }
+
     def request_event(self) -> ChargeRequested:
         return ChargeRequested(
-            correlation_id=self.charge_id,
-            charge_id=self.charge_id,
-            account_id=self.account_id,
-            customer_id=self.customer_id,
-            booking_ids=list(self.booking_ids),
-            amount=self.amount,
-            currency=self.currency,
-            method=self.method,
+            **self._charge_fields(),
             payment_method_id=self.payment_method_id,
             save_card=self.save_card,
             message=self.message,
@@ -187,14 +194,7 @@ class Charge:
     def succeeded_event(self) -> PaymentSucceeded:
         assert self.stripe_payment_intent_id and self.paid_at
         return PaymentSucceeded(
-            correlation_id=self.charge_id,
-            charge_id=self.charge_id,
-            account_id=self.account_id,
-            customer_id=self.customer_id,
-            booking_ids=list(self.booking_ids),
-            amount=self.amount,
-            currency=self.currency,
-            method=self.method,
+            **self._charge_fields(),
             stripe_payment_intent_id=self.stripe_payment_intent_id,
             card_brand=self.card_brand,
             card_last4=self.card_last4,
@@ -205,14 +205,7 @@ class Charge:
     def failed_event(self) -> PaymentFailed:
         assert self.failure is not None
         return PaymentFailed(
-            correlation_id=self.charge_id,
-            charge_id=self.charge_id,
-            account_id=self.account_id,
-            customer_id=self.customer_id,
-            booking_ids=list(self.booking_ids),
-            amount=self.amount,
-            currency=self.currency,
-            method=self.method,
+            **self._charge_fields(),
             reason=self.failure.reason,
             message=self.failure.message,
             decline_code=self.failure.decline_code,
