@@ -20,13 +20,14 @@ from typing import Any, TypeVar
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker
 
 from bookpay_shared import projections
+from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
 from bookpay_shared.kafka import Producer
 from bookpay_shared.logs import configure
+from bookpay_shared.ordered import ConsumerOptions
 from bookpay_shared.outbox import OutboxRelay
 from bookpay_shared.settings import ServiceSettings
 
@@ -45,7 +46,7 @@ class ServiceRuntime:
     """Keep local projections of booking-service's accounts, customers and bookings."""
     db: Pool = field(init=False)
     producer: Producer = field(init=False)
-    broker: KafkaBroker = field(init=False)
+    consumers: Consumers = field(init=False)
     faults: FaultPoints = field(init=False)
     _tasks: list[BackgroundTask] = field(default_factory=list)
 
@@ -53,16 +54,18 @@ class ServiceRuntime:
         servers = self.settings.kafka_bootstrap_servers
         self.db = new_pool(self.settings.database_url.get_secret_value())
         self.producer = Producer(servers, client_id=self.name)
-        # Topics are created explicitly (bookpay_shared.topics), never by a consumer starting up.
-        self.broker = KafkaBroker(
+        self.consumers = Consumers(
             servers,
-            client_id=self.name,
-            logger=logging.getLogger(self.name),
-            allow_auto_create_topics=False,
+            self.name,
+            self.producer,
+            ConsumerOptions(
+                max_in_flight=self.settings.consumer_max_in_flight,
+                grace=self.settings.consumer_grace_seconds,
+            ),
         )
         self.faults = FaultPoints(self.settings.fault_points)
         if self.uses_projections:
-            projections.register(self.broker, self.db, self.producer, service=self.name)
+            projections.register(self.consumers, self.db)
 
     def add_background_task(self, task: BackgroundTask) -> None:
         """A coroutine that runs for the service's lifetime (a sweep, a projection...)."""
@@ -78,12 +81,12 @@ class ServiceRuntime:
         await self.producer.start()
         tasks = [asyncio.create_task(OutboxRelay(self.db, self.producer).run(), name="outbox")]
         tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]
-        await self.broker.start()
+        await self.consumers.start()
         log.info("%s started", self.name)
         try:
             yield
         finally:
-            await self.broker.stop()
+            await self.consumers.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
