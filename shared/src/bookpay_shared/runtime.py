@@ -52,7 +52,10 @@ class ServiceRuntime:
 
     def __post_init__(self) -> None:
         servers = self.settings.kafka_bootstrap_servers
-        self.db = new_pool(self.settings.database_url.get_secret_value())
+        self.db = new_pool(
+            self.settings.database_url.get_secret_value(),
+            max_size=self.settings.database_pool_size,
+        )
         self.producer = Producer(servers, client_id=self.name)
         self.consumers = Consumers(
             servers,
