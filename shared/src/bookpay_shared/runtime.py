@@ -18,6 +18,7 @@ from importlib.abc import Traversable
 from typing import Any, TypeVar
 
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -134,6 +135,7 @@ class ServiceRuntime:
             port=self.settings.http_port,
             log_config=None,
             access_log=False,
+            http="httptools",
             timeout_graceful_shutdown=10,
         )
         await uvicorn.Server(config).serve()
@@ -166,4 +168,6 @@ def run_service(
         runtime, app = create_app(settings)
         await runtime.serve(app)
 
-    asyncio.run(serve())
+    # uvloop: the same asyncio, a faster event loop (libuv); httptools parses HTTP for uvicorn.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve())
