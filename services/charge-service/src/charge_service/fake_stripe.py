@@ -93,6 +93,8 @@ class _Faults:
 
 @dataclass
 class FakeStripeGateway:
+    record_calls: bool = True
+    """Keep every call in `calls` (off for long runs: the memory stand-in)."""
     calls: list[FakeCall] = field(default_factory=list)
     cards: dict[str, FakeCard] = field(default_factory=dict)
     customers: dict[str, FakeCustomer] = field(default_factory=dict)
@@ -215,10 +217,10 @@ class FakeStripeGateway:
 
         def effect() -> None:
             card = self._card(payment_method_id, stripe_account)
+            customer = self.customers.get(card.customer_id or "")
+            if customer is not None and customer.default_payment_method == payment_method_id:
+                customer.default_payment_method = None
             card.customer_id = None
-            for customer in self.customers.values():
-                if customer.default_payment_method == payment_method_id:
-                    customer.default_payment_method = None
 
         self._call("detach_payment_method", kwargs, effect)
 
@@ -425,7 +427,8 @@ class FakeStripeGateway:
         effect: Callable[[], _T],
         idempotency_key: str | None = None,
     ) -> _T:
-        self.calls.append(FakeCall(method, {**kwargs, "idempotency_key": idempotency_key}))
+        if self.record_calls:
+            self.calls.append(FakeCall(method, {**kwargs, "idempotency_key": idempotency_key}))
         if self._faults.before:
             self._faults.before -= 1
             raise StripeUnavailable("Stripe unavailable (simulated)")
