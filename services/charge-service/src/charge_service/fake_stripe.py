@@ -21,6 +21,7 @@ from charge_service.stripe_types import (
     IntentResult,
     PaymentFailure,
     StripeCardRejected,
+    StripeGateway,
     StripeRequestRejected,
     StripeUnavailable,
     payment_failure,
@@ -538,3 +539,7 @@ class FakeStripeGateway:
                 f"No such payment_intent: '{payment_intent_id}'", code="resource_missing"
             )
         return intent
+
+
+def _conforms(gateway: FakeStripeGateway) -> StripeGateway:
+    return gateway  # mypy checks that the class keeps up with the StripeGateway Protocol

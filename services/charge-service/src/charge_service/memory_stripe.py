@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from charge_service.fake_stripe import FakeStripeGateway
-from charge_service.stripe_types import CardDetails, IntentResult
+from charge_service.stripe_types import CardDetails, IntentResult, StripeGateway
 
 __all__ = ["TEST_PAYMENT_METHODS", "MemoryStripeGateway"]
 
@@ -234,3 +234,7 @@ class MemoryStripeGateway:
             return await self.stripe.retrieve_payment_intent(
                 stripe_account=stripe_account, payment_intent_id=payment_intent_id
             )
+
+
+def _conforms(gateway: MemoryStripeGateway) -> StripeGateway:
+    return gateway  # mypy checks that the class keeps up with the StripeGateway Protocol

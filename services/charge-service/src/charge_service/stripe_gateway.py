@@ -11,6 +11,7 @@ a few request parameters; each gap has a constructor switch, all set by
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
@@ -331,7 +332,7 @@ class StripeApiGateway:
                 found = await self.find_payment_intent(
                     stripe_account=stripe_account,
                     customer_id=customer_id,
-                    created_since=None,
+                    created_since=int(time.time()) - 3600,  # made by this very request
                     metadata=metadata,
                 )
                 if found is None:
