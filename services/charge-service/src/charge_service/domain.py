@@ -109,6 +109,8 @@ class Charge:
     failure: Failure | None = None
     paid_at: datetime | None = None
     saved_payment_method_id: str | None = None
+    requested_at: datetime | None = None
+    """When the charge was recorded (None until it is)."""
 
     def can_try_another_card(self) -> bool:
         """A new-card charge whose card failed may be attempted again with another card."""
@@ -127,6 +129,15 @@ class Charge:
     @property
     def confirm_idempotency_key(self) -> str:
         return f"charge:{self.charge_id}:confirm:{self.attempts}"
+
+    @property
+    def off_session_idempotency_key(self) -> str:
+        """The key of a card-on-file attempt's single create-and-confirm request. The first
+        attempt uses the charge's key; a later attempt (made only when no PaymentIntent came of
+        the earlier ones) gets its own, so Stripe does not replay an earlier answer."""
+        if self.attempts <= 1:
+            return self.idempotency_key
+        return f"charge:{self.charge_id}:attempt:{self.attempts}"
 
     def same_request(self, other: Charge) -> bool:
         """True when `other` asks for exactly this charge (a harmless repeat)."""

@@ -370,4 +370,5 @@ def _charge(row: Row) -> Charge:
         failure=failure,
         paid_at=row["paid_at"],
         saved_payment_method_id=row["saved_payment_method_id"],
+        requested_at=row["created_at"],
     )
