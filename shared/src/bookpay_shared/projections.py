@@ -162,6 +162,16 @@ async def get_bookings(
     return [_booking(r) for r in rows]
 
 
+async def lock_bookings(conn: Connection, booking_ids: Sequence[uuid.UUID]) -> None:
+    """Lock these bookings' rows until the transaction ends (in booking_id order, so that two
+    transactions locking overlapping sets never deadlock). Bookings not known yet lock nothing."""
+    await conn.execute(
+        """SELECT booking_id FROM known_bookings WHERE booking_id = ANY($1::uuid[])
+           ORDER BY booking_id FOR UPDATE""",
+        sorted(set(booking_ids)),
+    )
+
+
 def _booking(r: Any) -> KnownBooking:
     return KnownBooking(
         booking_id=r["booking_id"],

@@ -32,6 +32,7 @@ async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
 
     Returns the charge as recorded and whether it was new."""
     async with pool.acquire() as conn, conn.transaction():
+        await lock_bookings(conn, charge)
         existing = await repo.get_charge(conn, charge.charge_id)
         if existing is not None:
             if not existing.same_request(charge):
@@ -49,8 +50,19 @@ async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
     return charge, True
 
 
+async def lock_bookings(conn: Connection, charge: Charge) -> None:
+    """Take the charge's bookings' row locks until the transaction ends: whoever holds them is
+    the only one checking a charge against those bookings' balance. Call it before anything
+    else that locks rows in the transaction (the charge's own row included)."""
+    await projections.lock_bookings(conn, charge.booking_ids)
+
+
 async def check_against_records(conn: Connection, charge: Charge) -> None:
-    """Raise UnknownCustomer or InvalidCharge unless the charge fits our records."""
+    """Raise UnknownCustomer or InvalidCharge unless the charge fits our records.
+
+    Locks the charge's bookings first (a no-op when the transaction holds them already): under
+    READ COMMITTED every statement after the lock sees the charges committed before it."""
+    await lock_bookings(conn, charge)
     if await projections.get_customer(conn, charge.account_id, charge.customer_id) is None:
         raise UnknownCustomer(
             f"customer {charge.customer_id} not found in account {charge.account_id}"

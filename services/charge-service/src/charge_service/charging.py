@@ -28,7 +28,12 @@ from bookpay_shared.events import ChargeMethod, ChargeRequested, FailureReason, 
 
 from charge_service import cards, outcomes
 from charge_service import repository as repo
-from charge_service.accepting import InvalidCharge, UnknownBookings, check_against_records
+from charge_service.accepting import (
+    InvalidCharge,
+    UnknownBookings,
+    check_against_records,
+    lock_bookings,
+)
 from charge_service.deps import Deps, stripe_call
 from charge_service.domain import (
     NOT_CONNECTED,
@@ -71,7 +76,11 @@ async def run_attempt(deps: Deps, charge: Charge, event_id: uuid.UUID | None = N
 
 async def _begin(deps: Deps, event: ChargeRequested) -> Charge | None:
     async with deps.pool.acquire() as conn, conn.transaction():
-        new = await repo.insert_charge(conn, Charge.from_request(event))
+        requested = Charge.from_request(event)
+        # The bookings' locks first, as the HTTP API takes them: charges for the same bookings
+        # are checked one at a time, and no lock order (bookings, then the charge) is reversed.
+        await lock_bookings(conn, requested)
+        new = await repo.insert_charge(conn, requested)
         charge = await repo.get_charge(conn, event.charge_id, for_update=True)
         assert charge is not None
         if new:
