@@ -85,5 +85,6 @@ async def check_against_records(conn: Connection, charge: Charge) -> None:
     if charge.amount + reserved > balance:
         raise InvalidCharge(
             f"amount {charge.amount} exceeds what is still due on these bookings: {balance} {charge.currency}"
-            f" of balance, {reserved} of which other charges in progress already cover"
+            f" of balance, {reserved} of which other charges in progress (or paid but not yet"
+            " applied to the bookings) already cover"
         )

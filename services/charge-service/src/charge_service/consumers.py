@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from bookpay_shared import topics
 from bookpay_shared.consuming import subscribe
-from bookpay_shared.events import ChargeRequested, PaymentLinkClosed, PaymentLinkPaid
+from bookpay_shared.events import (
+    ChargeRequested,
+    PaymentLinkClosed,
+    PaymentLinkPaid,
+    PaymentOverCollected,
+)
 from bookpay_shared.runtime import ServiceRuntime
 
-from charge_service import charging, link_payments
+from charge_service import charging, link_payments, over_collection
 from charge_service.deps import Deps
 
 SERVICE = "charge-service"
@@ -23,6 +28,9 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
 
     async def on_payment_link_closed(event: PaymentLinkClosed) -> None:
         await link_payments.on_payment_link_closed(deps, event)
+
+    async def on_payment_over_collected(event: PaymentOverCollected) -> None:
+        await over_collection.on_payment_over_collected(deps.pool, event)
 
     subscribe(
         runtime.broker,
@@ -46,5 +54,13 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
         service=SERVICE,
         model=PaymentLinkClosed,
         handler=on_payment_link_closed,
+        producer=runtime.producer,
+    )
+    subscribe(
+        runtime.broker,
+        topic=topics.PAYMENT_OVER_COLLECTED,
+        service=SERVICE,
+        model=PaymentOverCollected,
+        handler=on_payment_over_collected,
         producer=runtime.producer,
     )

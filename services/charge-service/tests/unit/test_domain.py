@@ -4,10 +4,12 @@ from datetime import UTC, datetime
 import pytest
 from bookpay_shared.events import ChargeMethod, FailureReason
 from charge_service.domain import (
+    BalanceClaim,
     Charge,
     ChargeStatus,
     InvalidTransition,
     SavedCard,
+    amount_claimed,
     check_transition,
     choose_card,
     no_card_failure,
@@ -105,3 +107,38 @@ def test_events_carry_the_charge_as_correlation() -> None:
     assert (event.card_brand, event.card_last4) == ("visa", "4242")
     failed = charge(status=ChargeStatus.FAILED, failure=no_card_failure(None)).failed_event()
     assert failed.reason is FailureReason.NO_CARD_ON_FILE
+
+
+def claim(status: ChargeStatus, *, awaits: bool = True, not_settled: int = 0) -> BalanceClaim:
+    return BalanceClaim(uuid.uuid4(), 1000, status, awaits, not_settled)
+
+
+@pytest.mark.parametrize(
+    ("status", "awaits", "not_settled", "counts"),
+    [
+        (ChargeStatus.REQUESTED, True, 1, True),
+        (ChargeStatus.PROCESSING, True, 0, True),
+        (ChargeStatus.AWAITING_CUSTOMER, False, 0, True),
+        # Paid, not yet applied to every booking: the balance due we see does not include it.
+        (ChargeStatus.SUCCEEDED, True, 2, True),
+        (ChargeStatus.SUCCEEDED, True, 1, True),
+        (ChargeStatus.SUCCEEDED, True, 0, False),
+        # Paid before settlement was tracked: taken as applied.
+        (ChargeStatus.SUCCEEDED, False, 1, False),
+        (ChargeStatus.FAILED, True, 1, False),
+    ],
+)
+def test_which_charges_take_from_the_balance_due(
+    status: ChargeStatus, awaits: bool, not_settled: int, counts: bool
+) -> None:
+    assert claim(status, awaits=awaits, not_settled=not_settled).counts is counts
+
+
+def test_amount_claimed_adds_up_the_charges_that_count() -> None:
+    claims = [
+        claim(ChargeStatus.PROCESSING),
+        claim(ChargeStatus.SUCCEEDED, not_settled=1),
+        claim(ChargeStatus.SUCCEEDED, not_settled=0),
+        claim(ChargeStatus.FAILED),
+    ]
+    assert amount_claimed(claims) == 2000
