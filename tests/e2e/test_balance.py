@@ -1,6 +1,7 @@
 """A booking's balance is never over-charged: concurrent charges for the same bookings are
-checked one at a time (over HTTP and Kafka alike), a charge paid but not yet applied by
-booking-service still counts, and money that could not be applied is reported on the charge."""
+checked one at a time (over HTTP and Kafka alike), a failed charge given another card is
+checked again, a charge paid but not yet applied by booking-service still counts, and money
+that could not be applied is reported on the charge."""
 
 import asyncio
 from typing import Any
@@ -12,8 +13,9 @@ from bookpay_devstack.events import EventLog, about
 from bookpay_devstack.system import Services
 from bookpay_shared import topics
 
-from .support import Bookpay, Customer, eventually
+from .support import DECLINES_AFTER_ATTACH, VISA, Bookpay, Customer, eventually
 from .test_charge_safety import publish_closed, request
+from .test_new_card import charge_new_card
 from .test_webhooks import customer_authenticates, waiting_charge
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -65,6 +67,28 @@ async def test_concurrent_charges_over_http_and_kafka_take_no_more_than_the_bala
     assert booking["amount_paid"] == booking["amount"] == 5000
     await asyncio.sleep(1)  # nothing more arrives
     assert (await bookpay.get_booking(customer, customer.booking_ids[0]))["amount_paid"] == 5000
+
+
+async def test_another_card_is_refused_when_other_charges_took_the_balance_meanwhile(
+    bookpay: Bookpay,
+) -> None:
+    customer = await bookpay.new_customer(await bookpay.new_account(), [3300])
+    declined = await bookpay.tokenize(DECLINES_AFTER_ATTACH)
+    charge_id = await charge_new_card(bookpay, customer, 3300, declined, save=False)
+    assert (await bookpay.wait_charge_done(customer, charge_id))["status"] == "failed"
+    await bookpay.save_card(customer)
+    assert (await bookpay.charge_card_on_file(customer, 3300)).status_code == 202
+
+    retried = await bookpay.charge.post(
+        f"/v1/accounts/{customer.account_id}/charges/{charge_id}/attempts",
+        json={"payment_method_id": await bookpay.tokenize(VISA)},
+    )
+
+    assert retried.status_code == 422, retried.text
+    assert retried.json()["error"]["code"] == "charge_mismatch"
+    charge = await bookpay.charge_status(customer, charge_id)
+    assert (charge["status"], charge["attempts"]) == ("failed", 1)
+    assert all(i["status"] != "succeeded" for i in await bookpay.payment_intents(charge_id))
 
 
 async def test_a_charge_paid_but_not_yet_applied_still_counts_against_the_balance(

@@ -306,9 +306,12 @@ async def try_another_card(
     """Attempt a failed new-card charge again with another card (same charge, same
     PaymentIntent). Runs the attempt now and returns the charge as it then stands."""
     async with deps.pool.acquire() as conn, conn.transaction():
-        charge = await repo.get_charge(conn, charge_id, for_update=True)
+        charge = await repo.get_charge(conn, charge_id)
         if charge is None or charge.account_id != account_id:
             raise UnknownCharge(f"charge {charge_id} not found in account {account_id}")
+        await lock_bookings(conn, charge)  # before the charge's row, as when it was accepted
+        charge = await repo.get_charge(conn, charge_id, for_update=True)
+        assert charge is not None
         if (
             charge.status is ChargeStatus.PROCESSING
             and charge.payment_method_id == payment_method_id
@@ -325,6 +328,8 @@ async def try_another_card(
                 save_card=save_card,
                 save_card_consent=save_card_consent,
             )
+            # A failed charge took nothing from the balance: others may have taken it since.
+            await check_against_records(conn, again)
             started = await _start_attempt(conn, again)
     if started is not None:
         await run_attempt(deps, started)
