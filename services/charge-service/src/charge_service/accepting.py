@@ -32,8 +32,12 @@ async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
 
     Returns the charge as recorded and whether it was new."""
     async with pool.acquire() as conn, conn.transaction():
-        await lock_bookings(conn, charge)
+        # A repeat needs no lock; a new charge is looked up again once it holds the bookings'
+        # locks, in case the same charge_id was just accepted concurrently.
         existing = await repo.get_charge(conn, charge.charge_id)
+        if existing is None:
+            await lock_bookings(conn, charge)
+            existing = await repo.get_charge(conn, charge.charge_id)
         if existing is not None:
             if not existing.same_request(charge):
                 raise ChargeConflict(f"charge {charge.charge_id} exists with different details")

@@ -132,15 +132,18 @@ class Charge:
         return f"charge:{self.charge_id}:confirm:{self.attempts}"
 
     def same_request(self, other: Charge) -> bool:
-        """True when `other` asks for exactly this charge (a harmless repeat)."""
-        return (
+        """True when `other` asks for exactly this charge (a harmless repeat). A repeat that
+        leaves the card out matches a card-on-file charge whose card has been chosen since."""
+        same_card = other.payment_method_id == self.payment_method_id or (
+            other.payment_method_id is None and other.method is ChargeMethod.CARD_ON_FILE
+        )
+        return same_card and (
             self.account_id,
             self.customer_id,
             sorted(self.booking_ids),
             self.amount,
             self.currency,
             self.method,
-            self.payment_method_id,
         ) == (
             other.account_id,
             other.customer_id,
@@ -148,7 +151,6 @@ class Charge:
             other.amount,
             other.currency,
             other.method,
-            other.payment_method_id,
         )
 
     @classmethod

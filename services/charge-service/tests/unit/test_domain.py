@@ -87,6 +87,15 @@ def test_same_request_ignores_booking_order_but_not_amount() -> None:
     assert not a.same_request(charge(amount=999))
 
 
+def test_a_repeat_without_the_card_matches_a_card_on_file_charge_whose_card_was_chosen() -> None:
+    started = charge(payment_method_id="pm_default", status=ChargeStatus.PROCESSING)
+    assert started.same_request(charge())
+    assert not started.same_request(charge(payment_method_id="pm_other"))
+    assert not started.same_request(
+        charge(method=ChargeMethod.NEW_CARD, payment_method_id="pm_other")
+    )
+
+
 def test_idempotency_keys_derive_from_the_charge_id() -> None:
     c = charge(attempts=1)
     assert c.idempotency_key == f"charge:{c.charge_id}"
