@@ -6,6 +6,7 @@ set -eu
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic charge-requested --partitions 6 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-succeeded --partitions 6 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-failed --partitions 6 --replication-factor 1
+/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-over-collected --partitions 6 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-link-created --partitions 6 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-link-paid --partitions 6 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-link-closed --partitions 6 --replication-factor 1
@@ -18,6 +19,7 @@ set -eu
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic charge-requested.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-succeeded.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-failed.dlq --partitions 3 --replication-factor 1
+/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-over-collected.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-link-created.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-link-paid.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-link-closed.dlq --partitions 3 --replication-factor 1
@@ -27,4 +29,4 @@ set -eu
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic customers-state.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic bookings-state.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic stripe-connections-state.dlq --partitions 3 --replication-factor 1
-echo "bookpay: 24 topics ready on $BOOTSTRAP_SERVERS"
+echo "bookpay: 26 topics ready on $BOOTSTRAP_SERVERS"

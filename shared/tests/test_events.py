@@ -2,7 +2,14 @@ import json
 import uuid
 
 import pytest
-from bookpay_shared.events import ALL_EVENTS, RECEIVED, ChargeMethod, ChargeRequested
+from bookpay_shared.contract import example_event
+from bookpay_shared.events import (
+    ALL_EVENTS,
+    RECEIVED,
+    BookingStateChanged,
+    ChargeMethod,
+    ChargeRequested,
+)
 from bookpay_shared.money import format_amount
 from pydantic import ValidationError
 
@@ -96,3 +103,10 @@ def test_a_received_event_keeps_its_id() -> None:
         ChargeRequested.model_validate_json(raw, context=RECEIVED).event_id
         == ChargeRequested.model_validate_json(raw, context=RECEIVED).event_id
     )
+
+
+def test_a_booking_state_from_before_settled_charges_lists_none() -> None:
+    example = json.loads(example_event(BookingStateChanged).to_json())
+    del example["settled_charge_ids"]
+    old = BookingStateChanged.model_validate_json(json.dumps(example), context=RECEIVED)
+    assert old.settled_charge_ids == []

@@ -27,6 +27,7 @@ from bookpay_shared.events import (
     PaymentLinkClosed,
     PaymentLinkCreated,
     PaymentLinkPaid,
+    PaymentOverCollected,
     PaymentSucceeded,
     StripeConnectionChanged,
 )
@@ -70,6 +71,12 @@ _EVENT_NOTES: dict[type[Event], dict[str, str]] = {
         "decline_code": "Stripe's decline code when the card was declined, else null.",
         "retryable": "True when the same charge may succeed if asked again later.",
         "stripe_payment_intent_id": "The Stripe PaymentIntent, when one was created.",
+    },
+    PaymentOverCollected: {
+        "amount": "The whole charge's amount, in the currency's minor unit.",
+        "unapplied_amount": "What could not be applied to the bookings: paid beyond their "
+        "balance due, to be refunded (minor units).",
+        "stripe_payment_intent_id": "The Stripe PaymentIntent (`pi_…`) that took the money.",
     },
     PaymentLinkPaid: {
         "link_id": "The payment link that was paid.",
@@ -292,12 +299,19 @@ _EXAMPLES: dict[type[Event], dict[str, Any]] = {
         "amount_paid": 5000,
         "balance_due": 15000,
         "status": "partially_paid",
+        "settled_charge_ids": [CHARGE],
     },
     StripeConnectionChanged: {
         "correlation_id": ACCOUNT,
         "account_id": ACCOUNT,
         "stripe_account_id": "acct_1PqR5tLkdIwHu7ix",
         "version": 1,
+    },
+    PaymentOverCollected: {
+        **_FLOW,
+        **_MONEY,
+        "unapplied_amount": 1200,
+        "stripe_payment_intent_id": "pi_3PqR5tLkdIwHu7ix0A1b2C3d",
     },
 }
 

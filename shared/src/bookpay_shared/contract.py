@@ -41,6 +41,7 @@ from bookpay_shared.events import (
     PaymentLinkClosed,
     PaymentLinkCreated,
     PaymentLinkPaid,
+    PaymentOverCollected,
     PaymentSucceeded,
     StripeConnectionChanged,
 )
@@ -110,6 +111,10 @@ FLOWS: Mapping[type[Event], Flow] = {
     PaymentFailed: Flow(
         {CHARGE: ""},
         {LINK: "creates a payment link when the charge continues as one (next_action)"},
+    ),
+    PaymentOverCollected: Flow(
+        {BOOKING: "publishes it when part of a payment cannot be applied to the bookings"},
+        {CHARGE: "records the amount over the balance due on the charge, to be refunded"},
     ),
     PaymentLinkCreated: Flow({LINK: ""}, {NOTIFICATION: "emails the link to the customer"}),
     PaymentLinkPaid: Flow(

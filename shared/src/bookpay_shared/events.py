@@ -205,6 +205,18 @@ class PaymentFailed(ChargeOfBookings):
     same PaymentIntent) so that the customer can authenticate on-session."""
 
 
+class PaymentOverCollected(ChargeOfBookings):
+    """A charge was paid, but part of it could not be applied to its bookings (they were paid
+    already, or are in another currency): the customer paid `unapplied_amount` more than the
+    bookings' balance due, to be refunded. Published by booking-service once per charge, when it
+    applies the payment; `amount` is the whole charge's."""
+
+    TOPIC: ClassVar[str] = topics.PAYMENT_OVER_COLLECTED
+    event_type: Literal["PaymentOverCollected"] = "PaymentOverCollected"
+    unapplied_amount: PositiveAmount
+    stripe_payment_intent_id: str
+
+
 class PaymentLinkCreated(ChargeOfBookings):
     TOPIC: ClassVar[str] = topics.PAYMENT_LINK_CREATED
     event_type: Literal["PaymentLinkCreated"] = "PaymentLinkCreated"
@@ -323,6 +335,10 @@ class BookingStateChanged(Event):
     amount_paid: NonNegativeInt
     balance_due: NonNegativeInt
     status: BookingStatus
+    settled_charge_ids: list[uuid.UUID] = Field(default_factory=list)
+    """Every charge booking-service has applied to this booking (one that got no share of it
+    included), oldest first. A charge paid but not listed here yet is not in `amount_paid`:
+    charge-service keeps counting it against the balance until every booking lists it."""
 
     def key(self) -> str:
         return str(self.booking_id)
@@ -347,6 +363,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ChargeRequested,
     PaymentSucceeded,
     PaymentFailed,
+    PaymentOverCollected,
     PaymentLinkCreated,
     PaymentLinkPaid,
     PaymentLinkClosed,

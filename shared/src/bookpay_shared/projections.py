@@ -64,6 +64,8 @@ class KnownBooking:
     amount_paid: int
     balance_due: int
     status: BookingStatus
+    settled_charge_ids: tuple[uuid.UUID, ...] = ()
+    """The charges booking-service has applied to this booking (BookingStateChanged)."""
 
 
 async def apply_account(conn: Connection, e: AccountStateChanged) -> None:
@@ -100,13 +102,13 @@ async def apply_customer(conn: Connection, e: CustomerStateChanged) -> None:
 async def apply_booking(conn: Connection, e: BookingStateChanged) -> None:
     await conn.execute(
         """INSERT INTO known_bookings (booking_id, account_id, customer_id, title, starts_at,
-               amount, currency, amount_paid, balance_due, status, version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               amount, currency, amount_paid, balance_due, status, version, settled_charge_ids)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (booking_id) DO UPDATE SET title = excluded.title,
                starts_at = excluded.starts_at, amount = excluded.amount,
                currency = excluded.currency, amount_paid = excluded.amount_paid,
                balance_due = excluded.balance_due, status = excluded.status,
-               version = excluded.version
+               version = excluded.version, settled_charge_ids = excluded.settled_charge_ids
            WHERE known_bookings.version < excluded.version""",
         e.booking_id,
         e.account_id,
@@ -119,6 +121,7 @@ async def apply_booking(conn: Connection, e: BookingStateChanged) -> None:
         e.balance_due,
         e.status.value,
         e.version,
+        list(e.settled_charge_ids),
     )
 
 
@@ -159,6 +162,16 @@ async def get_bookings(
     return [_booking(r) for r in rows]
 
 
+async def lock_bookings(conn: Connection, booking_ids: Sequence[uuid.UUID]) -> None:
+    """Lock these bookings' rows until the transaction ends (in booking_id order, so that two
+    transactions locking overlapping sets never deadlock). Bookings not known yet lock nothing."""
+    await conn.execute(
+        """SELECT booking_id FROM known_bookings WHERE booking_id = ANY($1::uuid[])
+           ORDER BY booking_id FOR UPDATE""",
+        sorted(set(booking_ids)),
+    )
+
+
 def _booking(r: Any) -> KnownBooking:
     return KnownBooking(
         booking_id=r["booking_id"],
@@ -171,6 +184,7 @@ def _booking(r: Any) -> KnownBooking:
         amount_paid=r["amount_paid"],
         balance_due=r["balance_due"],
         status=BookingStatus(r["status"]),
+        settled_charge_ids=tuple(r["settled_charge_ids"]),
     )
 
 

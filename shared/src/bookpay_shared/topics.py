@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 CHARGE_REQUESTED = "charge-requested"
 PAYMENT_SUCCEEDED = "payment-succeeded"
 PAYMENT_FAILED = "payment-failed"
+PAYMENT_OVER_COLLECTED = "payment-over-collected"
 PAYMENT_LINK_CREATED = "payment-link-created"
 PAYMENT_LINK_PAID = "payment-link-paid"
 PAYMENT_LINK_CLOSED = "payment-link-closed"
@@ -42,6 +43,7 @@ _EVENT_TOPICS = (
     CHARGE_REQUESTED,
     PAYMENT_SUCCEEDED,
     PAYMENT_FAILED,
+    PAYMENT_OVER_COLLECTED,
     PAYMENT_LINK_CREATED,
     PAYMENT_LINK_PAID,
     PAYMENT_LINK_CLOSED,

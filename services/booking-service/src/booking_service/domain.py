@@ -1,7 +1,8 @@
 """booking-service's domain: bookings, their balance and status, and how a payment is applied.
 
 Pure logic, no I/O. A payment is applied to the charge's bookings oldest first (by start time),
-each up to its balance; what is left over is recorded as unapplied.
+each up to its balance; what is left over is recorded as unapplied (and reported). Every
+booking of the charge, one that got nothing included, then lists the charge as settled.
 """
 
 from __future__ import annotations
@@ -44,30 +45,30 @@ class Booking:
 
 @dataclass(frozen=True)
 class Allocation:
-    applied: list[tuple[Booking, int]]
-    """Each booking paid (its state after the payment) and the amount applied to it."""
+    shares: list[tuple[Booking, int]]
+    """Every booking of the payment (its state after the payment, a new version) and the amount
+    applied to it, 0 for a booking that got nothing: each has the charge settled."""
     unapplied: int
     """What was left once every eligible booking was paid in full."""
+
+    @property
+    def applied(self) -> list[tuple[Booking, int]]:
+        """The bookings that received part of the payment, and how much."""
+        return [(booking, share) for booking, share in self.shares if share > 0]
 
 
 def allocate(amount: int, currency: str, bookings: list[Booking]) -> Allocation:
     """Apply `amount` to `bookings`, oldest first, each up to its balance.
 
-    Bookings in another currency or already paid in full receive nothing.
+    Bookings in another currency or already paid in full receive nothing (a share of 0).
     """
-    eligible = sorted(
-        (b for b in bookings if b.currency == currency and b.balance_due > 0),
-        key=lambda b: (b.starts_at, b.created_at, str(b.id)),
-    )
     remaining = amount
-    applied: list[tuple[Booking, int]] = []
-    for booking in eligible:
-        if remaining == 0:
-            break
-        share = min(remaining, booking.balance_due)
-        applied.append((booking.pay(share), share))
+    shares: list[tuple[Booking, int]] = []
+    for booking in sorted(bookings, key=lambda b: (b.starts_at, b.created_at, str(b.id))):
+        share = min(remaining, booking.balance_due) if booking.currency == currency else 0
+        shares.append((booking.pay(share), share))
         remaining -= share
-    return Allocation(applied=applied, unapplied=remaining)
+    return Allocation(shares=shares, unapplied=remaining)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from bookpay_shared.events import (
     BookingCharged,
     BookingStateChanged,
     CustomerStateChanged,
+    PaymentOverCollected,
     PaymentSucceeded,
     utcnow,
 )
@@ -54,7 +56,11 @@ def customer_state(customer: Customer) -> CustomerStateChanged:
     )
 
 
-def booking_state(booking: Booking, correlation_id: uuid.UUID | None = None) -> BookingStateChanged:
+def booking_state(
+    booking: Booking,
+    settled_charge_ids: Sequence[uuid.UUID] = (),
+    correlation_id: uuid.UUID | None = None,
+) -> BookingStateChanged:
     return BookingStateChanged(
         correlation_id=correlation_id or booking.id,
         booking_id=booking.id,
@@ -68,6 +74,7 @@ def booking_state(booking: Booking, correlation_id: uuid.UUID | None = None) -> 
         amount_paid=booking.amount_paid,
         balance_due=booking.balance_due,
         status=booking.status,
+        settled_charge_ids=list(settled_charge_ids),
     )
 
 
@@ -152,7 +159,10 @@ async def _require_account(conn: Connection, account_id: uuid.UUID) -> Account:
 
 
 async def apply_payment(pool: Pool, event: PaymentSucceeded) -> None:
-    """Apply a successful charge to its bookings, once, and announce each booking charged."""
+    """Apply a successful charge to its bookings, once, and announce each booking charged.
+
+    Every booking of the charge, one that got no share included, gets a new state listing the
+    charge as settled; what could not be applied is announced as PaymentOverCollected."""
     async with pool.acquire() as conn, conn.transaction():
         if not await inbox.claim(conn, PAYMENTS_CONSUMER, event.event_id):
             return
@@ -173,6 +183,8 @@ async def apply_payment(pool: Pool, event: PaymentSucceeded) -> None:
                 "charge %s was already applied; ignoring event %s", event.charge_id, event.event_id
             )
             return
+        for booking, share in allocation.shares:
+            await _settle(conn, event, booking, share)
         if allocation.unapplied:
             log.warning(
                 "charge %s: %d %s could not be applied to its bookings",
@@ -180,8 +192,33 @@ async def apply_payment(pool: Pool, event: PaymentSucceeded) -> None:
                 allocation.unapplied,
                 event.currency,
             )
-        for booking, share in allocation.applied:
-            await _apply_share(conn, event, booking, share)
+            await outbox.enqueue(conn, over_collected(event, allocation.unapplied))
+
+
+def over_collected(event: PaymentSucceeded, unapplied: int) -> PaymentOverCollected:
+    return PaymentOverCollected(
+        correlation_id=event.charge_id,
+        charge_id=event.charge_id,
+        account_id=event.account_id,
+        customer_id=event.customer_id,
+        booking_ids=event.booking_ids,
+        amount=event.amount,
+        currency=event.currency,
+        unapplied_amount=unapplied,
+        stripe_payment_intent_id=event.stripe_payment_intent_id,
+    )
+
+
+async def _settle(conn: Connection, event: PaymentSucceeded, booking: Booking, share: int) -> None:
+    """Record the charge on one of its bookings (`booking` as it is after the payment) and
+    publish the booking's new state; a share of it also as a payment and BookingCharged."""
+    if share:
+        await _apply_share(conn, event, booking, share)
+    else:
+        await repo.save_booking_version(conn, booking)
+    await repo.record_settled_charge(conn, booking.id, event.charge_id)
+    settled = await repo.settled_charge_ids(conn, booking.id)
+    await outbox.enqueue(conn, booking_state(booking, settled, correlation_id=event.charge_id))
 
 
 async def _apply_share(
@@ -211,4 +248,4 @@ async def _apply_share(
         charged_at=event.paid_at,
         method=event.method,
     )
-    await outbox.enqueue(conn, charged, booking_state(booking, correlation_id=event.charge_id))
+    await outbox.enqueue(conn, charged)

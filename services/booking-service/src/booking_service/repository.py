@@ -167,6 +167,32 @@ async def save_booking_payment(conn: Connection, booking: Booking, payment: Book
     )
 
 
+async def save_booking_version(conn: Connection, booking: Booking) -> None:
+    """Save a booking's new version when a payment changed nothing else on it."""
+    await conn.execute(
+        "UPDATE bookings SET version = $2 WHERE id = $1", booking.id, booking.version
+    )
+
+
+async def record_settled_charge(
+    conn: Connection, booking_id: uuid.UUID, charge_id: uuid.UUID
+) -> None:
+    await conn.execute(
+        "INSERT INTO settled_charges (booking_id, charge_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        booking_id,
+        charge_id,
+    )
+
+
+async def settled_charge_ids(conn: Connection, booking_id: uuid.UUID) -> list[uuid.UUID]:
+    """The charges applied to this booking (a zero share included), oldest first."""
+    rows = await conn.fetch(
+        "SELECT charge_id FROM settled_charges WHERE booking_id = $1 ORDER BY settled_at, charge_id",
+        booking_id,
+    )
+    return [r["charge_id"] for r in rows]
+
+
 async def record_received_payment(
     conn: Connection,
     *,

@@ -62,3 +62,19 @@ def test_status_follows_amount_paid() -> None:
 
 def test_paying_bumps_the_version() -> None:
     assert booking(100).pay(10).version == 2
+
+
+def test_every_booking_of_the_payment_gets_a_new_state_even_without_a_share() -> None:
+    paid, euros, due = booking(1000, paid=1000), booking(1000, currency="eur"), booking(800)
+    result = allocate(1000, "usd", [paid, euros, due])
+    assert {b.id: share for b, share in result.shares} == {paid.id: 0, euros.id: 0, due.id: 800}
+    assert all(b.version == 2 for b, _ in result.shares)
+    assert [(b.id, share) for b, share in result.applied] == [(due.id, 800)]
+    assert result.unapplied == 200
+
+
+def test_a_booking_reached_after_the_money_ran_out_gets_a_zero_share() -> None:
+    sooner, later = booking(1000), booking(1000, days=1)
+    result = allocate(1000, "usd", [later, sooner])
+    assert [(b.id, share) for b, share in result.shares] == [(sooner.id, 1000), (later.id, 0)]
+    assert result.shares[1][0].amount_paid == 0

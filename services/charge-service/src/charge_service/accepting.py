@@ -32,7 +32,12 @@ async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
 
     Returns the charge as recorded and whether it was new."""
     async with pool.acquire() as conn, conn.transaction():
+        # A repeat needs no lock; a new charge is looked up again once it holds the bookings'
+        # locks, in case the same charge_id was just accepted concurrently.
         existing = await repo.get_charge(conn, charge.charge_id)
+        if existing is None:
+            await lock_bookings(conn, charge)
+            existing = await repo.get_charge(conn, charge.charge_id)
         if existing is not None:
             if not existing.same_request(charge):
                 raise ChargeConflict(f"charge {charge.charge_id} exists with different details")
@@ -49,8 +54,19 @@ async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
     return charge, True
 
 
+async def lock_bookings(conn: Connection, charge: Charge) -> None:
+    """Take the charge's bookings' row locks until the transaction ends: whoever holds them is
+    the only one checking a charge against those bookings' balance. Call it before anything
+    else that locks rows in the transaction (the charge's own row included)."""
+    await projections.lock_bookings(conn, charge.booking_ids)
+
+
 async def check_against_records(conn: Connection, charge: Charge) -> None:
-    """Raise UnknownCustomer or InvalidCharge unless the charge fits our records."""
+    """Raise UnknownCustomer or InvalidCharge unless the charge fits our records.
+
+    Locks the charge's bookings first (a no-op when the transaction holds them already): under
+    READ COMMITTED every statement after the lock sees the charges committed before it."""
+    await lock_bookings(conn, charge)
     if await projections.get_customer(conn, charge.account_id, charge.customer_id) is None:
         raise UnknownCustomer(
             f"customer {charge.customer_id} not found in account {charge.account_id}"
@@ -73,5 +89,6 @@ async def check_against_records(conn: Connection, charge: Charge) -> None:
     if charge.amount + reserved > balance:
         raise InvalidCharge(
             f"amount {charge.amount} exceeds what is still due on these bookings: {balance} {charge.currency}"
-            f" of balance, {reserved} of which other charges in progress already cover"
+            f" of balance, {reserved} of which other charges in progress (or paid but not yet"
+            " applied to the bookings) already cover"
         )

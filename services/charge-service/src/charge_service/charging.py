@@ -31,7 +31,12 @@ from bookpay_shared.events import ChargeMethod, ChargeRequested, FailureReason, 
 
 from charge_service import cards, outcomes
 from charge_service import repository as repo
-from charge_service.accepting import InvalidCharge, UnknownBookings, check_against_records
+from charge_service.accepting import (
+    InvalidCharge,
+    UnknownBookings,
+    check_against_records,
+    lock_bookings,
+)
 from charge_service.deps import Deps, stripe_call
 from charge_service.domain import (
     NOT_CONNECTED,
@@ -84,7 +89,11 @@ async def run_attempt(
 async def _begin(deps: Deps, event: ChargeRequested) -> tuple[Charge, bool] | None:
     """The charge to attempt and whether the attempt is resumed; None when there is none."""
     async with deps.pool.acquire() as conn, conn.transaction():
-        new = await repo.insert_charge(conn, Charge.from_request(event))
+        requested = Charge.from_request(event)
+        # The bookings' locks first, as the HTTP API takes them: charges for the same bookings
+        # are checked one at a time, and no lock order (bookings, then the charge) is reversed.
+        await lock_bookings(conn, requested)
+        new = await repo.insert_charge(conn, requested)
         charge = await repo.get_charge(conn, event.charge_id, for_update=True)
         assert charge is not None
         if new:
@@ -374,9 +383,12 @@ async def try_another_card(
     """Attempt a failed new-card charge again with another card (same charge, same
     PaymentIntent). Runs the attempt now and returns the charge as it then stands."""
     async with deps.pool.acquire() as conn, conn.transaction():
-        charge = await repo.get_charge(conn, charge_id, for_update=True)
+        charge = await repo.get_charge(conn, charge_id)
         if charge is None or charge.account_id != account_id:
             raise UnknownCharge(f"charge {charge_id} not found in account {account_id}")
+        await lock_bookings(conn, charge)  # before the charge's row, as when it was accepted
+        charge = await repo.get_charge(conn, charge_id, for_update=True)
+        assert charge is not None
         if (
             charge.status is ChargeStatus.PROCESSING
             and charge.payment_method_id == payment_method_id
@@ -393,6 +405,8 @@ async def try_another_card(
                 save_card=save_card,
                 save_card_consent=save_card_consent,
             )
+            # A failed charge took nothing from the balance: others may have taken it since.
+            await check_against_records(conn, again)
             started = await _start_attempt(conn, again)
     if started is not None:
         await run_attempt(deps, started, resumed=started is charge)

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
-from bookpay_shared.events import ChargeRequested, PaymentLinkClosed, PaymentLinkPaid
+from bookpay_shared.events import (
+    ChargeRequested,
+    PaymentLinkClosed,
+    PaymentLinkPaid,
+    PaymentOverCollected,
+)
 from bookpay_shared.runtime import ServiceRuntime
 
-from charge_service import charging, link_payments
+from charge_service import charging, link_payments, over_collection
 from charge_service.deps import Deps
 
 
@@ -20,6 +25,10 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
     async def on_payment_link_closed(event: PaymentLinkClosed) -> None:
         await link_payments.on_payment_link_closed(deps, event)
 
+    async def on_payment_over_collected(event: PaymentOverCollected) -> None:
+        await over_collection.on_payment_over_collected(deps.pool, event)
+
     runtime.consumers.subscribe(ChargeRequested, on_charge_requested)
     runtime.consumers.subscribe(PaymentLinkPaid, on_payment_link_paid)
     runtime.consumers.subscribe(PaymentLinkClosed, on_payment_link_closed)
+    runtime.consumers.subscribe(PaymentOverCollected, on_payment_over_collected)

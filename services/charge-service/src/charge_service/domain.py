@@ -118,6 +118,10 @@ class Charge:
     """The card asked for (None: the default card): `payment_method_id` becomes the card
     chosen. Set from `payment_method_id` when `requested_method` is not given."""
 
+    over_collected: int | None = None
+    """What booking-service could not apply to the bookings (PaymentOverCollected): paid beyond
+    their balance due, to be refunded."""
+
     def __post_init__(self) -> None:
         if self.requested_method is None:  # a new request: it asks for what it says
             object.__setattr__(self, "requested_method", self.method)
@@ -151,7 +155,9 @@ class Charge:
         return f"charge:{self.charge_id}:attempt:{self.attempts}"
 
     def same_request(self, other: Charge) -> bool:
-        """True when `other` asks for exactly this charge (a harmless repeat)."""
+        """True when `other` asks for exactly this charge (a harmless repeat): compared with what
+        was asked, so a card on file whose card has been chosen since, or that continued as a
+        payment link, still matches its repeat."""
         return (
             self.account_id,
             self.customer_id,
@@ -235,6 +241,39 @@ class Charge:
             stripe_payment_intent_id=self.stripe_payment_intent_id,
             next_action="payment_link" if self.status is ChargeStatus.AWAITING_CUSTOMER else None,
         )
+
+
+IN_FLIGHT = frozenset({_S.REQUESTED, _S.PROCESSING, _S.AWAITING_CUSTOMER})
+"""Charges that may still take money."""
+
+
+@dataclass(frozen=True)
+class BalanceClaim:
+    """Another charge for some of the same bookings, as far as the balance check is concerned."""
+
+    charge_id: uuid.UUID
+    amount: int
+    status: ChargeStatus
+    awaits_settlement: bool
+    """False for charges that succeeded before settlement was tracked (taken as applied)."""
+    bookings_not_settled: int
+    """How many of its bookings we know whose state does not list it as applied yet."""
+
+    @property
+    def counts(self) -> bool:
+        """Whether the charge still takes from the balance due that our projection shows: while
+        it may still take money, and once paid until booking-service has applied it to every
+        booking of it that we know (until then the balance due does not include it)."""
+        if self.status in IN_FLIGHT:
+            return True
+        return (
+            self.status is _S.SUCCEEDED and self.awaits_settlement and self.bookings_not_settled > 0
+        )
+
+
+def amount_claimed(claims: list[BalanceClaim]) -> int:
+    """What other charges take from the bookings' balance due as our projection shows it."""
+    return sum(c.amount for c in claims if c.counts)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ from typing import Any
 from bookpay_shared.db import Connection
 from bookpay_shared.events import ChargeMethod, FailureReason
 
-from charge_service.domain import Charge, ChargeStatus, Failure, SavedCard
+from charge_service.domain import (
+    BalanceClaim,
+    Charge,
+    ChargeStatus,
+    Failure,
+    SavedCard,
+    amount_claimed,
+)
 
 Row = Any  # asyncpg.Record
 
@@ -247,16 +254,45 @@ async def save_charge(conn: Connection, charge: Charge) -> None:
 async def amount_in_progress(
     conn: Connection, booking_ids: tuple[uuid.UUID, ...], *, exclude: uuid.UUID
 ) -> int:
-    """What charges not yet settled (requested, processing, awaiting the customer) claim on
-    any of these bookings."""
-    total: int = await conn.fetchval(
-        """SELECT coalesce(sum(amount), 0) FROM charges
-           WHERE booking_ids && $1::uuid[] AND charge_id <> $2
-             AND status IN ('requested', 'processing', 'awaiting_customer')""",
+    """What other charges for any of these bookings take from their balance due as our
+    projection shows it: charges not settled yet (requested, processing, awaiting the customer)
+    and charges paid but not yet applied to all their bookings by booking-service."""
+    rows = await conn.fetch(
+        """SELECT c.charge_id, c.amount, c.status, c.awaits_settlement,
+                  (SELECT count(*) FROM known_bookings kb
+                   WHERE kb.booking_id = ANY(c.booking_ids)
+                     AND NOT (c.charge_id = ANY(kb.settled_charge_ids))) AS bookings_not_settled
+           FROM charges c
+           WHERE c.booking_ids && $1::uuid[] AND c.charge_id <> $2
+             AND (c.status IN ('requested', 'processing', 'awaiting_customer')
+                  OR (c.status = 'succeeded' AND c.awaits_settlement))""",
         list(booking_ids),
         exclude,
     )
-    return total
+    return amount_claimed(
+        [
+            BalanceClaim(
+                charge_id=r["charge_id"],
+                amount=r["amount"],
+                status=ChargeStatus(r["status"]),
+                awaits_settlement=r["awaits_settlement"],
+                bookings_not_settled=r["bookings_not_settled"],
+            )
+            for r in rows
+        ]
+    )
+
+
+async def record_over_collected(conn: Connection, charge_id: uuid.UUID, amount: int) -> bool:
+    """Record what the charge took beyond its bookings' balance due, once; False when it was
+    recorded before."""
+    updated = await conn.fetchval(
+        """UPDATE charges SET over_collected_amount = $2, updated_at = now()
+           WHERE charge_id = $1 AND over_collected_amount IS NULL RETURNING true""",
+        charge_id,
+        amount,
+    )
+    return bool(updated)
 
 
 async def charges_to_reconcile(
@@ -375,4 +411,5 @@ def _charge(row: Row) -> Charge:
         requested_at=row["created_at"],
         requested_method=ChargeMethod(row["requested_method"]),
         requested_payment_method_id=row["requested_payment_method_id"],
+        over_collected=row["over_collected_amount"],
     )

@@ -59,6 +59,9 @@ async def charge_view(pool: Pool, charge: Charge) -> dict[str, Any]:
             "decline_code": failure.decline_code,
         },
         "paid_at": charge.paid_at,
+        "over_collected": None
+        if charge.over_collected is None
+        else {"amount": charge.over_collected, "currency": charge.currency},
         "attempts": charge.attempts,
         "history": [
             {"at": h.at, "status": h.status, "note": h.note, "detail": h.detail} for h in history

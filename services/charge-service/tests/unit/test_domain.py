@@ -5,10 +5,12 @@ from datetime import UTC, datetime
 import pytest
 from bookpay_shared.events import ChargeMethod, FailureReason
 from charge_service.domain import (
+    BalanceClaim,
     Charge,
     ChargeStatus,
     InvalidTransition,
     SavedCard,
+    amount_claimed,
     check_transition,
     choose_card,
     no_card_failure,
@@ -35,7 +37,12 @@ def charge(**changes: object) -> Charge:
         message=None,
         requested_by="staff",
     )
-    return Charge(**{**base.__dict__, **changes})
+    asked = {
+        k: v
+        for k, v in base.__dict__.items()
+        if k not in ("requested_method", "requested_payment_method_id")
+    }
+    return Charge(**{**asked, **changes})
 
 
 @pytest.mark.parametrize(
@@ -86,6 +93,15 @@ def test_same_request_ignores_booking_order_but_not_amount() -> None:
     assert not a.same_request(charge(amount=999))
 
 
+def test_a_repeat_without_the_card_matches_a_card_on_file_charge_whose_card_was_chosen() -> None:
+    started = replace(charge(), payment_method_id="pm_default", status=ChargeStatus.PROCESSING)
+    assert started.same_request(charge())
+    assert not started.same_request(charge(payment_method_id="pm_other"))
+    assert not started.same_request(
+        charge(method=ChargeMethod.NEW_CARD, payment_method_id="pm_other")
+    )
+
+
 def test_idempotency_keys_derive_from_the_charge_id() -> None:
     c = charge(attempts=1)
     assert c.idempotency_key == f"charge:{c.charge_id}"
@@ -113,3 +129,38 @@ def test_a_repeat_is_compared_with_what_was_asked_not_with_what_the_charge_becam
     became = replace(asked, method=ChargeMethod.PAYMENT_LINK, payment_method_id="pm_chosen_default")
     assert became.same_request(asked)
     assert not became.same_request(replace(asked, requested_payment_method_id="pm_other"))
+
+
+def claim(status: ChargeStatus, *, awaits: bool = True, not_settled: int = 0) -> BalanceClaim:
+    return BalanceClaim(uuid.uuid4(), 1000, status, awaits, not_settled)
+
+
+@pytest.mark.parametrize(
+    ("status", "awaits", "not_settled", "counts"),
+    [
+        (ChargeStatus.REQUESTED, True, 1, True),
+        (ChargeStatus.PROCESSING, True, 0, True),
+        (ChargeStatus.AWAITING_CUSTOMER, False, 0, True),
+        # Paid, not yet applied to every booking: the balance due we see does not include it.
+        (ChargeStatus.SUCCEEDED, True, 2, True),
+        (ChargeStatus.SUCCEEDED, True, 1, True),
+        (ChargeStatus.SUCCEEDED, True, 0, False),
+        # Paid before settlement was tracked: taken as applied.
+        (ChargeStatus.SUCCEEDED, False, 1, False),
+        (ChargeStatus.FAILED, True, 1, False),
+    ],
+)
+def test_which_charges_take_from_the_balance_due(
+    status: ChargeStatus, awaits: bool, not_settled: int, counts: bool
+) -> None:
+    assert claim(status, awaits=awaits, not_settled=not_settled).counts is counts
+
+
+def test_amount_claimed_adds_up_the_charges_that_count() -> None:
+    claims = [
+        claim(ChargeStatus.PROCESSING),
+        claim(ChargeStatus.SUCCEEDED, not_settled=1),
+        claim(ChargeStatus.SUCCEEDED, not_settled=0),
+        claim(ChargeStatus.FAILED),
+    ]
+    assert amount_claimed(claims) == 2000
