@@ -128,6 +128,11 @@ class Bench:
         """Restart the services in `mode` and seed its customers."""
         restart = await benchkit.restart_services(self.services, mode)
         self.mode = mode
+        pids = {name: process.pid for name, process in self.services.processes.items()}
+        pids_file = self.root / "var" / "bench" / "pids.json"
+        pids_file.parent.mkdir(parents=True, exist_ok=True)
+        pids_file.write_text(json.dumps({"mode": mode.name, **pids}) + "\n")
+        print(f"bench: {mode.name}: service pids {pids}", file=sys.stderr, flush=True)
         async with self.api() as api:
             self.customers, seeding = await api.seed(self.plan.customers, mode, BOOKING_AMOUNT)
         return {
@@ -164,6 +169,7 @@ class Bench:
             summary = benchkit.summarize(timings, watcher)
         return {
             "mode": mode.name,
+            "stripe": _stripe_of(mode),
             "service_settings": dict(mode.env),
             "load": f"closed loop: {plan.concurrency} workers, each sends a charge and waits "
             f"for its BookingCharged; stops after {plan.charges} charges or {seconds:.0f} s",
@@ -229,6 +235,13 @@ async def _wait_pages_show(urls: list[str], timeout: float = 60) -> None:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"payment page not ready: {response.status_code} {url}")
                 await asyncio.sleep(0.5)
+
+
+def _stripe_of(mode: Mode) -> str:
+    if not mode.memory:
+        return "localstripe (a separate single-threaded Python process)"
+    latency = mode.env.get("CHARGE_STRIPE_LATENCY_MS", "0")
+    return f"in-memory stand-in inside charge-service, {latency} ms per call, no concurrency cap"
 
 
 def _describe(exc: BaseException) -> str:
