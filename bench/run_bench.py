@@ -52,6 +52,9 @@ BOOKING_AMOUNT = 5_000_000
 @dataclass(frozen=True)
 class Plan:
     customers: int
+    localstripe_customers: int
+    """localstripe is slow to seed (four calls per saved card, single-threaded) and saturates
+    long before a few hundred charges are in flight, so its mode uses fewer customers."""
     charges: int
     concurrency: int
     mode_seconds: float
@@ -68,6 +71,7 @@ class Plan:
     def full(cls, charges: int | None) -> Plan:
         return cls(
             customers=600,
+            localstripe_customers=120,
             charges=charges or 4000,
             concurrency=200,
             mode_seconds=40,
@@ -85,6 +89,7 @@ class Plan:
     def quick(cls, charges: int | None) -> Plan:
         return cls(
             customers=20,
+            localstripe_customers=20,
             charges=charges or 60,
             concurrency=10,
             mode_seconds=10,
@@ -134,7 +139,8 @@ class Bench:
         pids_file.write_text(json.dumps({"mode": mode.name, **pids}) + "\n")
         print(f"bench: {mode.name}: service pids {pids}", file=sys.stderr, flush=True)
         async with self.api() as api:
-            self.customers, seeding = await api.seed(self.plan.customers, mode, BOOKING_AMOUNT)
+            count = self.plan.customers if mode.memory else self.plan.localstripe_customers
+            self.customers, seeding = await api.seed(count, mode, BOOKING_AMOUNT)
         return {
             "services_restart_seconds": round(restart, 1),
             "customers": len(self.customers),
@@ -157,6 +163,7 @@ class Bench:
     async def charges(self, mode: Mode, seconds: float) -> dict[str, Any]:
         setup = await self.use_mode(mode)
         plan = self.plan
+        workers = min(plan.concurrency, len(self.customers))
         async with self.api() as api, self.watcher() as watcher:
             warm = await benchkit.closed_loop(
                 api, watcher, self.customers, charges=min(plan.concurrency, 50),
@@ -171,7 +178,7 @@ class Bench:
             "mode": mode.name,
             "stripe": _stripe_of(mode),
             "service_settings": dict(mode.env),
-            "load": f"closed loop: {plan.concurrency} workers, each sends a charge and waits "
+            "load": f"closed loop: {workers} workers, each sends a charge and waits "
             f"for its BookingCharged; stops after {plan.charges} charges or {seconds:.0f} s",
             "warm_up_charges": len(warm),
             **summary,
