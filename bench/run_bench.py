@@ -53,8 +53,10 @@ BOOKING_AMOUNT = 5_000_000
 class Plan:
     customers: int
     localstripe_customers: int
-    """localstripe is slow to seed (four calls per saved card, single-threaded) and saturates
-    long before a few hundred charges are in flight, so its mode uses fewer customers."""
+    localstripe_concurrency: int
+    """localstripe is slow to seed (several calls per saved card, single-threaded) and
+    saturates at a few charges per second, so its mode uses fewer customers and workers: more
+    would only queue (and take minutes to drain)."""
     charges: int
     concurrency: int
     mode_seconds: float
@@ -71,7 +73,8 @@ class Plan:
     def full(cls, charges: int | None) -> Plan:
         return cls(
             customers=600,
-            localstripe_customers=120,
+            localstripe_customers=100,
+            localstripe_concurrency=20,
             charges=charges or 4000,
             concurrency=200,
             mode_seconds=40,
@@ -81,7 +84,7 @@ class Plan:
             page_links=8,
             page_workers=32,
             page_seconds=15,
-            kafka_records=500_000,
+            kafka_records=300_000,
             pgbench_seconds=15,
         )
 
@@ -90,6 +93,7 @@ class Plan:
         return cls(
             customers=20,
             localstripe_customers=20,
+            localstripe_concurrency=10,
             charges=charges or 60,
             concurrency=10,
             mode_seconds=10,
@@ -163,15 +167,16 @@ class Bench:
     async def charges(self, mode: Mode, seconds: float) -> dict[str, Any]:
         setup = await self.use_mode(mode)
         plan = self.plan
-        workers = min(plan.concurrency, len(self.customers))
+        concurrency = plan.concurrency if mode.memory else plan.localstripe_concurrency
+        workers = min(concurrency, len(self.customers))
         async with self.api() as api, self.watcher() as watcher:
             warm = await benchkit.closed_loop(
-                api, watcher, self.customers, charges=min(plan.concurrency, 50),
-                concurrency=plan.concurrency, max_seconds=60, amount=CHARGE_AMOUNT,
+                api, watcher, self.customers, charges=min(workers, 50),
+                concurrency=workers, max_seconds=60, amount=CHARGE_AMOUNT,
             )  # fmt: skip
             timings = await benchkit.closed_loop(
                 api, watcher, self.customers, charges=plan.charges,
-                concurrency=plan.concurrency, max_seconds=seconds, amount=CHARGE_AMOUNT,
+                concurrency=workers, max_seconds=seconds, amount=CHARGE_AMOUNT,
             )  # fmt: skip
             summary = benchkit.summarize(timings, watcher)
         return {
