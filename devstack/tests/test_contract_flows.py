@@ -9,7 +9,8 @@ import importlib
 import pytest
 from bookpay_devstack.apidocs import placeholder_settings
 from bookpay_devstack.system import ServiceSpec, SystemConfig
-from bookpay_shared.contract import consumer_group, flow_of
+from bookpay_shared.consuming import consumer_group
+from bookpay_shared.contract import flow_of
 from bookpay_shared.events import ALL_EVENTS
 
 
@@ -19,7 +20,7 @@ def subscribed_groups(spec: ServiceSpec) -> set[str]:
     async def build() -> set[str]:
         main = importlib.import_module(f"{spec.package}.main")
         runtime, _ = main.create_app(placeholder_settings(spec))
-        return {str(s.group_id) for s in runtime.broker.subscribers}
+        return set(runtime.consumers.groups)
 
     return asyncio.run(build())
 

@@ -22,7 +22,7 @@ from .config import StackConfig
 from .process import StartupError, require_free_ports
 from .seed import ACCOUNT_NAME, DEMO_FILE, Demo, Endpoints, seed
 from .stack import Stack, run_infra
-from .system import Services, SystemConfig
+from .system import Services, SystemConfig, process_label
 
 log = logging.getLogger("bookpay_devstack")
 
@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="start the infrastructure and the four services, and seed a demo customer"
     )
     add_config_arguments(run)
+    run.add_argument(
+        "--instances",
+        action="append",
+        default=[],
+        metavar="SERVICE=N",
+        help="run N processes of a service (e.g. charge-service=2); repeatable",
+    )
     run.set_defaults(handler=run_command)
     return parser
 
@@ -85,8 +92,8 @@ async def run_command(args: argparse.Namespace) -> None:
     """Infrastructure, services, demo; stops the services, then the infrastructure, on exit."""
     started = time.monotonic()
     config = config_from_args(args)
-    system = SystemConfig(echo=True)
-    ports = [spec.port for spec in system.specs()]
+    system = SystemConfig(echo=True, instances=parse_instances(args.instances))
+    ports = [system.port(name, n) for name, n in system.all_instances()]
     require_free_ports("bookpay services", config.host, ports)
     async with run_infra(config) as stack:
         services = Services(stack, system)
@@ -100,14 +107,30 @@ async def run_command(args: argparse.Namespace) -> None:
             await services.stop_all()
 
 
+def parse_instances(values: list[str]) -> dict[str, int]:
+    """`["charge-service=2"]` → `{"charge-service": 2}`; unknown services and counts below 1
+    are refused."""
+    known = {spec.name for spec in SystemConfig().specs()}
+    counts: dict[str, int] = {}
+    for value in values:
+        name, _, count = value.partition("=")
+        if name not in known or not count.isdigit() or int(count) < 1:
+            raise StartupError(
+                f"--instances {value!r}: expected SERVICE=N with N >= 1, SERVICE one of "
+                + ", ".join(sorted(known))
+            )
+        counts[name] = int(count)
+    return counts
+
+
 async def start_services(services: Services) -> None:
-    """Start every service, then wait until each one's /healthz answers 200."""
-    for name in services.specs:
-        services.start(name)
+    """Start every instance of every service, then wait until each one's /healthz answers."""
+    for name, instance in services.instances():
+        services.start(name, instance=instance)
     try:
         async with asyncio.TaskGroup() as group:
-            for name in services.specs:
-                group.create_task(services.wait_healthy(name))
+            for name, instance in services.instances():
+                group.create_task(services.wait_healthy(name, instance=instance))
     except BaseExceptionGroup as failures:
         errors = failures.exceptions
         if not all(isinstance(e, StartupError) for e in errors):
@@ -117,7 +140,12 @@ async def start_services(services: Services) -> None:
 
 def print_ready(stack: Stack, services: Services, demo: Demo, seconds: float) -> None:
     logs = stack.logs_dir
-    urls = {name: f"{services.url(name)}  (log {logs / name}.log)" for name in services.specs}
+    urls = {
+        process_label(
+            name, n
+        ): f"{services.url(name, n)}  (log {logs / process_label(name, n)}.log)"
+        for name, n in services.instances()
+    }
     print_table("\nbookpay services:", urls)
     print_table("infrastructure:", stack.addresses())
     print_table(f"demo ({ACCOUNT_NAME}):", demo.describe())

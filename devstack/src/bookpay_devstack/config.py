@@ -67,7 +67,7 @@ class StackConfig:
         ("fsync", "off"),
         ("synchronous_commit", "off"),
         ("full_page_writes", "off"),
-        ("max_connections", "200"),
+        ("max_connections", "400"),
     )
 
     # localstripe: any key starting with sk_ is accepted; webhooks go to the charge service.

@@ -25,6 +25,14 @@ class ServiceSpec:
     port: int
 
 
+INSTANCE_PORT_STEP = 10
+
+
+def process_label(name: str, instance: int) -> str:
+    """`charge-service` for the first instance, `charge-service-2` for the second..."""
+    return name if instance == 1 else f"{name}-{instance}"
+
+
 @dataclass(frozen=True)
 class SystemConfig:
     booking_port: int = 8001
@@ -36,6 +44,22 @@ class SystemConfig:
     echo: bool = False
     """Also print each service's log lines to the console, prefixed with its name."""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    instances: Mapping[str, int] = field(default_factory=dict)
+    """How many processes of a service to run (1 when not named): they share its database and
+    its consumer groups, so Kafka spreads the partitions over them. Instance n (from 1) serves
+    HTTP on the service's port + 10 * (n - 1)."""
+
+    def port(self, name: str, instance: int = 1) -> int:
+        spec = next(s for s in self.specs() if s.name == name)
+        return spec.port + INSTANCE_PORT_STEP * (instance - 1)
+
+    def all_instances(self) -> list[tuple[str, int]]:
+        """Every (service, instance number) to run."""
+        return [
+            (spec.name, n)
+            for spec in self.specs()
+            for n in range(1, self.instances.get(spec.name, 1) + 1)
+        ]
 
     def specs(self) -> tuple[ServiceSpec, ...]:
         return (
@@ -63,10 +87,22 @@ class Services:
         self.specs = {s.name: s for s in self.config.specs()}
         self.processes: dict[str, ManagedProcess] = {}
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.specs[name].port}"
+    def url(self, name: str, instance: int = 1) -> str:
+        return f"http://127.0.0.1:{self.port(name, instance)}"
 
-    def env(self, spec: ServiceSpec, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    def port(self, name: str, instance: int = 1) -> int:
+        return self.config.port(name, instance)
+
+    def instances(self) -> list[tuple[str, int]]:
+        return self.config.all_instances()
+
+    def env(
+        self,
+        spec: ServiceSpec,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        port: int | None = None,
+    ) -> dict[str, str]:
         cfg = self.stack.config
         p = spec.env_prefix
         env = {
@@ -75,7 +111,7 @@ class Services:
             f"{p}_DATABASE_URL": self.stack.postgres_dsn(spec.database),
             f"{p}_KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka_bootstrap_servers,
             f"{p}_HTTP_HOST": "127.0.0.1",
-            f"{p}_HTTP_PORT": str(spec.port),
+            f"{p}_HTTP_PORT": str(port or spec.port),
             f"{p}_LOG_LEVEL": self.config.log_level,
             "PYTHONUNBUFFERED": "1",
         }
@@ -108,28 +144,32 @@ class Services:
             }
         return env | dict(self.config.extra_env) | dict(overrides or {})
 
-    def start(self, name: str, overrides: Mapping[str, str] | None = None) -> ManagedProcess:
+    def start(
+        self, name: str, overrides: Mapping[str, str] | None = None, instance: int = 1
+    ) -> ManagedProcess:
         spec = self.specs[name]
+        label = process_label(name, instance)
         process = ManagedProcess(
-            name,
+            label,
             [sys.executable, "-m", f"{spec.package}.main"],
-            log_path=self.stack.logs_dir / f"{name}.log",
-            env=self.env(spec, overrides),
+            log_path=self.stack.logs_dir / f"{label}.log",
+            env=self.env(spec, overrides, port=self.port(name, instance)),
             echo=self.config.echo,
         )
         process.start()
-        self.processes[name] = process
+        self.processes[label] = process
         return process
 
-    async def wait_healthy(self, name: str, timeout: float = 60.0) -> None:
-        await self.processes[name].wait_http_ok(f"{self.url(name)}/healthz", timeout)
+    async def wait_healthy(self, name: str, timeout: float = 60.0, instance: int = 1) -> None:
+        process = self.processes[process_label(name, instance)]
+        await process.wait_http_ok(f"{self.url(name, instance)}/healthz", timeout)
 
     async def start_all(self, timeout: float = 90.0) -> None:
-        for name in self.specs:
-            self.start(name)
+        for name, instance in self.instances():
+            self.start(name, instance=instance)
         async with asyncio.TaskGroup() as group:  # one failure cancels the other waits
-            for name in self.specs:
-                group.create_task(self.wait_healthy(name, timeout))
+            for name, instance in self.instances():
+                group.create_task(self.wait_healthy(name, timeout, instance))
 
     async def restart(
         self, name: str, overrides: Mapping[str, str] | None = None

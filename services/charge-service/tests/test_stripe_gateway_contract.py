@@ -141,6 +141,31 @@ async def test_charging_uses_requests_stripe_accepts(gateway: StripeApiGateway) 
         assert result.payment_intent_id.startswith("pi_")
 
 
+async def test_charging_off_session_in_one_request_uses_requests_stripe_accepts(
+    gateway: StripeApiGateway,
+) -> None:
+    charged = await gateway.charge_off_session(
+        stripe_account=ACCOUNT,
+        amount=12500,
+        currency="usd",
+        customer_id="cus_123",
+        payment_method_id="pm_card_visa",
+        metadata={"charge_id": "ch-2"},
+        idempotency_key="charge:ch-2",
+        description="bookpay charge ch-2",
+    )
+    # stripe-mock's canned PaymentIntents carry no metadata: nothing matches, but the list
+    # request (customer, created[gte], limit) must pass the spec.
+    found = await gateway.find_payment_intent(
+        stripe_account=ACCOUNT,
+        customer_id="cus_123",
+        created_since=1_700_000_000,
+        metadata={"charge_id": "ch-2"},
+    )
+    assert charged.payment_intent_id.startswith("pi_")
+    assert found is None
+
+
 def test_stripe_mock_refuses_what_stripe_would(stripe_mock_url: str) -> None:
     """So that the tests above can fail: a parameter the spec lacks is refused."""
     response = httpx.post(

@@ -23,6 +23,7 @@ import pytest
 import stripe
 from charge_service.stripe_gateway import StripeApiGateway
 from charge_service.stripe_types import (
+    IntentResult,
     StripeCardRejected,
     StripeRequestRejected,
     StripeUnavailable,
@@ -276,6 +277,105 @@ async def test_a_card_needing_authentication_fails_off_session(
     assert result.failure is not None
     assert result.failure.reason == "authentication_required"
     assert not result.succeeded
+
+
+async def charge_off_session(
+    gateway: StripeApiGateway, customer_id: str, payment_method_id: str, charge: str
+) -> IntentResult:
+    return await gateway.charge_off_session(
+        stripe_account=ACCOUNT,
+        amount=4500,
+        currency="usd",
+        customer_id=customer_id,
+        payment_method_id=payment_method_id,
+        metadata={"charge_id": charge},
+        idempotency_key=f"charge:{charge}",
+        description=f"charge {charge}",
+    )
+
+
+async def test_charges_a_saved_card_off_session_in_one_request(
+    localstripe_url: str, raw: httpx.AsyncClient
+) -> None:
+    recorder = RecordingClient()
+    gateway = StripeApiGateway.for_localstripe(localstripe_url, SECRET_KEY, http_client=recorder)
+    try:
+        customer_id, payment_method_id = await saved_card(gateway, raw, "4242424242424242")
+        before = len(recorder.sent)
+        result = await charge_off_session(gateway, customer_id, payment_method_id, "one-request")
+    finally:
+        await gateway.aclose()
+
+    assert len(recorder.sent) - before == 1
+    assert recorder.sent[-1]["idempotency-key"] == "charge:one-request"
+    assert result.succeeded and result.failure is None
+    assert result.payment_intent_id.startswith("pi_")
+    assert result.card is not None
+    assert (result.card.payment_method_id, result.card.brand, result.card.last4) == (
+        payment_method_id,
+        "visa",
+        "4242",
+    )
+    assert (result.card.exp_month, result.card.exp_year) == (12, 2034)
+    assert result.card.fingerprint
+    assert result.metadata["charge_id"] == "one-request"
+
+
+async def test_a_card_declined_off_session_names_its_payment_intent(
+    gateway: StripeApiGateway, raw: httpx.AsyncClient
+) -> None:
+    customer_id, payment_method_id = await saved_card(gateway, raw, "4000000000000341")
+
+    result = await charge_off_session(gateway, customer_id, payment_method_id, "one-declined")
+    read = await gateway.retrieve_payment_intent(
+        stripe_account=ACCOUNT, payment_intent_id=result.payment_intent_id
+    )
+
+    # localstripe's 402 names no PaymentIntent: the gateway found it by its metadata.
+    assert result.status == "requires_payment_method"
+    assert result.failure is not None and result.failure.reason == "card_declined"
+    assert read.metadata["charge_id"] == "one-declined"
+    assert read.failure is not None and read.failure.reason == "card_declined"
+
+
+async def test_a_card_needing_authentication_fails_off_session_in_one_request(
+    gateway: StripeApiGateway, raw: httpx.AsyncClient
+) -> None:
+    customer_id, payment_method_id = await saved_card(gateway, raw, "4000002760003184")
+
+    result = await charge_off_session(gateway, customer_id, payment_method_id, "one-3ds")
+
+    assert result.payment_intent_id.startswith("pi_")
+    assert result.failure is not None
+    assert result.failure.reason == "authentication_required"
+    assert not result.succeeded
+
+
+async def test_finds_the_payment_intent_made_for_a_charge(
+    gateway: StripeApiGateway, raw: httpx.AsyncClient
+) -> None:
+    customer_id, payment_method_id = await saved_card(gateway, raw, "4242424242424242")
+    other_customer, other_card = await saved_card(gateway, raw, "4242424242424242")
+    await charge_off_session(gateway, other_customer, other_card, "find-me")  # not this customer
+    paid = await charge_off_session(gateway, customer_id, payment_method_id, "find-me")
+    since = int(time.time()) - 300
+
+    found = await gateway.find_payment_intent(
+        stripe_account=ACCOUNT,
+        customer_id=customer_id,
+        created_since=since,
+        metadata={"charge_id": "find-me"},
+    )
+    missing = await gateway.find_payment_intent(
+        stripe_account=ACCOUNT,
+        customer_id=customer_id,
+        created_since=since,
+        metadata={"charge_id": "never-made"},
+    )
+
+    assert found is not None and found.payment_intent_id == paid.payment_intent_id
+    assert found.succeeded and found.card is not None and found.card.last4 == "4242"
+    assert missing is None
 
 
 async def test_a_new_card_paid_on_session_is_saved(

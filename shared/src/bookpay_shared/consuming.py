@@ -1,13 +1,17 @@
-"""Consuming events at least once, idempotently, with dead letters.
+"""Consuming events at least once, idempotently, with dead letters, concurrently across keys.
 
-`subscribe` wires one Kafka topic to one handler of one event model:
-- the offset is committed only after the handler returned (its effect is durable),
+`Consumers` holds a service's subscriptions: each wires one Kafka topic to one handler of one
+event model, in the consumer group `<service>.<topic>` (one group per topic keeps a rebalance of
+one topic from pausing the others), consumed by a `KeyOrderedConsumer` (see `ordered`):
+- events with different keys are handled concurrently (up to the service's in-flight bound),
+  events with the same key one after another, in order;
+- the offset is committed only past events whose handler returned (their effect is durable);
 - a message that cannot be parsed or validated (bad JSON, wrong schema, unknown version or
-  event type) goes to `<topic>.dlq` with the reason, and the consumer moves on,
-- a transient failure (database or Stripe unavailable, ...) is retried with backoff; after a
-  while the message is handed back to Kafka (seek) so it is fetched again, never skipped,
+  event type) goes to `<topic>.dlq` with the reason, and the consumer moves on;
+- a transient failure (database or Stripe unavailable, ...) is retried with backoff for as long
+  as it lasts: the event's key waits, other keys go on, nothing is skipped;
 - any other failure is retried a few times, then dead-lettered: a bug never blocks a
-  customer's partition for good, and the message stays replayable from the dead letters.
+  customer's events for good, and the message stays replayable from the dead letters.
 Handlers must be idempotent (see `inbox.claim`): redelivery is normal.
 """
 
@@ -16,27 +20,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 from aiokafka import ConsumerRecord
-from faststream import Context
-from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage
-from faststream.message import StreamMessage
-from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
 from bookpay_shared.events import RECEIVED, Event
 from bookpay_shared.kafka import OutgoingMessage, Producer
+from bookpay_shared.ordered import ConsumerOptions, KeyOrderedConsumer
 from bookpay_shared.topics import dlq
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E], Awaitable[None]]
+
+
+def consumer_group(service: str, topic: str) -> str:
+    """The consumer group of one service on one topic."""
+    return f"{service}.{topic}"
 
 
 class TransientError(Exception):
@@ -64,7 +69,7 @@ class RetryPolicy:
     max_attempts_for_errors: int = 5
     """Attempts before an unexpected (non-transient) failure is dead-lettered."""
     attempts_before_redelivery: int = 8
-    """Transient-failure attempts before the message is handed back to Kafka to fetch again."""
+    """Transient-failure attempts before the event waits `max_delay` and starts over."""
     base_delay: float = 0.2
     max_delay: float = 15.0
 
@@ -72,46 +77,69 @@ class RetryPolicy:
         return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-async def _raw_body(message: StreamMessage[Any]) -> bytes:
-    return message.body
+@dataclass
+class Consumers:
+    """A service's Kafka subscriptions, started and stopped together."""
+
+    bootstrap_servers: str
+    service: str
+    producer: Producer
+    options: ConsumerOptions = field(default_factory=ConsumerOptions)
+    _consumers: list[KeyOrderedConsumer] = field(default_factory=list)
+
+    def subscribe(
+        self,
+        model: type[E],
+        handler: Handler[E],
+        *,
+        topic: str | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        """Pass each valid `model` read from `topic` (the model's own by default) to `handler`."""
+        topic = topic or model.TOPIC
+        group_id = consumer_group(self.service, topic)
+        dead_letters = _DeadLetters(self.producer, consumer=group_id)
+
+        async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
+            while not await _process_safely(record, model, handler, dead_letters, retry):
+                pass  # handed back after a pause: tried again, never skipped
+
+        self._consumers.append(
+            KeyOrderedConsumer(
+                bootstrap_servers=self.bootstrap_servers,
+                topic=topic,
+                group_id=group_id,
+                handler=on_record,
+                options=self.options,
+                client_id=f"{self.service}.{topic}",
+            )
+        )
+
+    @property
+    def groups(self) -> list[str]:
+        return [c.group_id for c in self._consumers]
+
+    async def start(self) -> None:
+        for consumer in self._consumers:
+            await consumer.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(c.stop() for c in self._consumers), return_exceptions=True)
 
 
-def subscribe(
-    broker: KafkaBroker,
-    *,
-    topic: str,
-    service: str,
+async def _process_safely(
+    record: ConsumerRecord[bytes, bytes],
     model: type[E],
     handler: Handler[E],
-    producer: Producer,
-    retry: RetryPolicy = RetryPolicy(),
-) -> None:
-    """Consume `topic` in the consumer group `<service>.<topic>`, passing each valid `model`
-    to `handler`. One group per topic keeps rebalances of one topic from pausing the others."""
-    group_id = f"{service}.{topic}"
-    dead_letters = _DeadLetters(producer, consumer=group_id)
-
-    async def on_message(body: bytes, message: KafkaMessage = Context("message")) -> None:
-        record: ConsumerRecord[bytes, bytes] = message.raw_message
-        try:
-            done = await _process(body, record, model, handler, dead_letters, retry)
-        except Exception:  # e.g. the dead-letter topic could not be written: never skip it
-            log.exception("%s could not be processed; handing it back to Kafka", _where(record))
-            await asyncio.sleep(retry.max_delay)
-            done = False
-        if done:
-            await message.ack()
-        else:
-            await message.nack()
-
-    broker.subscriber(
-        topic,
-        group_id=group_id,
-        ack_policy=AckPolicy.MANUAL,
-        decoder=_raw_body,
-        auto_offset_reset="earliest",
-        title=f"{group_id}:{topic}",
-    )(on_message)
+    dead_letters: _DeadLetters,
+    retry: RetryPolicy,
+) -> bool:
+    try:
+        return await _process(record.value or b"", record, model, handler, dead_letters, retry)
+    except Exception:  # e.g. the dead-letter topic could not be written: never skip it
+        log.exception("%s could not be processed; trying it again", _where(record))
+        await asyncio.sleep(retry.max_delay)
+        return False
 
 
 async def _process(
@@ -150,7 +178,7 @@ async def _handle_with_retries(
             return True
         except TRANSIENT_ERRORS as exc:
             if attempt >= retry.attempts_before_redelivery:
-                log.warning("%s still failing (%r); handing it back to Kafka", _where(record), exc)
+                log.warning("%s still failing (%r); trying it again later", _where(record), exc)
                 await asyncio.sleep(retry.max_delay)
                 return False
             log.warning("%s transient failure (%r); retry %d", _where(record), exc, attempt)

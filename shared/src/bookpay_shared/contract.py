@@ -27,6 +27,7 @@ from bookpay_shared._contract_text import (
     field_description,
     key_field,
 )
+from bookpay_shared.consuming import consumer_group
 from bookpay_shared.events import (
     ALL_EVENTS,
     AccountStateChanged,
@@ -158,11 +159,6 @@ def flow_of(event: type[Event]) -> Flow:
             f"{event.__name__} has no producers or consumers: add it to FLOWS in {__name__}"
         )
     return FLOWS[event]
-
-
-def consumer_group(service: str, topic: str) -> str:
-    """The consumer group of one service on one topic (see `consuming.subscribe`)."""
-    return f"{service}.{topic}"
 
 
 def topic_spec(name: str) -> TopicSpec:

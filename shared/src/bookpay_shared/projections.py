@@ -17,10 +17,8 @@ from importlib import resources
 from importlib.abc import Traversable
 from typing import Any, TypeVar
 
-from faststream.kafka import KafkaBroker
-
 from bookpay_shared import topics
-from bookpay_shared.consuming import subscribe
+from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import (
     AccountStateChanged,
@@ -30,7 +28,6 @@ from bookpay_shared.events import (
     CustomerStateChanged,
     Event,
 )
-from bookpay_shared.kafka import Producer
 
 E = TypeVar("E", bound=Event)
 
@@ -185,24 +182,15 @@ _ENTITY_TOPICS: dict[str, tuple[str, type[Event], Callable[[Connection, Any], Aw
 
 
 def register(
-    broker: KafkaBroker,
+    consumers: Consumers,
     pool: Pool,
-    producer: Producer,
     *,
-    service: str,
     entities: Sequence[str] = ("accounts", "customers", "bookings"),
 ) -> None:
     """Keep this service's projections of `entities` up to date."""
     for entity in entities:
         topic, model, apply = _ENTITY_TOPICS[entity]
-        subscribe(
-            broker,
-            topic=topic,
-            service=service,
-            model=model,
-            handler=_projector(pool, apply),
-            producer=producer,
-        )
+        consumers.subscribe(model, _projector(pool, apply), topic=topic)
 
 
 def _projector(

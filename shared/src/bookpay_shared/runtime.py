@@ -18,15 +18,17 @@ from importlib.abc import Traversable
 from typing import Any, TypeVar
 
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker
 
 from bookpay_shared import projections
+from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
 from bookpay_shared.kafka import Producer
 from bookpay_shared.logs import configure
+from bookpay_shared.ordered import ConsumerOptions
 from bookpay_shared.outbox import OutboxRelay
 from bookpay_shared.settings import ServiceSettings
 
@@ -45,24 +47,29 @@ class ServiceRuntime:
     """Keep local projections of booking-service's accounts, customers and bookings."""
     db: Pool = field(init=False)
     producer: Producer = field(init=False)
-    broker: KafkaBroker = field(init=False)
+    consumers: Consumers = field(init=False)
     faults: FaultPoints = field(init=False)
     _tasks: list[BackgroundTask] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         servers = self.settings.kafka_bootstrap_servers
-        self.db = new_pool(self.settings.database_url.get_secret_value())
+        self.db = new_pool(
+            self.settings.database_url.get_secret_value(),
+            max_size=self.settings.database_pool_size,
+        )
         self.producer = Producer(servers, client_id=self.name)
-        # Topics are created explicitly (bookpay_shared.topics), never by a consumer starting up.
-        self.broker = KafkaBroker(
+        self.consumers = Consumers(
             servers,
-            client_id=self.name,
-            logger=logging.getLogger(self.name),
-            allow_auto_create_topics=False,
+            self.name,
+            self.producer,
+            ConsumerOptions(
+                max_in_flight=self.settings.consumer_max_in_flight,
+                grace=self.settings.consumer_grace_seconds,
+            ),
         )
         self.faults = FaultPoints(self.settings.fault_points)
         if self.uses_projections:
-            projections.register(self.broker, self.db, self.producer, service=self.name)
+            projections.register(self.consumers, self.db)
 
     def add_background_task(self, task: BackgroundTask) -> None:
         """A coroutine that runs for the service's lifetime (a sweep, a projection...)."""
@@ -78,12 +85,12 @@ class ServiceRuntime:
         await self.producer.start()
         tasks = [asyncio.create_task(OutboxRelay(self.db, self.producer).run(), name="outbox")]
         tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]
-        await self.broker.start()
+        await self.consumers.start()
         log.info("%s started", self.name)
         try:
             yield
         finally:
-            await self.broker.stop()
+            await self.consumers.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -128,6 +135,7 @@ class ServiceRuntime:
             port=self.settings.http_port,
             log_config=None,
             access_log=False,
+            http="httptools",
             timeout_graceful_shutdown=10,
         )
         await uvicorn.Server(config).serve()
@@ -160,4 +168,6 @@ def run_service(
         runtime, app = create_app(settings)
         await runtime.serve(app)
 
-    asyncio.run(serve())
+    # uvloop: the same asyncio, a faster event loop (libuv); httptools parses HTTP for uvicorn.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve())

@@ -18,6 +18,13 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     log_level: str = "INFO"
+    database_pool_size: int = Field(default=20, ge=1)
+    """Connections this process keeps to its database (the server's max_connections bounds
+    the sum over every instance of every service)."""
+    consumer_max_in_flight: int = Field(default=256, ge=1)
+    """Events one consumer (one topic) handles at once, across keys; 1 = one at a time."""
+    consumer_grace_seconds: float = Field(default=10.0, ge=0)
+    """How long events in flight may take to finish on a stop or a rebalance."""
     fault_points: frozenset[str] = frozenset()
     """Test-only crash points (see bookpay_shared.faults); refused in production."""
 

@@ -15,12 +15,11 @@ from aiokafka import AIOKafkaProducer
 from bookpay_devstack.events import EventLog, about
 from bookpay_devstack.stack import Stack
 from bookpay_shared import outbox, topics
-from bookpay_shared.consuming import RetryPolicy, TransientError, subscribe
+from bookpay_shared.consuming import Consumers, RetryPolicy, TransientError
 from bookpay_shared.db import apply_migrations, new_pool, open_pool
 from bookpay_shared.events import AccountStateChanged
 from bookpay_shared.kafka import Producer
 from bookpay_shared.outbox import OutboxRelay
-from faststream.kafka import KafkaBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -103,20 +102,17 @@ async def test_a_consumer_retries_transient_failures_and_dead_letters_a_bug(
             raise KeyError("a bug")
         handled.append(event.account_id)
 
-    broker = KafkaBroker(stack.kafka_bootstrap_servers)
     service = f"library-test-{uuid.uuid4().hex[:6]}"
-    subscribe(
-        broker,
+    consumers = Consumers(stack.kafka_bootstrap_servers, service, producer)
+    consumers.subscribe(
+        AccountStateChanged,
+        handler,
         topic=topic,
-        service=service,
-        model=AccountStateChanged,
-        handler=handler,
-        producer=producer,
         retry=RetryPolicy(max_attempts_for_errors=3, base_delay=0.01),
     )
     plain = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers)
     await plain.start()
-    await broker.start()
+    await consumers.start()
     try:
         for account in (broken, flaky):
             await plain.send_and_wait(
@@ -138,7 +134,7 @@ async def test_a_consumer_retries_transient_failures_and_dead_letters_a_bug(
                 break
             await asyncio.sleep(0.1)
     finally:
-        await broker.stop()
+        await consumers.stop()
         await plain.stop()
     assert handled == [flaky]
     assert attempts == {flaky: 3, broken: 3}

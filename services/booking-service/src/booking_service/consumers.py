@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from bookpay_shared import topics
-from bookpay_shared.consuming import subscribe
 from bookpay_shared.events import PaymentSucceeded
 from bookpay_shared.runtime import ServiceRuntime
 
@@ -14,11 +12,4 @@ def register(runtime: ServiceRuntime) -> None:
     async def on_payment_succeeded(event: PaymentSucceeded) -> None:
         await handlers.apply_payment(runtime.db, event)
 
-    subscribe(
-        runtime.broker,
-        topic=topics.PAYMENT_SUCCEEDED,
-        service="booking-service",
-        model=PaymentSucceeded,
-        handler=on_payment_succeeded,
-        producer=runtime.producer,
-    )
+    runtime.consumers.subscribe(PaymentSucceeded, on_payment_succeeded)

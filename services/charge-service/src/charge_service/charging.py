@@ -4,10 +4,13 @@ pays nothing twice.
 1. begin (one transaction): record the charge if new (checked against our records), check the
    connection and the card, and move it to `processing` — or fail it at once with the reason.
    A payment-link charge only waits for the customer (`awaiting_customer`).
-2. Stripe: create the charge's single PaymentIntent (idempotency key `charge:<charge_id>`; its
-   id is stored before anything is confirmed), then confirm it: off-session for a card on
-   file, on-session for a new card. A resumed attempt retrieves the PaymentIntent first and
-   only confirms it if it is not paid yet.
+2. Stripe. A card on file: ONE request creates the PaymentIntent and confirms it off-session
+   (idempotency key `charge:<charge_id>`); its id is recorded with the outcome in step 3. A
+   resumed attempt with no PaymentIntent recorded first looks for one already made for the
+   charge and adopts it, else re-sends the same request with the same key. A new card: create
+   the charge's single PaymentIntent (key `charge:<charge_id>`, its id stored before anything
+   is confirmed), then confirm it on-session. A resumed attempt with a PaymentIntent recorded
+   retrieves it first and only confirms it if it is not paid yet.
 3. finish (one transaction): record the outcome of *this* attempt (a stale outcome of an
    earlier attempt is dropped) and write PaymentSucceeded or PaymentFailed to the outbox.
 A `processing` charge left behind by a crash is resumed by the redelivered event or by the
@@ -19,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bookpay_shared import inbox, projections
 from bookpay_shared.consuming import TransientError
@@ -55,21 +58,31 @@ class UnknownCharge(LookupError):
     pass
 
 
+# How far before the charge was recorded a PaymentIntent made for it is looked for (our clock
+# and Stripe's may differ a little).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 async def process_charge_requested(deps: Deps, event: ChargeRequested) -> None:
-    charge = await _begin(deps, event)
-    if charge is not None:
-        await run_attempt(deps, charge, event.event_id)
+    begun = await _begin(deps, event)
+    if begun is not None:
+        charge, resumed = begun
+        await run_attempt(deps, charge, event.event_id, resumed=resumed)
 
 
-async def run_attempt(deps: Deps, charge: Charge, event_id: uuid.UUID | None = None) -> None:
-    """Steps 2 and 3 for a `processing` charge (new, or resumed after a crash)."""
-    outcome = await _pay(deps, charge)
+async def run_attempt(
+    deps: Deps, charge: Charge, event_id: uuid.UUID | None = None, *, resumed: bool = True
+) -> None:
+    """Steps 2 and 3 for a `processing` charge: an attempt just started (`resumed=False`), or
+    one that may have reached Stripe already (a crash, a redelivery, the sweep, a webhook)."""
+    outcome = await _pay(deps, charge, resumed=resumed)
     deps.faults.crash_point("charge.after_stripe_confirm")
     await _finish(deps.pool, charge, outcome, event_id)
     deps.faults.crash_point("charge.after_outcome_committed")
 
 
-async def _begin(deps: Deps, event: ChargeRequested) -> Charge | None:
+async def _begin(deps: Deps, event: ChargeRequested) -> tuple[Charge, bool] | None:
+    """The charge to attempt and whether the attempt is resumed; None when there is none."""
     async with deps.pool.acquire() as conn, conn.transaction():
         new = await repo.insert_charge(conn, Charge.from_request(event))
         charge = await repo.get_charge(conn, event.charge_id, for_update=True)
@@ -82,7 +95,7 @@ async def _begin(deps: Deps, event: ChargeRequested) -> Charge | None:
                 await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
                 return None
         if charge.status is ChargeStatus.PROCESSING:
-            return charge  # an attempt interrupted by a crash: resume it
+            return charge, True  # an attempt interrupted by a crash: resume it
         if charge.status is not ChargeStatus.REQUESTED:
             await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
             log.info(
@@ -95,7 +108,8 @@ async def _begin(deps: Deps, event: ChargeRequested) -> Charge | None:
         started = await _start(conn, charge)
         if started is None:
             await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
-        return started
+            return None
+        return started, False
 
 
 async def _fits_our_records(
@@ -175,11 +189,16 @@ async def _start_attempt(conn: Connection, charge: Charge) -> Charge | None:
     return started
 
 
-async def _pay(deps: Deps, charge: Charge) -> Outcome:
+async def _pay(deps: Deps, charge: Charge, *, resumed: bool) -> Outcome:
     try:
         paid = await _paid_before(deps, charge)
         if paid is not None:
             return paid
+        if charge.method is ChargeMethod.CARD_ON_FILE and charge.stripe_payment_intent_id is None:
+            stripe_account = charge.stripe_account_id
+            assert stripe_account is not None
+            stripe_customer = await _stripe_customer(deps, charge, stripe_account)
+            return await pay_card_on_file(deps, charge, stripe_customer, resumed=resumed)
         intent_id = charge.stripe_payment_intent_id or await _create_payment_intent(deps, charge)
         return await _confirm(deps, charge, intent_id)
     except StripeRequestRejected as exc:
@@ -199,6 +218,64 @@ async def _paid_before(deps: Deps, charge: Charge) -> IntentResult | None:
         ),
     )
     return current if current.status in ("succeeded", "processing", "requires_capture") else None
+
+
+async def pay_card_on_file(
+    deps: Deps, charge: Charge, stripe_customer: str, *, resumed: bool
+) -> IntentResult:
+    """The Stripe side of a card-on-file attempt with no PaymentIntent recorded (it touches no
+    database): one request that creates and confirms the PaymentIntent off-session.
+
+    An attempt that may have reached Stripe before (`resumed`), or a later attempt, first looks
+    for a PaymentIntent already made for this charge and adopts it: its state is the answer
+    Stripe gave (paid, declined, wanting authentication), so nothing is sent again. This does
+    not depend on the idempotency key, which Stripe keeps for 24 hours only. Otherwise the
+    same request is sent with the same key, so a request whose answer was lost (or is still
+    on its way) is replayed by Stripe, not made twice."""
+    stripe_account, payment_method_id = charge.stripe_account_id, charge.payment_method_id
+    assert stripe_account is not None and payment_method_id is not None
+    if resumed or charge.attempts > 1:
+        found = await stripe_call(
+            deps,
+            lambda: deps.stripe.find_payment_intent(
+                stripe_account=stripe_account,
+                customer_id=stripe_customer,
+                created_since=_unix(charge.requested_at - CLOCK_SKEW)
+                if charge.requested_at
+                else None,
+                metadata={"charge_id": str(charge.charge_id)},
+            ),
+        )
+        if found is not None:
+            log.info(
+                "charge %s: adopting PaymentIntent %s (%s) made by an earlier try",
+                charge.charge_id,
+                found.payment_intent_id,
+                found.status,
+            )
+            if found.status != "requires_confirmation" and (
+                found.status != "requires_payment_method" or found.failure is not None
+            ):
+                return found
+            # Created but never confirmed (an attempt made before payments were one request).
+            return await _confirm(deps, charge, found.payment_intent_id)
+    return await stripe_call(
+        deps,
+        lambda: deps.stripe.charge_off_session(
+            stripe_account=stripe_account,
+            amount=charge.amount,
+            currency=charge.currency,
+            customer_id=stripe_customer,
+            payment_method_id=payment_method_id,
+            metadata=payment_metadata(charge),
+            idempotency_key=charge.off_session_idempotency_key,
+            description=f"bookpay charge {charge.charge_id}",
+        ),
+    )
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
 
 
 async def _create_payment_intent(deps: Deps, charge: Charge) -> str:
@@ -318,7 +395,7 @@ async def try_another_card(
             )
             started = await _start_attempt(conn, again)
     if started is not None:
-        await run_attempt(deps, started)
+        await run_attempt(deps, started, resumed=started is charge)
     async with deps.pool.acquire() as conn:
         current = await repo.get_charge(conn, charge_id)
     assert current is not None

@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-from bookpay_shared import topics
-from bookpay_shared.consuming import subscribe
 from bookpay_shared.events import ChargeRequested, PaymentLinkClosed, PaymentLinkPaid
 from bookpay_shared.runtime import ServiceRuntime
 
 from charge_service import charging, link_payments
 from charge_service.deps import Deps
-
-SERVICE = "charge-service"
 
 
 def register(runtime: ServiceRuntime, deps: Deps) -> None:
@@ -24,27 +20,6 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
     async def on_payment_link_closed(event: PaymentLinkClosed) -> None:
         await link_payments.on_payment_link_closed(deps, event)
 
-    subscribe(
-        runtime.broker,
-        topic=topics.CHARGE_REQUESTED,
-        service=SERVICE,
-        model=ChargeRequested,
-        handler=on_charge_requested,
-        producer=runtime.producer,
-    )
-    subscribe(
-        runtime.broker,
-        topic=topics.PAYMENT_LINK_PAID,
-        service=SERVICE,
-        model=PaymentLinkPaid,
-        handler=on_payment_link_paid,
-        producer=runtime.producer,
-    )
-    subscribe(
-        runtime.broker,
-        topic=topics.PAYMENT_LINK_CLOSED,
-        service=SERVICE,
-        model=PaymentLinkClosed,
-        handler=on_payment_link_closed,
-        producer=runtime.producer,
-    )
+    runtime.consumers.subscribe(ChargeRequested, on_charge_requested)
+    runtime.consumers.subscribe(PaymentLinkPaid, on_payment_link_paid)
+    runtime.consumers.subscribe(PaymentLinkClosed, on_payment_link_closed)

@@ -109,6 +109,19 @@ class Charge:
     failure: Failure | None = None
     paid_at: datetime | None = None
     saved_payment_method_id: str | None = None
+    requested_at: datetime | None = None
+    """When the charge was recorded (None until it is)."""
+    requested_method: ChargeMethod | None = None
+    """The method asked for: `method` becomes payment_link when the bank wants the customer.
+    Set from `method` when not given."""
+    requested_payment_method_id: str | None = None
+    """The card asked for (None: the default card): `payment_method_id` becomes the card
+    chosen. Set from `payment_method_id` when `requested_method` is not given."""
+
+    def __post_init__(self) -> None:
+        if self.requested_method is None:  # a new request: it asks for what it says
+            object.__setattr__(self, "requested_method", self.method)
+            object.__setattr__(self, "requested_payment_method_id", self.payment_method_id)
 
     def can_try_another_card(self) -> bool:
         """A new-card charge whose card failed may be attempted again with another card."""
@@ -128,6 +141,15 @@ class Charge:
     def confirm_idempotency_key(self) -> str:
         return f"charge:{self.charge_id}:confirm:{self.attempts}"
 
+    @property
+    def off_session_idempotency_key(self) -> str:
+        """The key of a card-on-file attempt's single create-and-confirm request. The first
+        attempt uses the charge's key; a later attempt (made only when no PaymentIntent came of
+        the earlier ones) gets its own, so Stripe does not replay an earlier answer."""
+        if self.attempts <= 1:
+            return self.idempotency_key
+        return f"charge:{self.charge_id}:attempt:{self.attempts}"
+
     def same_request(self, other: Charge) -> bool:
         """True when `other` asks for exactly this charge (a harmless repeat)."""
         return (
@@ -136,16 +158,16 @@ class Charge:
             sorted(self.booking_ids),
             self.amount,
             self.currency,
-            self.method,
-            self.payment_method_id,
+            self.requested_method,
+            self.requested_payment_method_id,
         ) == (
             other.account_id,
             other.customer_id,
             sorted(other.booking_ids),
             other.amount,
             other.currency,
-            other.method,
-            other.payment_method_id,
+            other.requested_method,
+            other.requested_payment_method_id,
         )
 
     @classmethod

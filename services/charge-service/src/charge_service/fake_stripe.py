@@ -11,6 +11,7 @@ and read what happened (`calls`, `intents`, `customers`, `cards`).
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
@@ -20,6 +21,7 @@ from charge_service.stripe_types import (
     IntentResult,
     PaymentFailure,
     StripeCardRejected,
+    StripeGateway,
     StripeRequestRejected,
     StripeUnavailable,
     payment_failure,
@@ -63,6 +65,8 @@ class FakeIntent:
     confirmations: int = 0
     client_secret: str = ""
     save_card_on_success: bool = False
+    created: int = 0
+    """Unix seconds, as Stripe's `created`."""
 
 
 @dataclass
@@ -90,10 +94,13 @@ class _Faults:
 
 @dataclass
 class FakeStripeGateway:
+    record_calls: bool = True
+    """Keep every call in `calls` (off for long runs: the memory stand-in)."""
     calls: list[FakeCall] = field(default_factory=list)
     cards: dict[str, FakeCard] = field(default_factory=dict)
     customers: dict[str, FakeCustomer] = field(default_factory=dict)
     intents: dict[str, FakeIntent] = field(default_factory=dict)
+    _intents_of_customer: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _keys: dict[tuple[str, str], _Stored] = field(default_factory=dict)
     _faults: _Faults = field(default_factory=_Faults)
@@ -211,10 +218,10 @@ class FakeStripeGateway:
 
         def effect() -> None:
             card = self._card(payment_method_id, stripe_account)
+            customer = self.customers.get(card.customer_id or "")
+            if customer is not None and customer.default_payment_method == payment_method_id:
+                customer.default_payment_method = None
             card.customer_id = None
-            for customer in self.customers.values():
-                if customer.default_payment_method == payment_method_id:
-                    customer.default_payment_method = None
 
         self._call("detach_payment_method", kwargs, effect)
 
@@ -256,24 +263,83 @@ class FakeStripeGateway:
         )
 
         def effect() -> IntentResult:
-            if amount <= 0 or len(currency) != 3 or currency != currency.lower():
-                raise StripeRequestRejected("Invalid amount or currency.", code="parameter_invalid")
-            self._customer(customer_id, stripe_account)
-            intent_id = self._new_id("pi")
-            intent = FakeIntent(
-                intent_id,
-                stripe_account,
-                amount,
-                currency,
-                customer_id,
-                dict(metadata),
-                description,
-                client_secret=f"{intent_id}_secret_fake",
+            intent = self._new_intent(
+                stripe_account, amount, currency, customer_id, metadata, description
             )
-            self.intents[intent_id] = intent
             return self._result(intent, off_session=False)
 
         return self._call("create_payment_intent", kwargs, effect, idempotency_key)
+
+    async def charge_off_session(
+        self,
+        *,
+        stripe_account: str,
+        amount: int,
+        currency: str,
+        customer_id: str,
+        payment_method_id: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+        description: str | None,
+    ) -> IntentResult:
+        kwargs = dict(
+            stripe_account=stripe_account,
+            amount=amount,
+            currency=currency,
+            customer_id=customer_id,
+            payment_method_id=payment_method_id,
+            metadata=metadata,
+            description=description,
+        )
+
+        def effect() -> IntentResult:
+            card = self._card(payment_method_id, stripe_account)
+            if card.customer_id != customer_id:
+                self._customer(customer_id, stripe_account)
+                raise StripeRequestRejected(
+                    "An off-session payment needs a card attached to the PaymentIntent's customer."
+                )
+            intent = self._new_intent(
+                stripe_account, amount, currency, customer_id, metadata, description
+            )
+            intent.payment_method_id = payment_method_id
+            intent.confirmations += 1
+            if card.requires_authentication:  # Stripe: a 402 naming the PaymentIntent
+                intent.status = "requires_payment_method"
+                intent.failure = payment_failure("authentication_required", None, None)
+            else:
+                self._charge(intent, card)
+            return self._result(intent, off_session=True)
+
+        return self._call("charge_off_session", kwargs, effect, idempotency_key)
+
+    async def find_payment_intent(
+        self,
+        *,
+        stripe_account: str,
+        customer_id: str,
+        created_since: int | None,
+        metadata: Mapping[str, str],
+    ) -> IntentResult | None:
+        kwargs = dict(
+            stripe_account=stripe_account,
+            customer_id=customer_id,
+            created_since=created_since,
+            metadata=metadata,
+        )
+
+        def effect() -> IntentResult | None:
+            for intent_id in reversed(
+                self._intents_of_customer.get((stripe_account, customer_id), [])
+            ):
+                intent = self.intents[intent_id]
+                if created_since is not None and intent.created < created_since:
+                    break  # newest first
+                if all(intent.metadata.get(k) == v for k, v in metadata.items()):
+                    return self._result(intent, off_session=True)
+            return None
+
+        return self._call("find_payment_intent", kwargs, effect)
 
     async def confirm_off_session(
         self,
@@ -362,7 +428,8 @@ class FakeStripeGateway:
         effect: Callable[[], _T],
         idempotency_key: str | None = None,
     ) -> _T:
-        self.calls.append(FakeCall(method, {**kwargs, "idempotency_key": idempotency_key}))
+        if self.record_calls:
+            self.calls.append(FakeCall(method, {**kwargs, "idempotency_key": idempotency_key}))
         if self._faults.before:
             self._faults.before -= 1
             raise StripeUnavailable("Stripe unavailable (simulated)")
@@ -412,7 +479,39 @@ class FakeStripeGateway:
             card=card.details if card else None,
             failure=failure if intent.status != "succeeded" else None,
             client_secret=intent.client_secret,
+            amount=intent.amount,
+            currency=intent.currency,
+            customer_id=intent.customer_id,
+            metadata=dict(intent.metadata),
         )
+
+    def _new_intent(
+        self,
+        stripe_account: str,
+        amount: int,
+        currency: str,
+        customer_id: str,
+        metadata: Mapping[str, str],
+        description: str | None,
+    ) -> FakeIntent:
+        if amount <= 0 or len(currency) != 3 or currency != currency.lower():
+            raise StripeRequestRejected("Invalid amount or currency.", code="parameter_invalid")
+        self._customer(customer_id, stripe_account)
+        intent_id = self._new_id("pi")
+        intent = FakeIntent(
+            intent_id,
+            stripe_account,
+            amount,
+            currency,
+            customer_id,
+            dict(metadata),
+            description,
+            client_secret=f"{intent_id}_secret_fake",
+            created=int(time.time()),
+        )
+        self.intents[intent_id] = intent
+        self._intents_of_customer.setdefault((stripe_account, customer_id), []).append(intent_id)
+        return intent
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):06d}"
@@ -440,3 +539,7 @@ class FakeStripeGateway:
                 f"No such payment_intent: '{payment_intent_id}'", code="resource_missing"
             )
         return intent
+
+
+def _conforms(gateway: FakeStripeGateway) -> StripeGateway:
+    return gateway  # mypy checks that the class keeps up with the StripeGateway Protocol

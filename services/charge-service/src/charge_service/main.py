@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from charge_service import consumers, pages, reconcile, routes
 from charge_service.deps import Deps
+from charge_service.memory_stripe import MemoryStripeGateway
 from charge_service.settings import ChargeSettings
 from charge_service.stripe_gateway import StripeApiGateway
 from charge_service.stripe_types import StripeGateway
@@ -51,6 +52,11 @@ def create_app(
 
 def _stripe_gateway(settings: ChargeSettings) -> StripeGateway:
     key = settings.stripe_secret_key.get_secret_value()
+    if settings.stripe_stand_in == "memory":
+        return MemoryStripeGateway(
+            latency_ms=settings.stripe_latency_ms,
+            max_concurrent=settings.stripe_max_concurrent,
+        )
     if settings.stripe_stand_in == "localstripe":
         assert settings.stripe_api_base, "CHARGE_STRIPE_API_BASE must name the localstripe server"
         return StripeApiGateway.for_localstripe(settings.stripe_api_base, key)

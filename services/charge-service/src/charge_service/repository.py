@@ -182,8 +182,8 @@ async def insert_charge(conn: Connection, charge: Charge) -> bool:
     inserted = await conn.fetchval(
         """INSERT INTO charges (charge_id, account_id, customer_id, booking_ids, amount, currency,
                method, payment_method_id, save_card, message, requested_by, status,
-               save_card_consent, fallback_to_link)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               save_card_consent, fallback_to_link, requested_method, requested_payment_method_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            ON CONFLICT (charge_id) DO NOTHING RETURNING true""",
         charge.charge_id,
         charge.account_id,
@@ -199,6 +199,8 @@ async def insert_charge(conn: Connection, charge: Charge) -> bool:
         charge.status.value,
         charge.save_card_consent,
         charge.fallback_to_link,
+        (charge.requested_method or charge.method).value,
+        charge.requested_payment_method_id,
     )
     return bool(inserted)
 
@@ -370,4 +372,7 @@ def _charge(row: Row) -> Charge:
         failure=failure,
         paid_at=row["paid_at"],
         saved_payment_method_id=row["saved_payment_method_id"],
+        requested_at=row["created_at"],
+        requested_method=ChargeMethod(row["requested_method"]),
+        requested_payment_method_id=row["requested_payment_method_id"],
     )

@@ -11,6 +11,7 @@ a few request parameters; each gap has a constructor switch, all set by
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         CustomerCreateParams,
         PaymentIntentConfirmParams,
         PaymentIntentCreateParams,
+        PaymentIntentListParams,
     )
 
 __all__ = ["StripeApiGateway"]
@@ -84,6 +86,7 @@ def _translate(exc: stripe.StripeError) -> StripeUnavailable | StripeRequestReje
             code=exc.code,
             payment_intent_status=intent.status if intent is not None else None,
             card=_card_details(method) if method is not None else None,
+            payment_intent_id=_text(intent, "id"),
         )
     transient = (
         isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError)
@@ -116,6 +119,9 @@ class StripeApiGateway:
     - `supports_allowed_payment_method_types`: restrict the PaymentIntent to cards with
       `allowed_payment_method_types=["card"]` (the pinned API version no longer takes
       `payment_method_types`). localstripe rejects it and only knows cards anyway.
+    - `supports_list_filters`: list a customer's PaymentIntents with `customer` and
+      `created[gte]`. localstripe rejects both; with the switch off every PaymentIntent is
+      listed, page by page, and filtered here (fine for a test store, not for real Stripe).
     """
 
     def __init__(
@@ -127,6 +133,7 @@ class StripeApiGateway:
         supports_confirm_parameters: bool = True,
         supports_description: bool = True,
         supports_allowed_payment_method_types: bool = True,
+        supports_list_filters: bool = True,
         http_client: stripe.HTTPClient | None = None,
         max_network_retries: int = 0,
     ) -> None:
@@ -142,6 +149,7 @@ class StripeApiGateway:
         self._confirm_parameters = supports_confirm_parameters
         self._description = supports_description
         self._allowed_types = supports_allowed_payment_method_types
+        self._list_filters = supports_list_filters
 
     @classmethod
     def for_localstripe(
@@ -159,6 +167,7 @@ class StripeApiGateway:
             supports_confirm_parameters=False,
             supports_description=False,
             supports_allowed_payment_method_types=False,
+            supports_list_filters=False,
             http_client=http_client,
         )
 
@@ -270,6 +279,137 @@ class StripeApiGateway:
             ),
         )
         return await self._result(intent, stripe_account, off_session=False)
+
+    async def charge_off_session(
+        self,
+        *,
+        stripe_account: str,
+        amount: int,
+        currency: str,
+        customer_id: str,
+        payment_method_id: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+        description: str | None,
+    ) -> IntentResult:
+        """Charge a saved card without the customer in ONE request: create the PaymentIntent
+        with `confirm=true, off_session=true`. The card (brand, last 4, expiry, fingerprint)
+        comes from the answer (`payment_method` expanded).
+
+        Stripe answers a decline or a card that wants 3-D Secure with a 402 card error whose
+        `payment_intent` is the PaymentIntent it made (status `requires_payment_method`): that
+        is returned as a result with `failure`. A 402 that names no PaymentIntent (localstripe's
+        don't) is completed by looking the PaymentIntent up by its metadata. localstripe
+        answers a card needing 3-D Secure with `requires_action` instead of a 402: read as
+        failure `authentication_required`, as after `confirm_off_session`.
+        """
+        context = {"stripe_account": stripe_account, "payment_method_id": payment_method_id}
+        params: PaymentIntentCreateParams = {
+            "amount": amount,
+            "currency": currency,
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "off_session": True,
+            "confirm": True,
+            "metadata": dict(metadata),
+            "expand": ["payment_method"],
+        }
+        if self._allowed_types:
+            params["allowed_payment_method_types"] = ["card"]
+        if description and self._description:
+            params["description"] = description
+        try:
+            intent = await self._send(
+                "create and confirm payment intent off-session",
+                context,
+                self._client.v1.payment_intents.create_async(
+                    params, {"stripe_account": stripe_account, "idempotency_key": idempotency_key}
+                ),
+            )
+        except StripeCardRejected as declined:
+            intent_id = declined.payment_intent_id
+            if intent_id is None:
+                found = await self.find_payment_intent(
+                    stripe_account=stripe_account,
+                    customer_id=customer_id,
+                    created_since=int(time.time()) - 3600,  # made by this very request
+                    metadata=metadata,
+                )
+                if found is None:
+                    raise
+                intent_id = found.payment_intent_id
+            log.info(
+                "stripe payment declined payment_intent_id=%s stripe_account=%s reason=%s",
+                intent_id,
+                stripe_account,
+                declined.failure.reason,
+                extra={**context, "reason": declined.failure.reason},
+            )
+            return IntentResult(
+                payment_intent_id=intent_id,
+                status=declined.payment_intent_status or "requires_payment_method",
+                card=declined.card,
+                failure=declined.failure,
+                client_secret=None,
+                amount=amount,
+                currency=currency,
+                customer_id=customer_id,
+                metadata=dict(metadata),
+            )
+        return await self._result(intent, stripe_account, off_session=True)
+
+    async def find_payment_intent(
+        self,
+        *,
+        stripe_account: str,
+        customer_id: str,
+        created_since: int | None,
+        metadata: Mapping[str, str],
+    ) -> IntentResult | None:
+        """Look for a PaymentIntent we made and may not have recorded (a crash between Stripe's
+        answer and our record): the customer's PaymentIntents created since `created_since`,
+        newest first, the first whose metadata holds every pair of `metadata`. Lists are
+        consistent at once, unlike Stripe's search, which may lag by a minute."""
+        wanted = dict(metadata)
+        starting_after: str | None = None
+        while True:
+            params: PaymentIntentListParams = {"limit": 100}
+            if self._list_filters:
+                params["customer"] = customer_id
+                if created_since is not None:
+                    params["created"] = {"gte": created_since}
+            if starting_after is not None:
+                params["starting_after"] = starting_after
+            page = await self._send(
+                "list payment intents",
+                {"stripe_account": stripe_account, "customer_id": customer_id},
+                self._client.v1.payment_intents.list_async(
+                    params, {"stripe_account": stripe_account}
+                ),
+            )
+            for intent in page.data:
+                if self._matches(intent, customer_id, created_since, wanted):
+                    return await self._result(intent, stripe_account, off_session=True)
+            if not page.has_more or not page.data:
+                return None
+            starting_after = page.data[-1].id
+
+    def _matches(
+        self,
+        intent: stripe.PaymentIntent,
+        customer_id: str,
+        created_since: int | None,
+        metadata: Mapping[str, str],
+    ) -> bool:
+        held = intent.metadata.to_dict() if "metadata" in intent and intent.metadata else {}
+        if any(held.get(key) != value for key, value in metadata.items()):
+            return False
+        if self._list_filters:
+            return True  # Stripe filtered by customer and creation time
+        customer = _id_of(intent.customer) if "customer" in intent else None
+        created = intent.created if "created" in intent else None
+        recent = created_since is None or created is None or created >= created_since
+        return customer == customer_id and recent
 
     async def confirm_off_session(
         self,

@@ -7,8 +7,8 @@ Errors, from the caller's point of view:
 - `StripeRequestRejected`: permanent; there is no payment result (unknown id, bad API key,
   an account that did not grant access, idempotency key reused with other parameters).
   `StripeCardRejected` is the subclass for a card declined while it is being saved.
-- A card declined while *paying* is not an exception: `confirm_*` return an `IntentResult`
-  whose `failure` says why.
+- A card declined while *paying* is not an exception: `charge_off_session` and `confirm_*`
+  return an `IntentResult` whose `failure` says why.
 """
 
 from __future__ import annotations
@@ -99,11 +99,14 @@ class StripeCardRejected(StripeRequestRejected):
         code: str | None = None,
         payment_intent_status: str | None = None,
         card: CardDetails | None = None,
+        payment_intent_id: str | None = None,
     ):
         super().__init__(failure.message, code=code, http_status=402)
         self.failure = failure
         self.payment_intent_status = payment_intent_status
         self.card = card
+        self.payment_intent_id = payment_intent_id
+        """The PaymentIntent the declined payment was made on (Stripe names it in the error)."""
 
 
 class StripeGateway(Protocol):
@@ -142,6 +145,36 @@ class StripeGateway(Protocol):
         idempotency_key: str,
         description: str | None,
     ) -> IntentResult: ...
+
+    async def charge_off_session(
+        self,
+        *,
+        stripe_account: str,
+        amount: int,
+        currency: str,
+        customer_id: str,
+        payment_method_id: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+        description: str | None,
+    ) -> IntentResult:
+        """Create a PaymentIntent and confirm it off-session with a saved card, in one request.
+        Declines and `authentication_required` are results (`failure`) naming the PaymentIntent
+        made, not exceptions."""
+        ...
+
+    async def find_payment_intent(
+        self,
+        *,
+        stripe_account: str,
+        customer_id: str,
+        created_since: int | None,
+        metadata: Mapping[str, str],
+    ) -> IntentResult | None:
+        """The customer's PaymentIntent created at or after `created_since` (Unix seconds; None:
+        any time) whose metadata holds every pair of `metadata`, read as an off-session payment
+        (`requires_action` is failure `authentication_required`); None when there is none."""
+        ...
 
     async def confirm_off_session(
         self,

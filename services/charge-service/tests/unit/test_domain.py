@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -105,3 +106,10 @@ def test_events_carry_the_charge_as_correlation() -> None:
     assert (event.card_brand, event.card_last4) == ("visa", "4242")
     failed = charge(status=ChargeStatus.FAILED, failure=no_card_failure(None)).failed_event()
     assert failed.reason is FailureReason.NO_CARD_ON_FILE
+
+
+def test_a_repeat_is_compared_with_what_was_asked_not_with_what_the_charge_became() -> None:
+    asked = charge(method=ChargeMethod.CARD_ON_FILE, payment_method_id=None)
+    became = replace(asked, method=ChargeMethod.PAYMENT_LINK, payment_method_id="pm_chosen_default")
+    assert became.same_request(asked)
+    assert not became.same_request(replace(asked, requested_payment_method_id="pm_other"))

@@ -3,14 +3,8 @@ by the runtime)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from bookpay_shared import topics
-from bookpay_shared.consuming import subscribe
 from bookpay_shared.events import (
     ChargeRequested,
-    Event,
     PaymentFailed,
     PaymentSucceeded,
     StripeConnectionChanged,
@@ -18,9 +12,7 @@ from bookpay_shared.events import (
 from bookpay_shared.runtime import ServiceRuntime
 
 from link_service import handlers
-from link_service.handlers import SERVICE, Deps
-
-E = TypeVar("E", bound=Event)
+from link_service.handlers import Deps
 
 
 def register(runtime: ServiceRuntime, deps: Deps) -> None:
@@ -36,25 +28,8 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
     async def on_connection_changed(event: StripeConnectionChanged) -> None:
         await handlers.apply_connection(deps.pool, event)
 
-    _consume(runtime, topics.CHARGE_REQUESTED, ChargeRequested, on_charge_requested)
-    _consume(runtime, topics.PAYMENT_FAILED, PaymentFailed, on_payment_failed)
-    _consume(runtime, topics.PAYMENT_SUCCEEDED, PaymentSucceeded, on_payment_succeeded)
-    _consume(
-        runtime, topics.STRIPE_CONNECTIONS_STATE, StripeConnectionChanged, on_connection_changed
-    )
-
-
-def _consume(
-    runtime: ServiceRuntime,
-    topic: str,
-    model: type[E],
-    handler: Callable[[E], Awaitable[None]],
-) -> None:
-    subscribe(
-        runtime.broker,
-        topic=topic,
-        service=SERVICE,
-        model=model,
-        handler=handler,
-        producer=runtime.producer,
-    )
+    consume = runtime.consumers.subscribe
+    consume(ChargeRequested, on_charge_requested)
+    consume(PaymentFailed, on_payment_failed)
+    consume(PaymentSucceeded, on_payment_succeeded)
+    consume(StripeConnectionChanged, on_connection_changed)
