@@ -94,15 +94,33 @@ FLOOR = memory_mode(
 
 
 async def restart_services(services: Services, mode: Mode) -> float:
-    """Stop every service, start them again with `mode`'s settings; the seconds it took."""
+    """Stop every service, give charge-service an empty database, start them again with
+    `mode`'s settings; the seconds it took.
+
+    The in-memory Stripe keeps nothing beyond its process and numbers its PaymentIntents from
+    1 again in a new one, so the charges of an earlier mode would hold the same PaymentIntent
+    ids as the next mode's (refused by the database). Each mode's customers, cards and charges
+    are new, so charge-service loses nothing it needs; the other services keep their data."""
     started = time.monotonic()
     await asyncio.gather(*(p.stop() for p in services.processes.values() if p.running))
+    await recreate_database(services.stack, "charge")
     for name in services.specs:
         services.start(name, mode.env)
     async with asyncio.TaskGroup() as group:
         for name in services.specs:
             group.create_task(services.wait_healthy(name, timeout=120))
     return time.monotonic() - started
+
+
+async def recreate_database(stack: Stack, database: str) -> None:
+    """Drop `database` (nobody may be connected) and create it empty; the service applies its
+    migrations when it starts."""
+    conn = await asyncpg.connect(stack.config.postgres_server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
 
 
 # --- seeding ------------------------------------------------------------------------------
@@ -432,21 +450,26 @@ async def closed_loop(
     concurrency: int,
     max_seconds: float,
     amount: int,
-    timeout: float = 300,
+    timeout: float = 120,
+    max_failures: int = 20,
 ) -> list[Timing]:
     """`concurrency` workers, each with its own customers, each sending a charge and waiting
-    for its BookingCharged before the next; until `charges` were sent or `max_seconds` passed."""
+    for its BookingCharged before the next; until `charges` were sent, `max_seconds` passed or
+    `max_failures` charges failed (or timed out)."""
     workers = max(1, min(concurrency, len(customers)))
     sent = 0
+    failures = 0
     deadline = time.monotonic() + max_seconds
     timings: list[Timing] = []
 
     async def work(mine: Sequence[Customer]) -> None:
-        nonlocal sent
+        nonlocal sent, failures
         turn = 0
-        while sent < charges and time.monotonic() < deadline:
+        while sent < charges and time.monotonic() < deadline and failures < max_failures:
             sent += 1
-            timings.append(await one_charge(api, watcher, mine[turn % len(mine)], amount, timeout))
+            timing = await one_charge(api, watcher, mine[turn % len(mine)], amount, timeout)
+            timings.append(timing)
+            failures += timing.failure is not None
             turn += 1
 
     await asyncio.gather(*(work(customers[i::workers]) for i in range(workers)))
