@@ -112,6 +112,19 @@ async def restart_services(services: Services, mode: Mode) -> float:
     return time.monotonic() - started
 
 
+async def _post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+    """A seeding request, tried again when the connection drops (a pooled keep-alive
+    connection the server closed, a busy box): seeding only needs each step done once."""
+    for attempt in range(5):
+        try:
+            return await client.post(url, **kwargs)
+        except httpx.TransportError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 async def recreate_database(stack: Stack, database: str) -> None:
     """Drop `database` (nobody may be connected) and create it empty; the service applies its
     migrations when it starts."""
@@ -170,13 +183,15 @@ class Api:
         return account
 
     async def new_customer(self, account: str, booking_amount: int) -> Customer:
-        created = await self.booking.post(
+        created = await _post(
+            self.booking,
             f"/v1/accounts/{account}/customers",
             json={"name": "Bench", "email": f"bench-{uuid.uuid4().hex[:8]}@example.com"},
         )
         created.raise_for_status()
         customer: str = created.json()["customer_id"]
-        booked = await self.booking.post(
+        booked = await _post(
+            self.booking,
             f"/v1/accounts/{account}/bookings",
             json={
                 "customer_id": customer,
@@ -212,7 +227,7 @@ class Api:
         )
         deadline = time.monotonic() + timeout
         while True:
-            saved = await self.charge.post(path, json={"payment_method_id": payment_method})
+            saved = await _post(self.charge, path, json={"payment_method_id": payment_method})
             if saved.status_code == 201:
                 return
             if time.monotonic() > deadline:

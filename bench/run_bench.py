@@ -135,8 +135,8 @@ class Bench:
 
     async def use_mode(self, mode: Mode) -> dict[str, Any]:
         """Restart the services in `mode` and seed its customers."""
+        self.mode, self.customers = None, []
         restart = await benchkit.restart_services(self.services, mode)
-        self.mode = mode
         pids = {name: process.pid for name, process in self.services.processes.items()}
         pids_file = self.root / "var" / "bench" / "pids.json"
         pids_file.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +145,7 @@ class Bench:
         async with self.api() as api:
             count = self.plan.customers if mode.memory else self.plan.localstripe_customers
             self.customers, seeding = await api.seed(count, mode, BOOKING_AMOUNT)
+        self.mode = mode
         return {
             "services_restart_seconds": round(restart, 1),
             "customers": len(self.customers),
