@@ -11,13 +11,14 @@ export UV_CACHE_DIR := $(CURDIR)/.cache/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen
 
-.PHONY: help install run infra test test-unit test-e2e lint format docs clean
+.PHONY: help install run infra test test-unit test-e2e lint format docs bench clean
 
 help:
 	@echo "make run    start Kafka, PostgreSQL, the Stripe stand-in, an SMTP sink and the four services"
 	@echo "make test   lint, type-check and run every test (unit, integration, end-to-end)"
 	@echo "make lint   ruff, mypy --strict and the import rules"
 	@echo "make docs   regenerate docs/ from the event models and the HTTP APIs"
+	@echo "make bench  throughput and latency on this machine, as JSON (make bench ARGS=--quick)"
 
 $(UV):
 	@mkdir -p $(TOOLS)
@@ -41,6 +42,7 @@ lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy shared/src devstack/src services/*/src
+	$(RUN) mypy bench
 	$(RUN) python -m bookpay_devstack.import_rules
 
 format: install
@@ -59,6 +61,10 @@ test-e2e: install
 docs: install
 	$(RUN) python -m bookpay_shared.contract --write docs/
 	$(RUN) python -m bookpay_devstack.apidocs --write docs/
+
+bench: install  ## make bench ARGS="--quick | --charges N | --only anchors,page"
+	@bash devstack/install-system-deps.sh --bench
+	$(RUN) python bench/run_bench.py $(ARGS)
 
 clean:
 	rm -rf var .venv

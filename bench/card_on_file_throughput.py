@@ -3,8 +3,10 @@ takes from `POST /charges` to PaymentSucceeded and to the last BookingCharged.
 
     uv run python bench/card_on_file_throughput.py --charges 200 --concurrency 20
 
+(`make bench` measures this and more in one run: see bench/README.md.)
+
 It starts its own stack (Kafka, PostgreSQL, localstripe, SMTP sink) and the four services on
-ports of its own (a bench offset of 1000 on the test ports), seeds one account with
+ports of its own (the bench ports of `benchkit`: the test ports + 1000), seeds one account with
 `--charges` customers, each with a saved Visa and one booking, then fires the charges with at
 most `--concurrency` requests in flight. Every figure depends on the machine and on
 localstripe (a single-threaded Python fake of Stripe), so it measures bookpay's pipeline with
@@ -21,38 +23,16 @@ import platform
 import statistics
 import time
 import uuid
-from pathlib import Path
 
+import benchkit
 import httpx
-from bookpay_devstack.config import StackConfig, find_repo_root
+from bookpay_devstack.config import find_repo_root
 from bookpay_devstack.events import EventLog, about
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services, SystemConfig
 from bookpay_shared import topics
 
-OFFSET = 1000
-
-
-def stack_config(root: Path) -> StackConfig:
-    return StackConfig(
-        runtime_dir=root / "var" / "bench-stack",
-        kafka_port=19092 + OFFSET,
-        kafka_controller_port=19093 + OFFSET,
-        postgres_port=15433 + OFFSET,
-        stripe_port=18420 + OFFSET,
-        smtp_port=11025 + OFFSET,
-        smtp_api_port=11080 + OFFSET,
-        stripe_webhook_url=f"http://127.0.0.1:{18002 + OFFSET}/v1/stripe/webhooks",
-    )
-
-
-SYSTEM = SystemConfig(
-    booking_port=18001 + OFFSET,
-    charge_port=18002 + OFFSET,
-    link_port=18003 + OFFSET,
-    notification_port=18004 + OFFSET,
-    log_level="WARNING",
-)
+SYSTEM: SystemConfig = benchkit.system_config()
 
 
 async def seed_customer(
@@ -100,7 +80,7 @@ async def seed_customer(
 
 async def run(charges: int, concurrency: int) -> dict[str, object]:
     root = find_repo_root()
-    async with Stack(stack_config(root)) as stack:
+    async with Stack(benchkit.stack_config(root)) as stack:
         services = Services(stack, SYSTEM)
         log = EventLog(stack.kafka_bootstrap_servers)
         await log.start()

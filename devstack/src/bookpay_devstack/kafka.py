@@ -29,13 +29,13 @@ _POM = """<?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.bookpay.devstack</groupId>
-  <artifactId>kafka-runtime</artifactId>
+  <artifactId>{name}</artifactId>
   <version>1</version>
   <packaging>pom</packaging>
   <dependencies>
     <dependency>
       <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka_{scala}</artifactId>
+      <artifactId>{artifact}</artifactId>
       <version>{kafka}</version>
     </dependency>
     <!-- Kafka's own pom names slf4j 1.7; the log4j2 binding below needs slf4j 2. -->
@@ -73,13 +73,74 @@ logger.config.level = WARN
 """
 
 
-def maven_coordinates(config: StackConfig) -> list[str]:
+def kafka_artifact(config: StackConfig) -> str:
+    """The broker's Maven artifact."""
+    return f"kafka_{config.scala_binary_version}"
+
+
+# Kafka's command-line tools (ProducerPerformance, ConsumerPerformance, ...): another artifact,
+# fetched into a folder of their own and only when asked for, so the broker's download stays as
+# it is.
+TOOLS_ARTIFACT = "kafka-tools"
+
+
+def maven_coordinates(config: StackConfig, artifact: str | None = None) -> list[str]:
     return [
-        f"org.apache.kafka:kafka_{config.scala_binary_version}:{config.kafka_version}",
+        f"org.apache.kafka:{artifact or kafka_artifact(config)}:{config.kafka_version}",
         f"org.slf4j:slf4j-api:{config.slf4j_version}",
         f"org.apache.logging.log4j:log4j-slf4j2-impl:{config.log4j_version}",
         f"org.apache.logging.log4j:log4j-core:{config.log4j_version}",
     ]
+
+
+async def fetch_jars(config: StackConfig, artifact: str, install_dir: Path) -> Path:
+    """Copy a Kafka artifact and its runtime dependencies into `install_dir/libs` (cached: a
+    marker names what is there). Returns the libs folder."""
+    libs_dir = install_dir / "libs"
+    marker = install_dir / ".complete"
+    wanted = "\n".join(maven_coordinates(config, artifact)) + "\n"
+    async with _file_lock(install_dir.parent / f"{install_dir.name}.lock"):
+        if marker.is_file() and marker.read_text() == wanted:
+            return libs_dir
+        log.info("kafka: fetching %s from Maven Central (first run only)", install_dir.name)
+        pom = _write_pom(config, artifact, install_dir)
+        await run_command(
+            "maven",
+            [
+                "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+                f"-DoutputDirectory={libs_dir}", "-DincludeScope=runtime",
+            ],
+            log_path=config.log_path("maven"),
+            timeout=900,
+        )  # fmt: skip
+        marker.write_text(wanted)
+    return libs_dir
+
+
+def _write_pom(config: StackConfig, artifact: str, install_dir: Path) -> Path:
+    shutil.rmtree(install_dir / "libs", ignore_errors=True)
+    install_dir.mkdir(parents=True, exist_ok=True)
+    pom = install_dir / "pom.xml"
+    pom.write_text(
+        _POM.format(
+            name=install_dir.name,
+            artifact=artifact,
+            kafka=config.kafka_version,
+            slf4j=config.slf4j_version,
+            log4j=config.log4j_version,
+        )
+    )
+    return pom
+
+
+def tools_install_dir(config: StackConfig) -> Path:
+    return config.cache_dir / f"kafka-tools-{config.kafka_version}"
+
+
+async def ensure_tools(config: StackConfig) -> Path:
+    """Kafka's tools jars (org.apache.kafka:kafka-tools), fetched once; returns their folder,
+    for `java -cp '<folder>/*' org.apache.kafka.tools.ProducerPerformance ...`."""
+    return await fetch_jars(config, TOOLS_ARTIFACT, tools_install_dir(config))
 
 
 def server_properties(config: StackConfig, data_dir: Path) -> str:
@@ -184,35 +245,7 @@ class KafkaServer:
 
     async def ensure_libs(self) -> None:
         """Copy Kafka and its runtime dependencies into the cache, unless already there."""
-        marker = self.install_dir / ".complete"
-        wanted = "\n".join(maven_coordinates(self.config)) + "\n"
-        async with _file_lock(self.install_dir.parent / f"{self.install_dir.name}.lock"):
-            if marker.is_file() and marker.read_text() == wanted:
-                return
-            log.info(
-                "kafka: fetching %s from Maven Central (first run only)", self.install_dir.name
-            )
-            shutil.rmtree(self.libs_dir, ignore_errors=True)
-            self.install_dir.mkdir(parents=True, exist_ok=True)
-            pom = self.install_dir / "pom.xml"
-            pom.write_text(
-                _POM.format(
-                    scala=self.config.scala_binary_version,
-                    kafka=self.config.kafka_version,
-                    slf4j=self.config.slf4j_version,
-                    log4j=self.config.log4j_version,
-                )
-            )
-            await run_command(
-                "maven",
-                [
-                    "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-                    f"-DoutputDirectory={self.libs_dir}", "-DincludeScope=runtime",
-                ],
-                log_path=self.config.log_path("maven"),
-                timeout=900,
-            )  # fmt: skip
-            marker.write_text(wanted)
+        await fetch_jars(self.config, kafka_artifact(self.config), self.install_dir)
 
     def _write_configs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,3 @@
+module bookpay.local/bench/loadgen
+
+go 1.26
