@@ -75,12 +75,25 @@ class Bookpay:
         assert response.status_code == 201, response.text
         account_id: str = response.json()["account_id"]
         if connected:
-            put = await self.charge.put(
-                f"/v1/accounts/{account_id}/stripe-connection",
-                json={"stripe_account_id": f"acct_{uuid.uuid4().hex[:16]}"},
-            )
-            assert put.status_code == 200, put.text
+            await self.connect(account_id, await self.new_stripe_account())
         return account_id
+
+    async def new_stripe_account(self) -> str:
+        """A Stripe account connected to the platform (what Connect onboarding leaves behind)."""
+        created = await self.stripe.post("/v1/accounts", data={"type": "standard"})
+        assert created.status_code == 200, created.text
+        stripe_account_id: str = created.json()["id"]
+        return stripe_account_id
+
+    async def connect(self, account_id: str, stripe_account_id: str) -> dict[str, Any]:
+        """Connect (or reconnect) the account to a Stripe account; the connection."""
+        put = await self.charge.put(
+            f"/v1/accounts/{account_id}/stripe-connection",
+            json={"stripe_account_id": stripe_account_id},
+        )
+        assert put.status_code == 200, put.text
+        connection: dict[str, Any] = put.json()
+        return connection
 
     async def new_customer(
         self, account_id: str, amounts: list[int], currency: str = "usd"

@@ -3,7 +3,8 @@
 `localstripe`'s own entry point binds every interface (`::`) and keeps its state in the fixed
 file /tmp/localstripe.pickle, which two stacks on one machine would share. This entry point binds
 the given host only and redirects the state file. It also serves the test Stripe.js stand-in at
-/bookpay-test/v3/ (see stripe_js_stand_in.py and docs/testing.md).
+/bookpay-test/v3/ (see stripe_js_stand_in.py and docs/testing.md), and adds what Stripe Connect
+needs (connected accounts, PaymentIntents scoped to theirs: localstripe_connect.py).
 
     python -m bookpay_devstack.localstripe_server --host 127.0.0.1 --port 8420 --state FILE
 """
@@ -42,12 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from aiohttp import web
-    from localstripe import resources, server
+    from localstripe import errors, resources, server
 
-    from bookpay_devstack import localstripe_fixes, stripe_js_stand_in
+    from bookpay_devstack import localstripe_connect, localstripe_fixes, stripe_js_stand_in
 
     _redirect_state(resources.store, args.state)
     localstripe_fixes.apply(resources)
+    localstripe_connect.apply(server.app, resources, errors)
     stripe_js_stand_in.install(server.app)
     # localstripe reports webhook deliveries on the aiohttp.access logger, at INFO.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

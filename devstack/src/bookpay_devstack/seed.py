@@ -157,7 +157,7 @@ async def _seed(api: _Api, endpoints: Endpoints, previous: Demo | None, timeout:
         previous = None
     account_id = previous.account_id if previous else await _new_account(api)
     customer_id = previous.customer_id if previous else await _new_customer(api, account_id)
-    stripe_account_id = previous.stripe_account_id if previous else f"acct_{uuid.uuid4().hex[:16]}"
+    stripe_account_id = await _connected_stripe_account(api, endpoints, previous)
     await api.call(
         "PUT",
         f"{endpoints.charge_url}/v1/accounts/{account_id}/stripe-connection",
@@ -265,6 +265,23 @@ async def _wait_known_to_charge_service(
         ) from None
     finally:
         await conn.close()
+
+
+async def _connected_stripe_account(api: _Api, endpoints: Endpoints, previous: Demo | None) -> str:
+    """The previous demo's Stripe account while the stand-in still knows it, else a new account
+    connected to the platform, made as a platform makes one before onboarding it (charge-service
+    checks with Stripe that the account is connected before it records the connection)."""
+    platform = (endpoints.stripe_secret_key, "")
+    if previous is not None:
+        known = await api.client.get(
+            f"{endpoints.stripe_url}/v1/accounts/{previous.stripe_account_id}", auth=platform
+        )
+        if known.is_success:
+            return previous.stripe_account_id
+    created = await api.call(
+        "POST", f"{endpoints.stripe_url}/v1/accounts", data={"type": "standard"}, auth=platform
+    )
+    return str(created["id"])
 
 
 async def _default_card(

@@ -166,6 +166,14 @@ async def test_charging_off_session_in_one_request_uses_requests_stripe_accepts(
     assert found is None
 
 
+async def test_checking_a_connected_account_uses_requests_stripe_accepts(
+    gateway: StripeApiGateway,
+) -> None:
+    account = await gateway.retrieve_connected_account(stripe_account_id=ACCOUNT)
+
+    assert account.stripe_account_id == ACCOUNT
+
+
 def test_stripe_mock_refuses_what_stripe_would(stripe_mock_url: str) -> None:
     """So that the tests above can fail: a parameter the spec lacks is refused."""
     response = httpx.post(

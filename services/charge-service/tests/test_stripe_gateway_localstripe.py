@@ -24,6 +24,7 @@ import stripe
 from charge_service.stripe_gateway import StripeApiGateway
 from charge_service.stripe_types import (
     IntentResult,
+    StripeAccountNotConnected,
     StripeCardRejected,
     StripeRequestRejected,
     StripeUnavailable,
@@ -567,3 +568,58 @@ async def test_sends_signed_payment_intent_webhooks(
     )
     signed = f"{timestamp}.".encode() + body
     assert signature == hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert event["account"] == ACCOUNT  # a Connect event names the connected account
+
+
+# --- Stripe Connect (added to localstripe by the local stack: localstripe_connect.py) -------
+
+
+async def new_connected_account(localstripe_url: str) -> str:
+    """What a platform does before onboarding an account: POST /v1/accounts, its own key only."""
+    async with httpx.AsyncClient(base_url=localstripe_url, auth=(SECRET_KEY, "")) as platform:
+        created = await platform.post("/v1/accounts", data={"type": "standard"})
+    created.raise_for_status()
+    account_id: str = created.json()["id"]
+    return account_id
+
+
+async def test_reads_an_account_connected_to_the_platform(
+    gateway: StripeApiGateway, localstripe_url: str
+) -> None:
+    account_id = await new_connected_account(localstripe_url)
+
+    account = await gateway.retrieve_connected_account(stripe_account_id=account_id)
+
+    assert account.stripe_account_id == account_id
+    assert account.charges_enabled and account.details_submitted
+
+
+async def test_an_account_not_connected_to_the_platform_is_refused(
+    gateway: StripeApiGateway,
+) -> None:
+    with pytest.raises(StripeAccountNotConnected):
+        await gateway.retrieve_connected_account(stripe_account_id="acct_1NotOurs")
+
+
+async def test_a_payment_intent_is_found_only_on_its_connected_account(
+    gateway: StripeApiGateway, raw: httpx.AsyncClient
+) -> None:
+    customer_id = await new_customer(gateway, "scoped")
+    intent_id = await new_intent(gateway, customer_id, "scoped")
+
+    on_its_account = await gateway.retrieve_payment_intent(
+        stripe_account=ACCOUNT, payment_intent_id=intent_id
+    )
+    with pytest.raises(StripeRequestRejected):
+        await gateway.retrieve_payment_intent(
+            stripe_account="acct_1AnotherAccount", payment_intent_id=intent_id
+        )
+    found_elsewhere = await gateway.find_payment_intent(
+        stripe_account="acct_1AnotherAccount",
+        customer_id=customer_id,
+        created_since=None,
+        metadata={"charge_id": "scoped"},
+    )
+
+    assert on_its_account.payment_intent_id == intent_id
+    assert found_elsewhere is None

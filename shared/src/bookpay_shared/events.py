@@ -200,6 +200,9 @@ class PaymentFailed(ChargeOfBookings):
     decline_code: str | None = None
     retryable: bool
     stripe_payment_intent_id: str | None = None
+    stripe_account_id: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9_]+$")
+    """The connected Stripe account the charge's PaymentIntent is on (None when no Stripe
+    account was involved); a link that continues the charge completes it there."""
     next_action: Literal["payment_link"] | None = None
     """"payment_link": the charge is not over; it continues as a payment link (same charge_id,
     same PaymentIntent) so that the customer can authenticate on-session."""
@@ -235,6 +238,9 @@ class PaymentLinkPaid(ChargeEvent):
     link_id: uuid.UUID
     stripe_payment_intent_id: str
     save_card: bool = False
+    stripe_account_id: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9_]+$")
+    """The connected Stripe account the PaymentIntent is on: the link's, pinned when the link
+    was made, whatever the account is connected to now (None from older publishers)."""
 
 
 class PaymentLinkClosed(ChargeEvent):

@@ -1,4 +1,8 @@
-"""Stripe connections and the cards saved on customers' profiles."""
+"""Stripe connections and the cards saved on customers' profiles.
+
+A Stripe connection is recorded only once Stripe confirms that the Stripe account is connected
+to our platform; every connection is kept in the account's history, with who made it and when.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,16 @@ from bookpay_shared.events import StripeConnectionChanged
 
 from charge_service import repository as repo
 from charge_service.deps import Deps, stripe_call
-from charge_service.domain import NOT_CONNECTED, SavedCard
-from charge_service.stripe_types import CardDetails
+from charge_service.domain import NOT_CONNECTED, SavedCard, StripeConnection
+from charge_service.stripe_types import CardDetails, ConnectedAccount, StripeAccountNotConnected
 
 
 class NotConnected(Exception):
     """The account has not connected a Stripe account."""
+
+
+class NotConnectedToPlatform(Exception):
+    """Stripe says the Stripe account does not exist or is not connected to our platform."""
 
 
 class UnknownCustomer(LookupError):
@@ -28,19 +36,42 @@ class UnknownCard(LookupError):
     pass
 
 
-async def connect_stripe(pool: Pool, account_id: uuid.UUID, stripe_account_id: str) -> None:
-    """Record the account's Stripe connection and announce it to other services."""
-    async with pool.acquire() as conn, conn.transaction():
-        version = await repo.upsert_connection(conn, account_id, stripe_account_id)
-        await outbox.enqueue(
-            conn,
-            StripeConnectionChanged(
-                correlation_id=account_id,
-                account_id=account_id,
-                stripe_account_id=stripe_account_id,
-                version=version,
-            ),
+async def verify_stripe_account(deps: Deps, stripe_account_id: str) -> ConnectedAccount:
+    """Ask Stripe whether the account exists and is connected to our platform."""
+    try:
+        return await stripe_call(
+            deps,
+            lambda: deps.stripe.retrieve_connected_account(stripe_account_id=stripe_account_id),
         )
+    except StripeAccountNotConnected as exc:
+        raise NotConnectedToPlatform(
+            f"Stripe account {stripe_account_id} does not exist or is not connected to this "
+            "platform; connect it through Stripe Connect onboarding first"
+        ) from exc
+
+
+async def connect_stripe(
+    deps: Deps, account_id: uuid.UUID, stripe_account_id: str, *, connected_by: str
+) -> tuple[list[StripeConnection], ConnectedAccount]:
+    """Record the account's Stripe connection, once Stripe confirms that the Stripe account is
+    connected to our platform, and announce it to other services. Connecting the account it is
+    connected to already changes nothing. Charges and links made before keep the Stripe
+    account they were made on. Returns the account's connections, newest (current) first."""
+    stripe_account = await verify_stripe_account(deps, stripe_account_id)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        change = await repo.record_connection(conn, account_id, stripe_account_id, connected_by)
+        if change is not None:
+            await outbox.enqueue(
+                conn,
+                StripeConnectionChanged(
+                    correlation_id=account_id,
+                    account_id=account_id,
+                    stripe_account_id=stripe_account_id,
+                    version=change.version,
+                ),
+            )
+        history = await repo.connection_history(conn, account_id)
+    return history, stripe_account
 
 
 async def _connected_customer(

@@ -157,8 +157,10 @@ async def _start(conn: Connection, charge: Charge) -> Charge | None:
 
 
 async def _start_attempt(conn: Connection, charge: Charge) -> Charge | None:
-    """Move the charge to `processing` for its next attempt, or fail it now with the reason."""
-    stripe_account = await repo.get_connection(conn, charge.account_id)
+    """Move the charge to `processing` for its next attempt, or fail it now with the reason.
+    The first attempt pins the charge to the account's Stripe account; a later one (another
+    card) stays on it, whatever the account is connected to now: its PaymentIntent is there."""
+    stripe_account = charge.stripe_account_id or await repo.get_connection(conn, charge.account_id)
     if stripe_account is None:
         await outcomes.fail(conn, charge, NOT_CONNECTED)
         return None

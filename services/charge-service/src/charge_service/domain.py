@@ -239,6 +239,7 @@ class Charge:
             decline_code=self.failure.decline_code,
             retryable=self.failure.retryable,
             stripe_payment_intent_id=self.stripe_payment_intent_id,
+            stripe_account_id=self.stripe_account_id,
             next_action="payment_link" if self.status is ChargeStatus.AWAITING_CUSTOMER else None,
         )
 
@@ -274,6 +275,19 @@ class BalanceClaim:
 def amount_claimed(claims: list[BalanceClaim]) -> int:
     """What other charges take from the bookings' balance due as our projection shows it."""
     return sum(c.amount for c in claims if c.counts)
+
+
+@dataclass(frozen=True)
+class StripeConnection:
+    """An account's connection to a Stripe account, as made (one entry of its history)."""
+
+    account_id: uuid.UUID
+    stripe_account_id: str
+    version: int
+    """1 for the first connection, then +1 on every change."""
+    connected_by: str
+    connected_at: datetime
+    previous_stripe_account_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """An in-memory `StripeGateway` for fast tests, behaving like Stripe where tests can tell.
 
-Like Stripe it scopes customers and PaymentIntents to the connected account, replays the
+Like Stripe it knows which accounts are connected to the platform (`connect_account`) and
+scopes customers and PaymentIntents to the connected account, replays the
 stored result of a call repeated with the same idempotency key (and rejects the key reused
 with other parameters), declines cards off-session with `authentication_required` when they
 want 3-D Secure, and reports a PaymentIntent that was already confirmed instead of charging
-it twice. Tests program it (`add_card`, `decline`, `require_authentication`, `fail_next`)
+it twice. Tests program it (`connect_account`, `add_card`, `decline`, `require_authentication`, `fail_next`)
 and read what happened (`calls`, `intents`, `customers`, `cards`).
 """
 
@@ -18,8 +19,10 @@ from typing import TypeVar, cast
 
 from charge_service.stripe_types import (
     CardDetails,
+    ConnectedAccount,
     IntentResult,
     PaymentFailure,
+    StripeAccountNotConnected,
     StripeCardRejected,
     StripeGateway,
     StripeRequestRejected,
@@ -100,12 +103,25 @@ class FakeStripeGateway:
     cards: dict[str, FakeCard] = field(default_factory=dict)
     customers: dict[str, FakeCustomer] = field(default_factory=dict)
     intents: dict[str, FakeIntent] = field(default_factory=dict)
+    accounts: dict[str, ConnectedAccount] = field(default_factory=dict)
+    """The accounts connected to the platform."""
     _intents_of_customer: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _keys: dict[tuple[str, str], _Stored] = field(default_factory=dict)
     _faults: _Faults = field(default_factory=_Faults)
 
     # --- programming -----------------------------------------------------------------------
+
+    def connect_account(
+        self, stripe_account_id: str | None = None, *, charges_enabled: bool = True
+    ) -> str:
+        """A Stripe account connected to the platform (onboarded unless `charges_enabled` is
+        False); its id."""
+        account_id = stripe_account_id or self._new_id("acct")
+        self.accounts[account_id] = ConnectedAccount(
+            account_id, charges_enabled=charges_enabled, details_submitted=charges_enabled
+        )
+        return account_id
 
     def add_card(
         self,
@@ -419,6 +435,22 @@ class FakeStripeGateway:
 
         return self._call("retrieve_payment_intent", kwargs, effect)
 
+    async def retrieve_connected_account(self, *, stripe_account_id: str) -> ConnectedAccount:
+        def effect() -> ConnectedAccount:
+            account = self.accounts.get(stripe_account_id)
+            if account is None:
+                raise StripeAccountNotConnected(
+                    "The provided key does not have access to account "
+                    f"'{stripe_account_id}' (or that account does not exist).",
+                    code="account_invalid",
+                    http_status=403,
+                )
+            return account
+
+        return self._call(
+            "retrieve_connected_account", dict(stripe_account_id=stripe_account_id), effect
+        )
+
     # --- internals --------------------------------------------------------------------------
 
     def _call(
@@ -433,7 +465,7 @@ class FakeStripeGateway:
         if self._faults.before:
             self._faults.before -= 1
             raise StripeUnavailable("Stripe unavailable (simulated)")
-        account = str(kwargs["stripe_account"])
+        account = str(kwargs.get("stripe_account", ""))  # "": the platform's own call
         stored = self._keys.get((account, idempotency_key)) if idempotency_key else None
         if stored is not None:
             if (stored.method, stored.kwargs) != (method, kwargs):

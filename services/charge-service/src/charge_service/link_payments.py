@@ -35,7 +35,13 @@ _COMPLETABLE = frozenset({ChargeStatus.AWAITING_CUSTOMER, ChargeStatus.FAILED})
 
 async def on_payment_link_paid(deps: Deps, event: PaymentLinkPaid) -> None:
     await _known_charge(deps, event.charge_id, event.occurred_at)
-    await complete(deps, event.charge_id, event.stripe_payment_intent_id, source="payment page")
+    await complete(
+        deps,
+        event.charge_id,
+        event.stripe_payment_intent_id,
+        source="payment page",
+        stripe_account=event.stripe_account_id,
+    )
 
 
 async def on_payment_link_closed(deps: Deps, event: PaymentLinkClosed) -> None:
@@ -73,30 +79,54 @@ async def _known_charge(deps: Deps, charge_id: uuid.UUID, occurred_at: datetime)
 
 
 async def complete(
-    deps: Deps, charge_id: uuid.UUID, payment_intent_id: str, *, source: str
+    deps: Deps,
+    charge_id: uuid.UUID,
+    payment_intent_id: str,
+    *,
+    source: str,
+    stripe_account: str | None = None,
 ) -> bool:
-    """Record the charge as paid if its PaymentIntent succeeded; True once it is paid."""
+    """Record the charge as paid if its PaymentIntent succeeded; True once it is paid.
+
+    The PaymentIntent is looked up on the Stripe account the charge is pinned to (the one it was
+    started on), never on the account's current connection, which may have changed since. A
+    signal that names the Stripe account the PaymentIntent is on (`stripe_account`: the link's,
+    or a Connect webhook's `account`) is followed when the account is or was connected to
+    that Stripe account: a link pinned a moment before or after the charge (a reconnection
+    racing the charge) is still paid once."""
     async with deps.pool.acquire() as conn:
         charge = await repo.get_charge(conn, charge_id)
-        stripe_account = await repo.get_connection(conn, charge.account_id) if charge else None
-    if charge is None:
-        log.warning("payment %s names charge %s, unknown here", payment_intent_id, charge_id)
-        return False
+        if charge is None:
+            log.warning("payment %s names charge %s, unknown here", payment_intent_id, charge_id)
+            return False
+        pinned = charge.stripe_account_id or await repo.get_connection(conn, charge.account_id)
+        if stripe_account not in (None, pinned) and not await repo.was_connected(
+            conn, charge.account_id, stripe_account
+        ):
+            log.error(
+                "payment %s for charge %s names Stripe account %s, never connected to its "
+                "account; looked up on %s",
+                payment_intent_id,
+                charge_id,
+                stripe_account,
+                pinned,
+            )
+            stripe_account = None
     if charge.status is ChargeStatus.SUCCEEDED:
         return True
-    stripe_account = charge.stripe_account_id or stripe_account
-    if charge.status not in _COMPLETABLE or stripe_account is None:
+    on_account = stripe_account or pinned
+    if charge.status not in _COMPLETABLE or on_account is None:
         log.info("charge %s is %s; %s payment signal ignored", charge_id, charge.status, source)
         return False
     intent = await stripe_call(
         deps,
         lambda: deps.stripe.retrieve_payment_intent(
-            stripe_account=stripe_account, payment_intent_id=payment_intent_id
+            stripe_account=on_account, payment_intent_id=payment_intent_id
         ),
     )
     if not intent.succeeded or not _belongs_to(intent, charge):
         return False
-    charge = replace(charge, stripe_account_id=stripe_account)
+    charge = replace(charge, stripe_account_id=on_account)
     kept_by_customer = intent.metadata.get("save_card") == "true" and intent.card is not None
     if kept_by_customer:
         charge = await _keep_card(deps, charge, intent)

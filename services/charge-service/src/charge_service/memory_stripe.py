@@ -7,7 +7,8 @@ Like Stripe's test mode, a test PaymentMethod id (`pm_card_visa`, `pm_card_maste
 saved to a customer becomes a new PaymentMethod with its own `pm_…` id each time (only saving
 a card takes them: a benchmark saves cards, then charges them off-session). Nothing is
 kept beyond the process, no webhook is ever sent, and calls are not recorded (the state it
-keeps per call is a dict entry: no call scans the store). Never for production: the settings
+keeps per call is a dict entry: no call scans the store). Every `acct_…` id is taken as an
+account connected to the platform, so a benchmark connects any account it names. Never for production: the settings
 refuse it there.
 """
 
@@ -19,7 +20,12 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from charge_service.fake_stripe import FakeStripeGateway
-from charge_service.stripe_types import CardDetails, IntentResult, StripeGateway
+from charge_service.stripe_types import (
+    CardDetails,
+    ConnectedAccount,
+    IntentResult,
+    StripeGateway,
+)
 
 __all__ = ["TEST_PAYMENT_METHODS", "MemoryStripeGateway"]
 
@@ -234,6 +240,12 @@ class MemoryStripeGateway:
             return await self.stripe.retrieve_payment_intent(
                 stripe_account=stripe_account, payment_intent_id=payment_intent_id
             )
+
+    async def retrieve_connected_account(self, *, stripe_account_id: str) -> ConnectedAccount:
+        async with self._call():
+            if stripe_account_id not in self.stripe.accounts:
+                self.stripe.connect_account(stripe_account_id)
+            return await self.stripe.retrieve_connected_account(stripe_account_id=stripe_account_id)
 
 
 def _conforms(gateway: MemoryStripeGateway) -> StripeGateway:

@@ -18,6 +18,7 @@ from charge_service.domain import (
     ChargeStatus,
     Failure,
     SavedCard,
+    StripeConnection,
     amount_claimed,
 )
 
@@ -26,18 +27,72 @@ Row = Any  # asyncpg.Record
 # --- Stripe connections -------------------------------------------------------------------
 
 
-async def upsert_connection(conn: Connection, account_id: uuid.UUID, stripe_account_id: str) -> int:
-    """Record the account's connection; return its version (1, then +1 on every change)."""
-    version: int = await conn.fetchval(
-        """INSERT INTO stripe_connections (account_id, stripe_account_id) VALUES ($1, $2)
+async def record_connection(
+    conn: Connection, account_id: uuid.UUID, stripe_account_id: str, connected_by: str
+) -> StripeConnection | None:
+    """Make `stripe_account_id` the account's connection and add it to the history; None when
+    it is the connection already (nothing changes). Call inside a transaction."""
+    current = await conn.fetchrow(
+        "SELECT stripe_account_id FROM stripe_connections WHERE account_id = $1 FOR UPDATE",
+        account_id,
+    )
+    if current is not None and current["stripe_account_id"] == stripe_account_id:
+        return None
+    row = await conn.fetchrow(
+        """INSERT INTO stripe_connections (account_id, stripe_account_id, connected_by)
+           VALUES ($1, $2, $3)
            ON CONFLICT (account_id) DO UPDATE
-           SET stripe_account_id = excluded.stripe_account_id, updated_at = now(),
+           SET stripe_account_id = excluded.stripe_account_id,
+               connected_by = excluded.connected_by, connected_at = now(), updated_at = now(),
                version = stripe_connections.version + 1
-           RETURNING version""",
+           RETURNING version, connected_at""",
+        account_id,
+        stripe_account_id,
+        connected_by,
+    )
+    assert row is not None
+    change = StripeConnection(
+        account_id=account_id,
+        stripe_account_id=stripe_account_id,
+        version=row["version"],
+        connected_by=connected_by,
+        connected_at=row["connected_at"],
+        previous_stripe_account_id=current["stripe_account_id"] if current else None,
+    )
+    await conn.execute(
+        """INSERT INTO stripe_connection_changes (account_id, version, stripe_account_id,
+               previous_stripe_account_id, connected_by, connected_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        account_id,
+        change.version,
+        stripe_account_id,
+        change.previous_stripe_account_id,
+        connected_by,
+        change.connected_at,
+    )
+    return change
+
+
+async def connection_history(conn: Connection, account_id: uuid.UUID) -> list[StripeConnection]:
+    """The account's connections, newest first (the first is the current one)."""
+    rows = await conn.fetch(
+        """SELECT account_id, stripe_account_id, version, connected_by, connected_at,
+                  previous_stripe_account_id
+           FROM stripe_connection_changes WHERE account_id = $1 ORDER BY version DESC""",
+        account_id,
+    )
+    return [StripeConnection(**dict(row)) for row in rows]
+
+
+async def was_connected(conn: Connection, account_id: uuid.UUID, stripe_account_id: str) -> bool:
+    """Whether the account is or was connected to this Stripe account."""
+    found: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM stripe_connection_changes
+                          WHERE account_id = $1 AND stripe_account_id = $2)""",
         account_id,
         stripe_account_id,
     )
-    return version
+    return found
 
 
 async def get_connection(conn: Connection, account_id: uuid.UUID) -> str | None:

@@ -119,6 +119,8 @@ async def _errors() -> AsyncIterator[None]:
         raise NotFound(str(exc)) from exc
     except cards.NotConnected as exc:
         raise Conflict(str(exc), code="stripe_not_connected") from exc
+    except cards.NotConnectedToPlatform as exc:
+        raise Unprocessable(str(exc), code="stripe_account_not_connected") from exc
     except accepting.InvalidCharge as exc:
         raise Unprocessable(str(exc), code="charge_mismatch") from exc
     except accepting.ChargeConflict as exc:
@@ -136,29 +138,49 @@ async def _call(work: Callable[[], Awaitable[T]]) -> T:
         return await work()
 
 
-@router.put("/v1/accounts/{account_id}/stripe-connection")
+def acting_staff(request: Request) -> str:
+    """Who is acting, for the records that say who did what (`connected_by`). Requests are not
+    authenticated yet: until they are, this is "staff". The authenticated identity goes here."""
+    return "staff"
+
+
+@router.put(
+    "/v1/accounts/{account_id}/stripe-connection",
+    responses={
+        422: {
+            "description": "`stripe_account_not_connected`: Stripe does not know the "
+            "account, or it is not connected to this platform; nothing is recorded"
+        }
+    },
+)
 async def connect_stripe(
-    account_id: uuid.UUID, body: ConnectionIn, deps: Deps = Depends(get_deps)
-) -> dict[str, Any]:
-    await cards.connect_stripe(deps.pool, account_id, body.stripe_account_id)
-    return {
-        "account_id": account_id,
-        "stripe_account_id": body.stripe_account_id,
-        "connected": True,
-    }
+    account_id: uuid.UUID,
+    body: ConnectionIn,
+    deps: Deps = Depends(get_deps),
+    connected_by: str = Depends(acting_staff),
+) -> views.ConnectionOut:
+    """Connect the account to a Stripe account already connected to this platform (through
+    Stripe Connect onboarding). Stripe is asked first; charges and links made before keep the
+    Stripe account they were made on."""
+    history, stripe_account = await _call(
+        lambda: cards.connect_stripe(
+            deps, account_id, body.stripe_account_id, connected_by=connected_by
+        )
+    )
+    return views.ConnectionOut.of(history, charges_enabled=stripe_account.charges_enabled)
 
 
 @router.get("/v1/accounts/{account_id}/stripe-connection")
 async def get_stripe_connection(
     account_id: uuid.UUID, deps: Deps = Depends(get_deps)
-) -> dict[str, Any]:
+) -> views.ConnectionOut:
     async with deps.pool.acquire() as conn:
-        stripe_account = await repo.get_connection(conn, account_id)
-    if stripe_account is None:
+        history = await repo.connection_history(conn, account_id)
+    if not history:
         raise NotFound(
             "this account has not connected a Stripe account", code="stripe_not_connected"
         )
-    return {"account_id": account_id, "stripe_account_id": stripe_account, "connected": True}
+    return views.ConnectionOut.of(history)
 
 
 CUSTOMER_CARDS = "/v1/accounts/{account_id}/customers/{customer_id}/payment-methods"

@@ -20,8 +20,10 @@ import stripe
 from charge_service.stripe_types import (
     STRIPE_API_VERSION,
     CardDetails,
+    ConnectedAccount,
     IntentResult,
     PaymentFailure,
+    StripeAccountNotConnected,
     StripeCardRejected,
     StripeRequestRejected,
     StripeUnavailable,
@@ -467,6 +469,31 @@ class StripeApiGateway:
         whose outcome is unknown (a crash, a timeout) before confirming anything again."""
         intent = await self._retrieve_intent(stripe_account, payment_intent_id)
         return await self._result(intent, stripe_account, off_session=False)
+
+    async def retrieve_connected_account(self, *, stripe_account_id: str) -> ConnectedAccount:
+        """`GET /v1/accounts/{id}` with the platform's key. Stripe answers it only for an
+        account connected to our platform: for any other (or an unknown id) it refuses,
+        404 `resource_missing` or 403 "does not have access to account", which both mean
+        "not connected" here."""
+        try:
+            account = await self._send(
+                "retrieve connected account",
+                {"stripe_account": stripe_account_id},
+                self._client.v1.accounts.retrieve_async(stripe_account_id),
+            )
+        except StripeRequestRejected as exc:
+            if exc.http_status in (400, 403, 404):
+                raise StripeAccountNotConnected(
+                    exc.message, code=exc.code, http_status=exc.http_status
+                ) from exc
+            raise
+        if account.id != stripe_account_id:
+            raise StripeAccountNotConnected(f"Stripe answered for another account, {account.id}")
+        return ConnectedAccount(
+            stripe_account_id=account.id,
+            charges_enabled="charges_enabled" in account and bool(account.charges_enabled),
+            details_submitted="details_submitted" in account and bool(account.details_submitted),
+        )
 
     async def _confirm(
         self,

@@ -6,7 +6,9 @@ Errors, from the caller's point of view:
   with backoff.
 - `StripeRequestRejected`: permanent; there is no payment result (unknown id, bad API key,
   an account that did not grant access, idempotency key reused with other parameters).
-  `StripeCardRejected` is the subclass for a card declined while it is being saved.
+  `StripeCardRejected` is the subclass for a card declined while it is being saved;
+  `StripeAccountNotConnected` the one for a Stripe account that Stripe does not know or that
+  is not connected to our platform.
 - A card declined while *paying* is not an exception: `charge_off_session` and `confirm_*`
   return an `IntentResult` whose `failure` says why.
 """
@@ -75,6 +77,16 @@ class IntentResult:
         return self.status == "succeeded"
 
 
+@dataclass(frozen=True)
+class ConnectedAccount:
+    """A Stripe account connected to our platform, as Stripe describes it."""
+
+    stripe_account_id: str
+    charges_enabled: bool
+    """False until the account has finished Stripe's onboarding (charges would be refused)."""
+    details_submitted: bool
+
+
 class StripeUnavailable(Exception):
     """Stripe could not be reached or asked us to slow down; retry with backoff."""
 
@@ -107,6 +119,11 @@ class StripeCardRejected(StripeRequestRejected):
         self.card = card
         self.payment_intent_id = payment_intent_id
         """The PaymentIntent the declined payment was made on (Stripe names it in the error)."""
+
+
+class StripeAccountNotConnected(StripeRequestRejected):
+    """The Stripe account does not exist, or is not connected to our platform (Stripe gives
+    the platform no access to it)."""
 
 
 class StripeGateway(Protocol):
@@ -198,6 +215,12 @@ class StripeGateway(Protocol):
     async def retrieve_payment_intent(
         self, *, stripe_account: str, payment_intent_id: str
     ) -> IntentResult: ...
+
+    async def retrieve_connected_account(self, *, stripe_account_id: str) -> ConnectedAccount:
+        """The connected account, read with the platform's key (`GET /v1/accounts/{id}`, no
+        `Stripe-Account` header); `StripeAccountNotConnected` when Stripe does not know it or
+        it is not connected to our platform."""
+        ...
 
 
 _DEFAULT_MESSAGES = {

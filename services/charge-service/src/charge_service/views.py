@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from bookpay_shared.db import Pool
 from pydantic import BaseModel
 
 from charge_service import repository as repo
-from charge_service.domain import Charge, SavedCard
+from charge_service.domain import Charge, SavedCard, StripeConnection
 
 
 class CardOut(BaseModel):
@@ -31,6 +33,49 @@ class CardOut(BaseModel):
         )
 
 
+class ConnectionChangeOut(BaseModel):
+    stripe_account_id: str
+    previous_stripe_account_id: str | None
+    connected_by: str
+    connected_at: datetime
+
+    @classmethod
+    def of(cls, c: StripeConnection) -> ConnectionChangeOut:
+        return cls(
+            stripe_account_id=c.stripe_account_id,
+            previous_stripe_account_id=c.previous_stripe_account_id,
+            connected_by=c.connected_by,
+            connected_at=c.connected_at,
+        )
+
+
+class ConnectionOut(BaseModel):
+    account_id: uuid.UUID
+    stripe_account_id: str
+    connected: bool = True
+    connected_by: str
+    """Who made the current connection."""
+    connected_at: datetime
+    charges_enabled: bool | None = None
+    """As Stripe said when the connection was made (false: its onboarding is not finished)."""
+    history: list[ConnectionChangeOut]
+    """Every connection the account made, newest first."""
+
+    @classmethod
+    def of(
+        cls, history: list[StripeConnection], *, charges_enabled: bool | None = None
+    ) -> ConnectionOut:
+        current = history[0]
+        return cls(
+            account_id=current.account_id,
+            stripe_account_id=current.stripe_account_id,
+            connected_by=current.connected_by,
+            connected_at=current.connected_at,
+            charges_enabled=charges_enabled,
+            history=[ConnectionChangeOut.of(c) for c in history],
+        )
+
+
 async def charge_view(pool: Pool, charge: Charge) -> dict[str, Any]:
     async with pool.acquire() as conn:
         history = await repo.get_history(conn, charge.charge_id)
@@ -47,6 +92,7 @@ async def charge_view(pool: Pool, charge: Charge) -> dict[str, Any]:
         "requested_by": charge.requested_by,
         "payment_method_id": charge.payment_method_id,
         "stripe_payment_intent_id": charge.stripe_payment_intent_id,
+        "stripe_account_id": charge.stripe_account_id,
         "card": {"brand": charge.card_brand, "last4": charge.card_last4}
         if charge.card_last4
         else None,

@@ -54,7 +54,10 @@ async def receive(deps: Deps, payload: bytes, signature: str | None) -> str:
     async with deps.pool.acquire() as conn:
         if await repo.webhook_event_seen(conn, event["id"]):
             return "duplicate"
-    outcome = await _handle(deps, str(event.get("type")), intent)
+    account = event.get("account")  # a Connect webhook: the connected account it happened on
+    outcome = await _handle(
+        deps, str(event.get("type")), intent, account if isinstance(account, str) else None
+    )
     async with deps.pool.acquire() as conn:
         await repo.record_webhook_event(conn, event["id"], str(event.get("type")), intent.get("id"))
     return outcome
@@ -65,7 +68,9 @@ def _payment_intent_of(event: dict[str, Any]) -> dict[str, Any]:
     return obj if isinstance(obj, dict) and obj.get("object") == "payment_intent" else {}
 
 
-async def _handle(deps: Deps, event_type: str, intent: dict[str, Any]) -> str:
+async def _handle(
+    deps: Deps, event_type: str, intent: dict[str, Any], stripe_account: str | None
+) -> str:
     charge_id = _charge_id(intent)
     if charge_id is None:
         return "ignored"
@@ -76,7 +81,11 @@ async def _handle(deps: Deps, event_type: str, intent: dict[str, Any]) -> str:
     if event_type == "payment_intent.succeeded":
         if charge.status in (ChargeStatus.AWAITING_CUSTOMER, ChargeStatus.FAILED):
             paid = await link_payments.complete(
-                deps, charge_id, str(intent["id"]), source="Stripe webhook"
+                deps,
+                charge_id,
+                str(intent["id"]),
+                source="Stripe webhook",
+                stripe_account=stripe_account,
             )
             return "completed" if paid else "ignored"
         if charge.status is ChargeStatus.PROCESSING:

@@ -93,6 +93,11 @@ class Link:
     sent_count: int = 1
     payment_started_at: datetime | None = None
     """When the customer first pressed Pay on the page."""
+    stripe_account_id: str | None = None
+    """The connected Stripe account its PaymentIntent is made (or was made) on, pinned when the
+    link was made: the account's connection then, or for a fallback the charge's own Stripe
+    account. A link made before any connection was known here is pinned at its first payment.
+    A later reconnection of the account to another Stripe account does not move it."""
 
     def state_at(self, now: datetime) -> LinkState:
         """The state as the customer sees it: an active link past its expiry is expired."""
@@ -133,6 +138,7 @@ class Link:
             customer_id=self.customer_id,
             stripe_payment_intent_id=payment_intent_id,
             save_card=save_card,
+            stripe_account_id=self.stripe_account_id,
         )
 
     def closed_event(self) -> PaymentLinkClosed:
@@ -188,12 +194,16 @@ def new_link(
     *,
     now: datetime,
     expires_at: datetime,
+    connected_to: str | None = None,
     link_id: uuid.UUID | None = None,
 ) -> Link:
     """The link for a payment-link charge, or for a card-on-file charge that needs the customer
-    to authenticate (its PaymentIntent exists already)."""
+    to authenticate (its PaymentIntent exists already). It is pinned to the Stripe account the
+    account is `connected_to` now, or for a fallback to the one its charge's PaymentIntent is
+    on."""
     fallback = isinstance(event, PaymentFailed)
     intent_id = event.stripe_payment_intent_id if isinstance(event, PaymentFailed) else None
+    pinned = (event.stripe_account_id if isinstance(event, PaymentFailed) else None) or connected_to
     return Link(
         link_id=link_id or uuid.uuid4(),
         charge_id=event.charge_id,
@@ -208,6 +218,7 @@ def new_link(
         expires_at=expires_at,
         created_at=now,
         payment_intent_id=intent_id,
+        stripe_account_id=pinned,
     )
 
 

@@ -79,7 +79,8 @@ async def create_link(deps: Deps, event: ChargeRequested | PaymentFailed) -> Non
         requested = event.link_expires_in_hours if isinstance(event, ChargeRequested) else None
         account_hours = await repo.get_expiry_setting(conn, event.account_id)
         expires_at = expiry(now, requested, account_hours, deps.default_expiry_hours)
-        link = new_link(event, now=now, expires_at=expires_at)
+        connected_to = await repo.get_connection(conn, event.account_id)
+        link = new_link(event, now=now, expires_at=expires_at, connected_to=connected_to)
         await repo.insert_link(conn, link, token_hash(token))
         actor = event.requested_by if isinstance(event, ChargeRequested) else "charge-service"
         note = (

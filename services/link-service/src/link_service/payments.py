@@ -64,11 +64,16 @@ class Page:
     account: projections.KnownAccount | None
     customer: projections.KnownCustomer | None
     bookings: list[projections.KnownBooking]
-    accepts_cards: bool
-    """The merchant has a Stripe connection."""
+    stripe_account: str | None
+    """The connected Stripe account the page pays on (the link's; None: the merchant has no
+    Stripe connection, the page takes no card)."""
     intent_status: str | None
     paid_elsewhere: bool = False
     """The bookings now owe less than the link asks (see `domain.paid_elsewhere`)."""
+
+    @property
+    def accepts_cards(self) -> bool:
+        return self.stripe_account is not None
 
 
 @dataclass(frozen=True)
@@ -91,14 +96,14 @@ async def open_page(deps: Deps, link: Link) -> Page:
         account = await projections.get_account(conn, link.account_id)
         customer = await projections.get_customer(conn, link.account_id, link.customer_id)
         bookings = await projections.get_bookings(conn, link.account_id, list(link.booking_ids))
-        stripe_account = await repo.get_connection(conn, link.account_id)
+        stripe_account = link.stripe_account_id or await repo.get_connection(conn, link.account_id)
     return Page(
         link=link,
         state=link.state_at(deps.clock()),
         account=account,
         customer=customer,
         bookings=bookings,
-        accepts_cards=stripe_account is not None,
+        stripe_account=stripe_account,
         intent_status=intent.status if intent else None,
         paid_elsewhere=paid_elsewhere(link, _known_balances(link, bookings)),
     )
@@ -175,9 +180,10 @@ async def _ready_to_pay(deps: Deps, link_id: uuid.UUID) -> _Ready:
             state = link.state_at(now)
             if state is not LinkState.ACTIVE:
                 raise NotPayable(state.value)
-            stripe_account = await repo.get_connection(conn, link.account_id)
+            stripe_account = await _pinned_account(conn, link)
             if stripe_account is None:
                 raise NotPayable("not_connected")
+            link = replace(link, stripe_account_id=stripe_account)
             account = await projections.get_account(conn, link.account_id)
             merchant = account.name if account else "the business"
             short = paid_elsewhere(link, await _balances_due(conn, link))
@@ -197,6 +203,18 @@ async def _ready_to_pay(deps: Deps, link_id: uuid.UUID) -> _Ready:
             log.warning("link %s: its PaymentIntent is still being created elsewhere", link_id)
             raise NotPayable("stripe_unavailable")
         await asyncio.sleep(_CLAIM_POLL_SECONDS)
+
+
+async def _pinned_account(conn: Connection, link: Link) -> str | None:
+    """The Stripe account the link pays on: the one it was pinned to when it was made, or for a
+    link made before any connection was known here, the account's connection now (pinned from
+    then on). Never the account's current connection when the link has its own."""
+    if link.stripe_account_id is not None:
+        return link.stripe_account_id
+    connected_to = await repo.get_connection(conn, link.account_id)
+    if connected_to is None:
+        return None
+    return await repo.pin_stripe_account(conn, link.link_id, connected_to)
 
 
 async def _balances_due(conn: Connection, link: Link) -> list[int] | None:
@@ -293,7 +311,7 @@ async def reconcile(deps: Deps, link: Link) -> tuple[Link, Intent | None]:
     if not link.intent_needs_checking or link.payment_intent_id is None:
         return link, None
     async with deps.pool.acquire() as conn:
-        stripe_account = await repo.get_connection(conn, link.account_id)
+        stripe_account = await _pinned_account(conn, link)
         await repo.intent_checked(conn, link.link_id, deps.clock())
     if stripe_account is None:
         return link, None

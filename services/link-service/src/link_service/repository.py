@@ -14,7 +14,7 @@ from link_service.domain import Link, LinkOrigin, LinkState
 
 _COLUMNS = """link_id, charge_id, account_id, customer_id, booking_ids, amount, currency, message,
     origin, state, expires_at, created_at, payment_intent_id, save_card, intent_settled,
-    paid_at, closed_at, sent_count, payment_started_at"""
+    paid_at, closed_at, sent_count, payment_started_at, stripe_account_id"""
 
 
 def _link(row: Any) -> Link:
@@ -38,6 +38,7 @@ def _link(row: Any) -> Link:
         closed_at=row["closed_at"],
         sent_count=row["sent_count"],
         payment_started_at=row["payment_started_at"],
+        stripe_account_id=row["stripe_account_id"],
     )
 
 
@@ -46,8 +47,8 @@ async def insert_link(conn: Connection, link: Link, token_hash: bytes) -> bool:
     inserted = await conn.fetchval(
         """INSERT INTO links (link_id, charge_id, account_id, customer_id, booking_ids, amount,
                currency, message, origin, state, token_hash, expires_at, created_at,
-               payment_intent_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               payment_intent_id, stripe_account_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
            ON CONFLICT (charge_id) DO NOTHING RETURNING true""",
         link.link_id,
         link.charge_id,
@@ -63,6 +64,7 @@ async def insert_link(conn: Connection, link: Link, token_hash: bytes) -> bool:
         link.expires_at,
         link.created_at,
         link.payment_intent_id,
+        link.stripe_account_id,
     )
     return bool(inserted)
 
@@ -104,6 +106,18 @@ async def list_links(
         limit,
     )
     return [_link(r) for r in rows]
+
+
+async def pin_stripe_account(conn: Connection, link_id: uuid.UUID, stripe_account_id: str) -> str:
+    """Pin a link made before any connection was known here; the Stripe account it is pinned
+    to (an earlier pin stays)."""
+    pinned: str = await conn.fetchval(
+        """UPDATE links SET stripe_account_id = coalesce(stripe_account_id, $2), updated_at = now()
+           WHERE link_id = $1 RETURNING stripe_account_id""",
+        link_id,
+        stripe_account_id,
+    )
+    return pinned
 
 
 async def save_link(conn: Connection, link: Link) -> None:

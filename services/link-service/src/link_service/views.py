@@ -99,6 +99,7 @@ def payment_page(
         note=note,
         summary=summary(page, with_expiry=True),
         publishable_key=stripe_js.publishable_key,
+        stripe_account=page.stripe_account or "",
         csrf=csrf,
         payment_url=payment_url,
         success_url=success_url,

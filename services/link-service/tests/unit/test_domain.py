@@ -197,3 +197,25 @@ def test_a_link_whose_bookings_now_owe_less_than_it_asks_was_paid_elsewhere() ->
     assert not paid_elsewhere(link, None)  # not every booking known: no reason to refuse
     fallback = new_link(authentication_needed(), now=NOW, expires_at=NOW + timedelta(days=7))
     assert not paid_elsewhere(fallback, [0, 0])
+
+
+def test_a_link_is_pinned_to_the_stripe_account_connected_when_it_is_made() -> None:
+    link = new_link(
+        charge_requested(), now=NOW, expires_at=NOW + timedelta(days=7), connected_to="acct_1Then"
+    )
+
+    paid = link.paid_event("pi_1", save_card=False)
+
+    assert link.stripe_account_id == "acct_1Then"
+    assert paid.stripe_account_id == "acct_1Then"
+
+
+def test_a_fallback_link_is_pinned_to_its_charge_s_stripe_account() -> None:
+    fallback = new_link(
+        authentication_needed(stripe_account_id="acct_1OfTheCharge"),
+        now=NOW,
+        expires_at=NOW + timedelta(days=7),
+        connected_to="acct_1ConnectedSince",
+    )
+
+    assert fallback.stripe_account_id == "acct_1OfTheCharge"

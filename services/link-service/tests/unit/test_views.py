@@ -62,7 +62,7 @@ def page(
         ),
         customer=KnownCustomer(customer, account, "Ada <i>Lovelace</i>", "ada@example.com"),
         bookings=bookings if with_bookings else [],
-        accepts_cards=True,
+        stripe_account="acct_views",
         intent_status=None,
     )
 

@@ -16,7 +16,8 @@
   var saveCard = document.getElementById('save-card');
   var buttonLabel = button.textContent;
 
-  var stripe = window.Stripe(config.publishableKey);
+  // The PaymentIntent is on the merchant's connected Stripe account (the link's).
+  var stripe = window.Stripe(config.publishableKey, {stripeAccount: config.stripeAccount});
   var card = stripe.elements().create('card', {hidePostalCode: true});
   card.mount('#card-element');
   card.on('change', function (event) {

@@ -1,0 +1,67 @@
+"""Connecting an account's Stripe account: Stripe is asked first, and an account it does not
+know, or that is not connected to our platform, is refused before anything is recorded."""
+
+import uuid
+from typing import Any, cast
+
+import pytest
+from bookpay_shared.consuming import TransientError
+from bookpay_shared.faults import NO_FAULTS
+from charge_service import cards
+from charge_service.deps import Deps
+from charge_service.fake_stripe import FakeStripeGateway
+from charge_service.memory_stripe import MemoryStripeGateway
+from charge_service.stripe_types import StripeGateway
+
+
+def deps(stripe: StripeGateway) -> Deps:
+    # No database: a refused account must be refused before anything is recorded.
+    return Deps(pool=cast(Any, None), stripe=stripe, faults=NO_FAULTS, stripe_max_attempts=2)
+
+
+async def test_an_account_connected_to_the_platform_is_verified_with_stripe() -> None:
+    stripe = FakeStripeGateway()
+    connected = stripe.connect_account()
+
+    account = await cards.verify_stripe_account(deps(stripe), connected)
+
+    assert account.stripe_account_id == connected and account.charges_enabled
+    assert [(c.method, c.kwargs["stripe_account_id"]) for c in stripe.calls] == [
+        ("retrieve_connected_account", connected)
+    ]
+
+
+async def test_an_account_still_onboarding_is_verified_and_says_so() -> None:
+    stripe = FakeStripeGateway()
+    onboarding = stripe.connect_account(charges_enabled=False)
+
+    account = await cards.verify_stripe_account(deps(stripe), onboarding)
+
+    assert not account.charges_enabled and not account.details_submitted
+
+
+async def test_an_unknown_account_is_not_connected_and_nothing_is_recorded() -> None:
+    stripe = FakeStripeGateway()
+    stripe.connect_account()
+
+    with pytest.raises(cards.NotConnectedToPlatform, match="acct_1SomeoneElse"):
+        await cards.connect_stripe(
+            deps(stripe), uuid.uuid4(), "acct_1SomeoneElse", connected_by="staff"
+        )
+
+
+async def test_stripe_unreachable_is_retried_then_reported_as_transient() -> None:
+    stripe = FakeStripeGateway()
+    connected = stripe.connect_account()
+    stripe.fail_next(2)
+
+    with pytest.raises(TransientError):
+        await cards.verify_stripe_account(deps(stripe), connected)
+
+
+async def test_the_memory_stand_in_takes_any_account_as_connected() -> None:
+    stripe = MemoryStripeGateway()
+
+    account = await cards.verify_stripe_account(deps(stripe), "acct_bench")
+
+    assert account.stripe_account_id == "acct_bench"
