@@ -14,6 +14,7 @@ from importlib import resources
 from urllib.parse import urlsplit
 
 from bookpay_shared import projections
+from bookpay_shared.auth import Scope, authorized
 from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.money import format_amount
 from fastapi import APIRouter, Depends, Query, Request
@@ -48,7 +49,9 @@ async def static_file(name: str) -> Response:
 
 
 @router.get(
-    "/v1/accounts/{account_id}/customers/{customer_id}/charge/new-card", response_class=HTMLResponse
+    "/v1/accounts/{account_id}/customers/{customer_id}/charge/new-card",
+    response_class=HTMLResponse,
+    dependencies=[authorized(Scope.CHARGES_WRITE)],
 )
 async def new_card_page(
     request: Request,
