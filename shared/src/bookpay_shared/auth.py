@@ -190,7 +190,8 @@ def authorized(scope: Scope) -> Any:
 
     async def caller(
         request: Request,
-        _: HTTPAuthorizationCredentials | None = Security(_bearer),  # the docs' security scheme
+        # For the OpenAPI document: the security scheme, with the scope this route needs.
+        _: HTTPAuthorizationCredentials | None = Security(_bearer, scopes=[scope.value]),
     ) -> Identity:
         authenticator: Authenticator = request.app.state.authenticator
         identity = await authenticator.identify(request.headers.get("authorization"))
