@@ -3,7 +3,9 @@
 The page shows the customer, the bookings and the amount from our records and mounts Stripe.js
 for the card: the card number goes from the browser to Stripe only; our server receives a
 PaymentMethod id. The page then uses the JSON API (POST .../charges, and .../attempts for
-another card after a decline).
+another card after a decline). Like the API it needs a credential with `charges:write`: a browser
+answers the 401's Basic challenge with the key as the user name, and sends it again with the
+page's own calls to the API (same origin).
 """
 
 from __future__ import annotations
