@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import time
 import uuid
@@ -95,9 +94,14 @@ async def run(charges: int, concurrency: int) -> dict[str, object]:
 async def measure(
     services: Services, stack: Stack, log: EventLog, charges: int, concurrency: int
 ) -> dict[str, object]:
+    platform = {"Authorization": f"Bearer {stack.config.platform_key}"}
     async with (
-        httpx.AsyncClient(base_url=services.url("booking-service"), timeout=30) as booking,
-        httpx.AsyncClient(base_url=services.url("charge-service"), timeout=30) as charge,
+        httpx.AsyncClient(
+            base_url=services.url("booking-service"), timeout=30, headers=platform
+        ) as booking,
+        httpx.AsyncClient(
+            base_url=services.url("charge-service"), timeout=30, headers=platform
+        ) as charge,
         httpx.AsyncClient(
             base_url=stack.stripe_url, auth=(stack.config.stripe_api_key, ""), timeout=30
         ) as stripe,

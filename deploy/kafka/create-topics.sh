@@ -16,6 +16,7 @@ set -eu
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic customers-state --partitions 6 --replication-factor 1 --config cleanup.policy=compact
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic bookings-state --partitions 6 --replication-factor 1 --config cleanup.policy=compact
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic stripe-connections-state --partitions 6 --replication-factor 1 --config cleanup.policy=compact
+/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic api-keys-state --partitions 6 --replication-factor 1 --config cleanup.policy=compact
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic charge-requested.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-succeeded.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic payment-failed.dlq --partitions 3 --replication-factor 1
@@ -29,4 +30,5 @@ set -eu
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic customers-state.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic bookings-state.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic stripe-connections-state.dlq --partitions 3 --replication-factor 1
-echo "bookpay: 26 topics ready on $BOOTSTRAP_SERVERS"
+/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --create --if-not-exists --topic api-keys-state.dlq --partitions 3 --replication-factor 1
+echo "bookpay: 28 topics ready on $BOOTSTRAP_SERVERS"

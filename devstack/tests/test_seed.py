@@ -18,8 +18,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=15) as client:
+async def http(system: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with the platform key, to look at what the seed made."""
+    platform = {"Authorization": f"Bearer {system.stack.config.platform_key}"}
+    async with httpx.AsyncClient(timeout=15, headers=platform) as client:
         yield client
 
 
@@ -64,6 +66,7 @@ async def test_the_printed_charge_pays_both_bookings_in_full(
     accepted = await http.post(
         f"{system.url('charge-service')}/v1/accounts/{demo.account_id}/charges",
         json=demo.charge_request(),
+        headers={"Authorization": f"Bearer {demo.api_key}"},  # as the printed curl sends it
     )
 
     assert accepted.status_code == 202, accepted.text
@@ -80,6 +83,7 @@ async def test_a_second_seed_reuses_the_demo_and_replaces_paid_bookings(
     accepted = await http.post(
         f"{system.url('charge-service')}/v1/accounts/{first.account_id}/charges",
         json=first.charge_request(),
+        headers={"Authorization": f"Bearer {first.api_key}"},
     )
     assert accepted.status_code == 202, accepted.text
     await wait_for_statuses(http, system, first, "charged_in_full")

@@ -44,7 +44,9 @@ async def link_service_url(system: Services) -> str:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def links(system: Services, stack: Stack, kafka: AIOKafkaProducer) -> AsyncIterator[Links]:
-    client = Links(system, stack, kafka)
+async def links(
+    system: Services, stack: Stack, kafka: AIOKafkaProducer, bookpay: Bookpay
+) -> AsyncIterator[Links]:
+    client = Links(system, stack, kafka, bookpay.keys)
     yield client
     await client.close()

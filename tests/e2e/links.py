@@ -40,9 +40,11 @@ def client_address() -> str:
 
 
 class Links:
-    def __init__(self, system: Services, stack: Stack, kafka: AIOKafkaProducer) -> None:
+    def __init__(
+        self, system: Services, stack: Stack, kafka: AIOKafkaProducer, keys: httpx.Auth
+    ) -> None:
         self.base_url = system.url("link-service")
-        self.api = httpx.AsyncClient(base_url=self.base_url, timeout=15)
+        self.api = httpx.AsyncClient(base_url=self.base_url, timeout=15, auth=keys)
         self.kafka = kafka
         self.stack = stack
 

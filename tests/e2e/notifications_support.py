@@ -25,8 +25,10 @@ Email = dict[str, Any]
 class Notifications:
     """notification-service's HTTP API."""
 
-    def __init__(self, system: Services) -> None:
-        self.api = httpx.AsyncClient(base_url=system.url("notification-service"), timeout=15)
+    def __init__(self, system: Services, keys: httpx.Auth) -> None:
+        self.api = httpx.AsyncClient(
+            base_url=system.url("notification-service"), timeout=15, auth=keys
+        )
 
     async def close(self) -> None:
         await self.api.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services
+from bookpay_shared.auth import ACCOUNT_SCOPES
 
 VISA = "4242424242424242"
 DECLINES_AFTER_ATTACH = "4000000000000341"
@@ -37,6 +38,27 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+class AccountKeys(httpx.Auth):
+    """Credentials as staff would send them: on an account's routes (`/v1/accounts/<id>/…`)
+    that account's own API key once one was made for it, else the platform key. A request that
+    carries its own Authorization header keeps it."""
+
+    def __init__(self, platform_key: str) -> None:
+        self.platform_key = platform_key
+        self.keys: dict[str, str] = {}
+
+    def for_path(self, path: str) -> str:
+        parts = path.split("/")
+        if len(parts) > 3 and parts[1:3] == ["v1", "accounts"]:
+            return self.keys.get(parts[3], self.platform_key)
+        return self.platform_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "Authorization" not in request.headers:
+            request.headers["Authorization"] = f"Bearer {self.for_path(request.url.path)}"
+        yield request
+
+
 @dataclass
 class Customer:
     account_id: str
@@ -49,8 +71,14 @@ class Bookpay:
     """The services' HTTP APIs."""
 
     def __init__(self, system: Services, stack: Stack) -> None:
-        self.booking = httpx.AsyncClient(base_url=system.url("booking-service"), timeout=15)
-        self.charge = httpx.AsyncClient(base_url=system.url("charge-service"), timeout=15)
+        self.system = system
+        self.keys = AccountKeys(stack.config.platform_key)
+        self.booking = httpx.AsyncClient(
+            base_url=system.url("booking-service"), timeout=15, auth=self.keys
+        )
+        self.charge = httpx.AsyncClient(
+            base_url=system.url("charge-service"), timeout=15, auth=self.keys
+        )
         self.stripe = httpx.AsyncClient(
             base_url=stack.stripe_url,
             auth=(stack.config.stripe_api_key, ""),
@@ -74,6 +102,7 @@ class Bookpay:
         )
         assert response.status_code == 201, response.text
         account_id: str = response.json()["account_id"]
+        self.keys.keys[account_id] = await self.new_key(account_id)
         if connected:
             await self.connect(account_id, await self.new_stripe_account())
         return account_id
@@ -94,6 +123,37 @@ class Bookpay:
         assert put.status_code == 200, put.text
         connection: dict[str, Any] = put.json()
         return connection
+
+    async def new_key(self, account_id: str, scopes: list[str] | None = None) -> str:
+        """A new API key of the account (every account scope by default), once every service
+        accepts it (they learn keys from booking-service's api-keys-state)."""
+        response = await self.booking.post(
+            f"/v1/accounts/{account_id}/api-keys",
+            json={"scopes": scopes or sorted(ACCOUNT_SCOPES), "description": "e2e"},
+            headers={"Authorization": f"Bearer {self.keys.platform_key}"},
+        )
+        assert response.status_code == 201, response.text
+        key: str = response.json()["key"]
+        await self.wait_key_accepted(account_id, key)
+        return key
+
+    async def wait_key_accepted(self, account_id: str, key: str, accepted: bool = True) -> None:
+        """Wait until every service accepts the key (or, `accepted=False`, refuses it)."""
+        probes = {
+            "booking-service": "",
+            "charge-service": "/stripe-connection",
+            "link-service": "/link-settings",
+            "notification-service": "/notifications",
+        }
+        async with httpx.AsyncClient(timeout=15) as client:
+            for service, probe in probes.items():
+                url = f"{self.system.url(service)}/v1/accounts/{account_id}{probe}"
+
+                async def settled(url: str = url) -> bool:
+                    r = await client.get(url, headers={"Authorization": f"Bearer {key}"})
+                    return (r.status_code != 401) is accepted
+
+                await eventually(settled)
 
     async def new_customer(
         self, account_id: str, amounts: list[int], currency: str = "usd"

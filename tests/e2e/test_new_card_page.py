@@ -15,9 +15,22 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def open_page(
-    browser: Browser, system: Services, customer: Customer, amount: int | None = None
+    browser: Browser,
+    system: Services,
+    bookpay: Bookpay,
+    customer: Customer,
+    amount: int | None = None,
 ) -> Page:
-    page = await browser.new_page()
+    """The page as staff open it: the browser asks for credentials (HTTP Basic, the account's
+    API key as the user name) and sends them with the page's own API calls."""
+    charge_service = system.url("charge-service")
+    page = await browser.new_page(
+        http_credentials={
+            "username": bookpay.keys.keys[customer.account_id],
+            "password": "",
+            "origin": charge_service,
+        }
+    )
     page.set_default_timeout(15_000)
     query = (
         "booking_ids=" + ",".join(customer.booking_ids) + (f"&amount={amount}" if amount else "")
@@ -52,7 +65,7 @@ async def test_staff_charge_a_new_card_and_save_it(
     browser: Browser, system: Services, bookpay: Bookpay, event_log: EventLog
 ) -> None:
     customer = await bookpay.new_customer(await bookpay.new_account(), [4200, 1800])
-    page = await open_page(browser, system, customer)
+    page = await open_page(browser, system, bookpay, customer)
     await page.get_by_text("Sunset paddle #1").wait_for()
     await page.get_by_text("$60.00").first.wait_for()
 
@@ -79,7 +92,7 @@ async def test_a_declined_card_then_a_good_one_makes_one_charge_and_one_payment(
     browser: Browser, system: Services, bookpay: Bookpay, event_log: EventLog
 ) -> None:
     customer = await bookpay.new_customer(await bookpay.new_account(), [2500])
-    page = await open_page(browser, system, customer)
+    page = await open_page(browser, system, bookpay, customer)
 
     await type_card(page, DECLINES_AFTER_ATTACH)
     await page.get_by_role("button", name="Charge $25.00").click()
@@ -102,7 +115,7 @@ async def test_a_double_click_charges_once(
     browser: Browser, system: Services, bookpay: Bookpay, event_log: EventLog
 ) -> None:
     customer = await bookpay.new_customer(await bookpay.new_account(), [1500])
-    page = await open_page(browser, system, customer)
+    page = await open_page(browser, system, bookpay, customer)
     await type_card(page, VISA)
 
     await page.get_by_role("button", name="Charge $15.00").dblclick()
@@ -133,7 +146,7 @@ async def test_the_page_shows_our_records_escaped_with_safe_headers(
     )
     customer.booking_ids = [created.json()["booking_id"]]
     await bookpay.wait_known_to_charge_service(customer)
-    page = await open_page(browser, system, customer, amount=500)
+    page = await open_page(browser, system, bookpay, customer, amount=500)
 
     await page.get_by_text("<script>alert(1)</script>").wait_for()  # shown as text, not run
     await page.get_by_text("$5.00").first.wait_for()

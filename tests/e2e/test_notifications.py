@@ -47,8 +47,8 @@ PADDLE_AND_CAVES = [("Sunset paddle", 5000), ("Sea cave tour", 7500)]
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def notifications(system: Services) -> AsyncIterator[Notifications]:
-    client = Notifications(system)
+async def notifications(system: Services, bookpay: Bookpay) -> AsyncIterator[Notifications]:
+    client = Notifications(system, bookpay.keys)
     yield client
     await client.close()
 

@@ -54,6 +54,8 @@ class Endpoint:
     success: str
     request: str
     response: str
+    scope: str = ""
+    """The credential scope the endpoint needs ("" when it takes no credential)."""
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,17 @@ def _endpoints(openapi: dict[str, Any]) -> list[Endpoint]:
                     success=success,
                     request=_schema_name(operation.get("requestBody", {})),
                     response=_schema_name(responses.get(success, {})),
+                    scope=_scope(operation),
                 )
             )
     return found
+
+
+def _scope(operation: dict[str, Any]) -> str:
+    scopes = [
+        s for requirement in operation.get("security", []) for v in requirement.values() for s in v
+    ]
+    return ", ".join(scopes)
 
 
 def _pages(app: FastAPI, modules: Sequence[ModuleType]) -> list[Page]:
@@ -245,6 +255,25 @@ are for staff, internal callers and customers' browsers.
   The OpenAPI documents still show FastAPI's default 422 body (`{{"detail": […]}}`); the services
   answer with the shape above.
 
+## Credentials
+
+Every `/v1/accounts/{{account_id}}/…` route, and `POST /v1/accounts`, needs a credential in
+`Authorization: Bearer <credential>` (HTTP Basic with the credential as the user name and an
+empty password works too, as with Stripe: `curl -u bp_test_…:`). The `scope` column says what
+the credential must be allowed to do. A credential is an account's API key (`bp_test_…` or
+`bp_live_…`, made with `POST /v1/accounts/{{account_id}}/api-keys` on booking-service) or the
+platform key (`<PREFIX>_PLATFORM_KEY`), which acts for every account with every scope and alone
+holds `accounts:create`.
+
+- No credential, or one that is unknown, mistyped or revoked: 401 `unauthenticated` (with
+  `WWW-Authenticate: Basic realm="bookpay"`).
+- A key of another account: 404 `not_found`, as if the resource did not exist.
+- A key without the route's scope: 403 `forbidden`.
+
+Who acted (a charge's `requested_by`, a link's history, who gave a card-saving consent) is the
+credential: `key:<key id>`, `platform`, or an identity provider's subject; request bodies do not
+say it. The payment pages (`/pay/…`), `GET /healthz` and the Stripe webhook take no credential.
+
 Below each service's table are the error codes its routes return besides `422 invalid_request`
 and `500 internal_error`."""
 
@@ -263,7 +292,7 @@ def _ports(services: Sequence[ServiceApi]) -> str:
 
 
 def _service_section(service: ServiceApi) -> str:
-    rows = [["method", "path", "summary", "success", "request body", "response body"]]
+    rows = [["method", "path", "summary", "success", "request body", "response body", "scope"]]
     rows += [
         [
             e.method,
@@ -272,6 +301,7 @@ def _service_section(service: ServiceApi) -> str:
             e.success,
             e.request and f"`{e.request}`",
             e.response and f"`{e.response}`",
+            f"`{e.scope}`" if e.scope else "none",
         ]
         for e in service.endpoints
     ]

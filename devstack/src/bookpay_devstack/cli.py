@@ -1,7 +1,8 @@
 """`bookpay-devstack`: start bookpay locally and keep it up until Ctrl-C/SIGTERM.
 
 `infra` starts the infrastructure only; `run` starts it, then the four services, then seeds a
-demo customer to charge.
+demo customer to charge; `keys` creates, lists and revokes an account's API keys through
+booking-service's API, with the platform key.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from bookpay_shared.money import format_amount
 
+from . import keys
 from .config import StackConfig
 from .process import StartupError, require_free_ports
 from .seed import ACCOUNT_NAME, DEMO_FILE, Demo, Endpoints, seed
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run N processes of a service (e.g. charge-service=2); repeatable",
     )
     run.set_defaults(handler=run_command)
+    keys.add_parser(commands)
     return parser
 
 
@@ -157,8 +160,8 @@ def print_ready(stack: Stack, services: Services, demo: Demo, seconds: float) ->
         f"({format_amount(demo.balance_due, demo.currency)}):",
         f"  {demo.charge_curl(charge_url)}",
         "follow the charge (its charge_id is in the answer) and the bookings:",
-        f"  curl -sS {charge_url}{account}/charges/CHARGE_ID",
-        f"  curl -sS {booking_url}{account}/customers/{demo.customer_id}",
+        f"  curl -sS {demo.auth_header()} {charge_url}{account}/charges/CHARGE_ID",
+        f"  curl -sS {demo.auth_header()} {booking_url}{account}/customers/{demo.customer_id}",
         f"emails sent: curl -sS {stack.smtp_api_url}/messages",
         f"started in {seconds:.1f}s; Ctrl-C stops everything.",
         "bookpay is ready",

@@ -76,6 +76,10 @@ class StackConfig:
     stripe_webhook_url: str = "http://127.0.0.1:8002/v1/stripe/webhooks"
     stripe_webhook_secret: str = "whsec_dev_bookpay_local_only"
 
+    # Every service's platform key (<PREFIX>_PLATFORM_KEY): acts for every account, creates
+    # accounts and their API keys. A development value, refused in production.
+    platform_key: str = "bp_platform_dev_local_only_5f1c0e9a7d3b4e21"
+
     start_timeout: float = 120.0
     stop_timeout: float = 20.0
     # Also print every component's output to the console, each line prefixed with its name.

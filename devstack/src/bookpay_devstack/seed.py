@@ -1,6 +1,8 @@
 """The demo that `bookpay-devstack run` seeds: a business with two administrators and a
 connected Stripe account, a customer with a saved Visa, and two unpaid bookings. Everything is
-made through the services' HTTP APIs, the card through the Stripe stand-in as Stripe.js would.
+made through the services' HTTP APIs (with the platform key), the card through the Stripe
+stand-in as Stripe.js would. The demo account gets an API key (every account scope), which the
+printed commands use; `--keep-data` keeps it while it is not revoked.
 
 The demo's ids are kept in `<runtime dir>/demo.json`. A run with `--keep-data` reuses the account
 and customer when they still exist, the saved card while it is still the default, and the
@@ -25,6 +27,7 @@ from typing import Any
 import asyncpg
 import httpx
 from bookpay_shared import projections
+from bookpay_shared.auth import ACCOUNT_SCOPES
 from bookpay_shared.money import format_amount
 
 from .process import StartupError
@@ -64,6 +67,8 @@ class Endpoints:
     charge_url: str
     stripe_url: str
     stripe_secret_key: str
+    platform_key: str
+    """The services' platform key: creates the account and the demo's API key."""
     charge_database_dsn: str
     """Read (never written) to wait until charge-service's projections know the bookings."""
 
@@ -75,6 +80,7 @@ class Endpoints:
             charge_url=services.url("charge-service"),
             stripe_url=stack.stripe_url,
             stripe_secret_key=stack.config.stripe_api_key,
+            platform_key=stack.config.platform_key,
             charge_database_dsn=stack.postgres_dsn(services.specs["charge-service"].database),
         )
 
@@ -96,6 +102,8 @@ class Demo:
     card: str
     """For people: "visa ending 4242"."""
     currency: str = CURRENCY
+    api_key: str = ""
+    """The demo account's API key, made by this run (kept in demo.json, a local file)."""
 
     @property
     def booking_ids(self) -> list[str]:
@@ -118,7 +126,14 @@ class Demo:
     def charge_curl(self, charge_url: str) -> str:
         body = json.dumps(self.charge_request(), separators=(",", ":"))
         url = f"{charge_url}/v1/accounts/{self.account_id}/charges"
-        return f"curl -sS -X POST {url} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+        return (
+            f"curl -sS -X POST {url} {self.auth_header()} -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(body)}"
+        )
+
+    def auth_header(self) -> str:
+        """curl's option that sends the demo's API key."""
+        return "-H " + shlex.quote(f"Authorization: Bearer {self.api_key}")
 
     def describe(self) -> dict[str, str]:
         """The demo's ids and what they are, for people."""
@@ -126,6 +141,7 @@ class Demo:
             "account_id": f"{self.account_id}  ({ACCOUNT_NAME}, Stripe {self.stripe_account_id})",
             "customer_id": f"{self.customer_id}  ({CUSTOMER['name']}, {self.card} saved)",
             "payment_method_id": self.payment_method_id,
+            "api_key": f"{self.api_key}  (this account's key, every scope but accounts:create)",
         }
         for i, b in enumerate(self.bookings, start=1):
             amount = format_amount(b.amount, self.currency)
@@ -166,7 +182,18 @@ async def _seed(api: _Api, endpoints: Endpoints, previous: Demo | None, timeout:
     bookings = await _unpaid_bookings(api, endpoints, account_id, customer_id, previous)
     await _wait_known_to_charge_service(api, endpoints, account_id, customer_id, bookings, timeout)
     payment_method_id, card = await _default_card(api, endpoints, account_id, customer_id, previous)
-    return Demo(account_id, stripe_account_id, customer_id, bookings, payment_method_id, card)
+    api_key = previous.api_key if previous and previous.api_key else ""
+    if not await _key_works(api, account_id, api_key):
+        api_key = await _new_api_key(api, account_id)
+    return Demo(
+        account_id,
+        stripe_account_id,
+        customer_id,
+        bookings,
+        payment_method_id,
+        card,
+        api_key=api_key,
+    )
 
 
 def _load(saved: Path | None) -> Demo | None:
@@ -196,6 +223,35 @@ async def _new_account(api: _Api) -> str:
         json={"name": ACCOUNT_NAME, "admins": list(ADMINS), "notify_admins_on_link_payment": True},
     )
     return str(account["account_id"])
+
+
+async def _key_works(api: _Api, account_id: str, api_key: str) -> bool:
+    if not api_key:
+        return False
+    url = f"{api.endpoints.booking_url}/v1/accounts/{account_id}"
+    answer = await api.client.get(url, headers={"Authorization": f"Bearer {api_key}"})
+    return answer.status_code == 200
+
+
+async def _new_api_key(api: _Api, account_id: str) -> str:
+    created = await api.call(
+        "POST",
+        f"{api.endpoints.booking_url}/v1/accounts/{account_id}/api-keys",
+        json={"scopes": sorted(ACCOUNT_SCOPES), "description": "demo (bookpay-devstack run)"},
+    )
+    key = str(created["key"])
+    # charge-service learns keys from booking-service's events: the printed curl needs it there.
+    probe = f"{api.endpoints.charge_url}/v1/accounts/{account_id}/stripe-connection"
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                answer = await api.client.get(probe, headers={"Authorization": f"Bearer {key}"})
+                if answer.status_code != 401:
+                    break
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise SeedError("charge-service did not learn the demo's API key within 30s") from None
+    return key
 
 
 async def _new_customer(api: _Api, account_id: str) -> str:
@@ -312,7 +368,9 @@ class _Api:
 
     def __init__(self, endpoints: Endpoints) -> None:
         self.endpoints = endpoints
-        self.client = httpx.AsyncClient(timeout=15.0)
+        self.client = httpx.AsyncClient(
+            timeout=15.0, headers={"Authorization": f"Bearer {endpoints.platform_key}"}
+        )
 
     async def __aenter__(self) -> _Api:
         return self

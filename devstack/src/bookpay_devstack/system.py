@@ -113,6 +113,7 @@ class Services:
             f"{p}_HTTP_HOST": "127.0.0.1",
             f"{p}_HTTP_PORT": str(port or spec.port),
             f"{p}_LOG_LEVEL": self.config.log_level,
+            f"{p}_PLATFORM_KEY": cfg.platform_key,
             "PYTHONUNBUFFERED": "1",
         }
         if spec.env_prefix == "CHARGE":

@@ -17,6 +17,7 @@ from typing import Any
 
 from bookpay_shared.events import (
     AccountStateChanged,
+    ApiKeyStateChanged,
     BookingCharged,
     BookingStateChanged,
     ChargeRequested,
@@ -126,6 +127,14 @@ _EVENT_NOTES: dict[type[Event], dict[str, str]] = {
         "version": "Grows with every change of the customer; keep the highest seen.",
         "name": "The customer's name.",
         "email": "Where payment links and receipts are sent.",
+    },
+    ApiKeyStateChanged: {
+        "key_id": "The key's public id (also in the key itself: `bp_test_<key id>_…`).",
+        "account_id": "The one account the key acts for.",
+        "scopes": "What the key may do (`read`, `charges:write`, …; see the README).",
+        "key_hash": "SHA-256 of the whole key, hex: what a service compares a presented key with.",
+        "revoked": "True once the key is revoked: refuse it from then on.",
+        "version": "Grows with every change of the key; keep the highest seen.",
     },
     StripeConnectionChanged: {
         "account_id": "The account.",
@@ -300,6 +309,15 @@ _EXAMPLES: dict[type[Event], dict[str, Any]] = {
         "balance_due": 15000,
         "status": "partially_paid",
         "settled_charge_ids": [CHARGE],
+    },
+    ApiKeyStateChanged: {
+        "correlation_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "key_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "account_id": ACCOUNT,
+        "scopes": ["read", "charges:write"],
+        "key_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "revoked": False,
+        "version": 1,
     },
     StripeConnectionChanged: {
         "correlation_id": ACCOUNT,

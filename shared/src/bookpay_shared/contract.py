@@ -31,6 +31,7 @@ from bookpay_shared.consuming import consumer_group
 from bookpay_shared.events import (
     ALL_EVENTS,
     AccountStateChanged,
+    ApiKeyStateChanged,
     BookingCharged,
     BookingStateChanged,
     ChargeRequested,
@@ -133,6 +134,12 @@ FLOWS: Mapping[type[Event], Flow] = {
     AccountStateChanged: _STATE_FLOW,
     CustomerStateChanged: _STATE_FLOW,
     BookingStateChanged: _STATE_FLOW,
+    ApiKeyStateChanged: Flow(
+        {BOOKING: "publishes every key it issues or revokes, through its outbox"},
+        dict.fromkeys(
+            (CHARGE, LINK, NOTIFICATION), "keeps a local copy, to verify API keys on its own"
+        ),
+    ),
     StripeConnectionChanged: Flow(
         {CHARGE: "publishes every change of an account's Stripe connection, through its outbox"},
         {LINK: "keeps a local copy, to act for the connected account on the payment page"},

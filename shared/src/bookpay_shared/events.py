@@ -365,6 +365,24 @@ class StripeConnectionChanged(Event):
         return str(self.account_id)
 
 
+class ApiKeyStateChanged(Event):
+    """An API key was issued or revoked, published by booking-service (which issues keys) so
+    that every service verifies keys locally. It carries the key's SHA-256 hash, never the key:
+    the key's 256 random bits make the hash useless to anyone who reads it."""
+
+    TOPIC: ClassVar[str] = topics.API_KEYS_STATE
+    event_type: Literal["ApiKeyStateChanged"] = "ApiKeyStateChanged"
+    key_id: uuid.UUID
+    account_id: uuid.UUID
+    scopes: list[str] = Field(min_length=1)
+    key_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    revoked: bool
+    version: int = Field(ge=1)
+
+    def key(self) -> str:
+        return str(self.key_id)
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     ChargeRequested,
     PaymentSucceeded,
@@ -379,4 +397,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     CustomerStateChanged,
     BookingStateChanged,
     StripeConnectionChanged,
+    ApiKeyStateChanged,
 )

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     status_code = 400
     code = "bad_request"
+    headers: dict[str, str] = {}
+    """Response headers that go with the error (e.g. WWW-Authenticate)."""
 
     def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
         super().__init__(message)
@@ -57,7 +59,9 @@ def _field_problems(exc: RequestValidationError) -> list[dict[str, str]]:
 
 async def _on_api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+    return JSONResponse(
+        error_body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -17,12 +17,13 @@ from importlib import resources
 from importlib.abc import Traversable
 from typing import Any, TypeVar
 
-from bookpay_shared import topics
+from bookpay_shared import api_keys, topics
 from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import (
     AccountStateChanged,
     Administrator,
+    ApiKeyStateChanged,
     BookingStateChanged,
     BookingStatus,
     CustomerStateChanged,
@@ -192,6 +193,7 @@ _ENTITY_TOPICS: dict[str, tuple[str, type[Event], Callable[[Connection, Any], Aw
     "accounts": (topics.ACCOUNTS_STATE, AccountStateChanged, apply_account),
     "customers": (topics.CUSTOMERS_STATE, CustomerStateChanged, apply_customer),
     "bookings": (topics.BOOKINGS_STATE, BookingStateChanged, apply_booking),
+    "api_keys": (topics.API_KEYS_STATE, ApiKeyStateChanged, api_keys.apply_key),
 }
 
 
@@ -199,7 +201,7 @@ def register(
     consumers: Consumers,
     pool: Pool,
     *,
-    entities: Sequence[str] = ("accounts", "customers", "bookings"),
+    entities: Sequence[str] = ("accounts", "customers", "bookings", "api_keys"),
 ) -> None:
     """Keep this service's projections of `entities` up to date."""
     for entity in entities:

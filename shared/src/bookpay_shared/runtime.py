@@ -23,6 +23,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from bookpay_shared import projections
+from bookpay_shared.api_keys import KeyStore, ProjectedKeys
+from bookpay_shared.auth import Authenticator, TokenVerifier
 from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
@@ -44,7 +46,11 @@ class ServiceRuntime:
     settings: ServiceSettings
     migrations: Traversable
     uses_projections: bool = False
-    """Keep local projections of booking-service's accounts, customers and bookings."""
+    """Keep local projections of booking-service's accounts, customers, bookings and API keys."""
+    keys: KeyStore | None = None
+    """Where API keys are found; by default this service's projection of api-keys-state."""
+    tokens: TokenVerifier | None = None
+    """An identity provider's bearer tokens, accepted besides API keys (optional)."""
     db: Pool = field(init=False)
     producer: Producer = field(init=False)
     consumers: Consumers = field(init=False)
@@ -105,6 +111,11 @@ class ServiceRuntime:
                 yield
 
         app = FastAPI(title=title, lifespan=lifespan, **fastapi_args)
+        app.state.authenticator = Authenticator(
+            self.keys or ProjectedKeys(self.db),
+            platform_key=self.settings.platform_key.get_secret_value(),
+            tokens=self.tokens,
+        )
 
         @app.get("/healthz", tags=["ops"])
         async def healthz() -> JSONResponse:

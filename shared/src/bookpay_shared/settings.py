@@ -25,6 +25,10 @@ class ServiceSettings(BaseSettings):
     """Events one consumer (one topic) handles at once, across keys; 1 = one at a time."""
     consumer_grace_seconds: float = Field(default=10.0, ge=0)
     """How long events in flight may take to finish on a stop or a rebalance."""
+    platform_key: SecretStr = SecretStr("")
+    """The platform credential: acts for every account with every scope, and alone may create
+    accounts (see bookpay_shared.auth). Empty: none. At least 32 characters, and no
+    development placeholder, in production."""
     fault_points: frozenset[str] = frozenset()
     """Test-only crash points (see bookpay_shared.faults); refused in production."""
 
@@ -32,6 +36,10 @@ class ServiceSettings(BaseSettings):
     def _no_faults_in_production(self) -> ServiceSettings:
         if self.environment == "production" and self.fault_points:
             raise ValueError("fault_points must be empty in production")
+        if self.platform_key.get_secret_value():
+            refuse_placeholder(self.platform_key, "platform_key", self.environment)
+            if self.environment == "production" and len(self.platform_key.get_secret_value()) < 32:
+                raise ValueError("platform_key must be at least 32 characters in production")
         return self
 
 

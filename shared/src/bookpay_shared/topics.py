@@ -23,6 +23,8 @@ CUSTOMERS_STATE = "customers-state"
 BOOKINGS_STATE = "bookings-state"
 # Stripe connections of accounts, published by charge-service (compacted, keyed by account id).
 STRIPE_CONNECTIONS_STATE = "stripe-connections-state"
+# API keys (id, account, scopes, hash, revoked), published by booking-service (compacted, keyed by key id).
+API_KEYS_STATE = "api-keys-state"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -50,7 +52,13 @@ _EVENT_TOPICS = (
     BOOKING_CHARGED,
     NOTIFICATION_FAILED,
 )
-_STATE_TOPICS = (ACCOUNTS_STATE, CUSTOMERS_STATE, BOOKINGS_STATE, STRIPE_CONNECTIONS_STATE)
+_STATE_TOPICS = (
+    ACCOUNTS_STATE,
+    CUSTOMERS_STATE,
+    BOOKINGS_STATE,
+    STRIPE_CONNECTIONS_STATE,
+    API_KEYS_STATE,
+)
 
 EVENT_PARTITIONS = 6
 DLQ_PARTITIONS = 3

@@ -8,7 +8,7 @@ from bookpay_shared.http import install_error_handlers, install_not_found
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from booking_service import consumers, handlers, routes
+from booking_service import consumers, handlers, key_routes, keys, routes
 from booking_service.settings import BookingSettings
 
 SERVICE = "booking-service"
@@ -16,12 +16,14 @@ SERVICE = "booking-service"
 
 def create_app(settings: BookingSettings) -> tuple[ServiceRuntime, FastAPI]:
     runtime = ServiceRuntime(SERVICE, settings, resources.files("booking_service") / "migrations")
+    runtime.keys = keys.OwnKeys(runtime.db)
     consumers.register(runtime)
     app = runtime.http_app(title="bookpay booking-service", version="1")
     app.state.runtime = runtime
     install_error_handlers(app)
-    install_not_found(app, handlers.UnknownEntity)
+    install_not_found(app, handlers.UnknownEntity, keys.UnknownKey)
     app.include_router(routes.router)
+    app.include_router(key_routes.router)
     return runtime, app
 
 

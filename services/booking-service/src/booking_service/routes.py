@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from bookpay_shared.auth import Scope, authorized
 from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingStatus
 from bookpay_shared.http import NotFound
@@ -17,6 +18,8 @@ from booking_service import repository as repo
 from booking_service.domain import Account, Admin, Booking, BookingPayment, Customer
 
 router = APIRouter(prefix="/v1")
+Reads = authorized(Scope.READ)
+WritesBookings = authorized(Scope.BOOKINGS_WRITE)
 
 
 def get_pool(request: Request) -> Pool:
@@ -146,7 +149,12 @@ def _admins(items: list[AdminIn] | None) -> list[Admin] | None:
     return None if items is None else [Admin(name=a.name, email=str(a.email)) for a in items]
 
 
-@router.post("/accounts", status_code=201, response_model=AccountOut)
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_model=AccountOut,
+    dependencies=[authorized(Scope.ACCOUNTS_CREATE)],
+)
 async def create_account(body: AccountIn, pool: Pool = Depends(get_pool)) -> AccountOut:
     account = await handlers.create_account(
         pool,
@@ -157,7 +165,7 @@ async def create_account(body: AccountIn, pool: Pool = Depends(get_pool)) -> Acc
     return AccountOut.of(account)
 
 
-@router.get("/accounts/{account_id}", response_model=AccountOut)
+@router.get("/accounts/{account_id}", response_model=AccountOut, dependencies=[Reads])
 async def get_account(account_id: uuid.UUID, pool: Pool = Depends(get_pool)) -> AccountOut:
     async with pool.acquire() as conn:
         account = await repo.get_account(conn, account_id)
@@ -166,7 +174,11 @@ async def get_account(account_id: uuid.UUID, pool: Pool = Depends(get_pool)) -> 
     return AccountOut.of(account)
 
 
-@router.patch("/accounts/{account_id}", response_model=AccountOut)
+@router.patch(
+    "/accounts/{account_id}",
+    response_model=AccountOut,
+    dependencies=[authorized(Scope.ACCOUNTS_WRITE)],
+)
 async def patch_account(
     account_id: uuid.UUID, body: AccountPatch, pool: Pool = Depends(get_pool)
 ) -> AccountOut:
@@ -180,7 +192,12 @@ async def patch_account(
     return AccountOut.of(account)
 
 
-@router.post("/accounts/{account_id}/customers", status_code=201, response_model=CustomerOut)
+@router.post(
+    "/accounts/{account_id}/customers",
+    status_code=201,
+    response_model=CustomerOut,
+    dependencies=[WritesBookings],
+)
 async def create_customer(
     account_id: uuid.UUID, body: CustomerIn, pool: Pool = Depends(get_pool)
 ) -> CustomerOut:
@@ -190,7 +207,11 @@ async def create_customer(
     return CustomerOut.of(customer)
 
 
-@router.get("/accounts/{account_id}/customers/{customer_id}", response_model=CustomerOut)
+@router.get(
+    "/accounts/{account_id}/customers/{customer_id}",
+    response_model=CustomerOut,
+    dependencies=[Reads],
+)
 async def get_customer(
     account_id: uuid.UUID, customer_id: uuid.UUID, pool: Pool = Depends(get_pool)
 ) -> CustomerOut:
@@ -202,7 +223,12 @@ async def get_customer(
     return CustomerOut.of(customer, bookings)
 
 
-@router.post("/accounts/{account_id}/bookings", status_code=201, response_model=BookingOut)
+@router.post(
+    "/accounts/{account_id}/bookings",
+    status_code=201,
+    response_model=BookingOut,
+    dependencies=[WritesBookings],
+)
 async def create_booking(
     account_id: uuid.UUID, body: BookingIn, pool: Pool = Depends(get_pool)
 ) -> BookingOut:
@@ -218,7 +244,11 @@ async def create_booking(
     return BookingOut.of(booking, [])
 
 
-@router.get("/accounts/{account_id}/bookings/{booking_id}", response_model=BookingOut)
+@router.get(
+    "/accounts/{account_id}/bookings/{booking_id}",
+    response_model=BookingOut,
+    dependencies=[Reads],
+)
 async def get_booking(
     account_id: uuid.UUID, booking_id: uuid.UUID, pool: Pool = Depends(get_pool)
 ) -> BookingOut:

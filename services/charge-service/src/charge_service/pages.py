@@ -3,7 +3,9 @@
 The page shows the customer, the bookings and the amount from our records and mounts Stripe.js
 for the card: the card number goes from the browser to Stripe only; our server receives a
 PaymentMethod id. The page then uses the JSON API (POST .../charges, and .../attempts for
-another card after a decline).
+another card after a decline). Like the API it needs a credential with `charges:write`: a browser
+answers the 401's Basic challenge with the key as the user name, and sends it again with the
+page's own calls to the API (same origin).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from importlib import resources
 from urllib.parse import urlsplit
 
 from bookpay_shared import projections
+from bookpay_shared.auth import Scope, authorized
 from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.money import format_amount
 from fastapi import APIRouter, Depends, Query, Request
@@ -48,7 +51,9 @@ async def static_file(name: str) -> Response:
 
 
 @router.get(
-    "/v1/accounts/{account_id}/customers/{customer_id}/charge/new-card", response_class=HTMLResponse
+    "/v1/accounts/{account_id}/customers/{customer_id}/charge/new-card",
+    response_class=HTMLResponse,
+    dependencies=[authorized(Scope.CHARGES_WRITE)],
 )
 async def new_card_page(
     request: Request,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from bookpay_shared.auth import Identity, Scope, authorized
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.events import BookingIds, ChargeMethod, check_method_fields
 from bookpay_shared.http import ApiError, Conflict, NotFound, Unprocessable
@@ -24,6 +25,10 @@ router = APIRouter()
 T = TypeVar("T")
 
 PM_PATTERN = r"^pm_[A-Za-z0-9_]+$"
+Reads = authorized(Scope.READ)
+WritesCards = authorized(Scope.CARDS_WRITE)
+ChargesCaller = Annotated[Identity, authorized(Scope.CHARGES_WRITE)]
+ConnectsStripe = Annotated[Identity, authorized(Scope.ACCOUNTS_WRITE)]
 
 
 def get_deps(request: Request) -> Deps:
@@ -69,7 +74,6 @@ class ChargeIn(Strict):
     save_card: bool = False
     save_card_consent: str | None = Field(default=None, min_length=1, max_length=1000)
     message: str | None = Field(default=None, max_length=2000)
-    requested_by: str = Field(default="staff", min_length=1, max_length=200)
     fallback_to_link: bool = True
     link_expires_in_hours: int | None = Field(default=None, ge=1, le=24 * 90)
 
@@ -86,7 +90,8 @@ class ChargeIn(Strict):
         )
         return self
 
-    def charge(self, account_id: uuid.UUID) -> Charge:
+    def charge(self, account_id: uuid.UUID, requested_by: str) -> Charge:
+        """The charge, asked for by `requested_by` (the caller's credential, never the body)."""
         return Charge(
             charge_id=self.charge_id or uuid.uuid4(),
             account_id=account_id,
@@ -98,7 +103,7 @@ class ChargeIn(Strict):
             payment_method_id=self.payment_method_id,
             save_card=self.save_card,
             message=self.message,
-            requested_by=self.requested_by,
+            requested_by=requested_by,
             save_card_consent=self.save_card_consent,
             fallback_to_link=self.fallback_to_link,
             link_expires_in_hours=self.link_expires_in_hours,
@@ -138,12 +143,6 @@ async def _call(work: Callable[[], Awaitable[T]]) -> T:
         return await work()
 
 
-def acting_staff(request: Request) -> str:
-    """Who is acting, for the records that say who did what (`connected_by`). Requests are not
-    authenticated yet: until they are, this is "staff". The authenticated identity goes here."""
-    return "staff"
-
-
 @router.put(
     "/v1/accounts/{account_id}/stripe-connection",
     responses={
@@ -156,21 +155,21 @@ def acting_staff(request: Request) -> str:
 async def connect_stripe(
     account_id: uuid.UUID,
     body: ConnectionIn,
+    caller: ConnectsStripe,
     deps: Deps = Depends(get_deps),
-    connected_by: str = Depends(acting_staff),
 ) -> views.ConnectionOut:
     """Connect the account to a Stripe account already connected to this platform (through
     Stripe Connect onboarding). Stripe is asked first; charges and links made before keep the
     Stripe account they were made on."""
     history, stripe_account = await _call(
         lambda: cards.connect_stripe(
-            deps, account_id, body.stripe_account_id, connected_by=connected_by
+            deps, account_id, body.stripe_account_id, connected_by=caller.subject
         )
     )
     return views.ConnectionOut.of(history, charges_enabled=stripe_account.charges_enabled)
 
 
-@router.get("/v1/accounts/{account_id}/stripe-connection")
+@router.get("/v1/accounts/{account_id}/stripe-connection", dependencies=[Reads])
 async def get_stripe_connection(
     account_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> views.ConnectionOut:
@@ -186,7 +185,7 @@ async def get_stripe_connection(
 CUSTOMER_CARDS = "/v1/accounts/{account_id}/customers/{customer_id}/payment-methods"
 
 
-@router.post(CUSTOMER_CARDS, status_code=201)
+@router.post(CUSTOMER_CARDS, status_code=201, dependencies=[WritesCards])
 async def save_payment_method(
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
@@ -201,7 +200,7 @@ async def save_payment_method(
     return views.CardOut.of(card)
 
 
-@router.get(CUSTOMER_CARDS)
+@router.get(CUSTOMER_CARDS, dependencies=[Reads])
 async def list_payment_methods(
     account_id: uuid.UUID, customer_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> dict[str, list[views.CardOut]]:
@@ -209,7 +208,7 @@ async def list_payment_methods(
     return {"payment_methods": [views.CardOut.of(c) for c in listed]}
 
 
-@router.post(CUSTOMER_CARDS + "/{payment_method_id}/default")
+@router.post(CUSTOMER_CARDS + "/{payment_method_id}/default", dependencies=[WritesCards])
 async def make_default_payment_method(
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
@@ -222,7 +221,7 @@ async def make_default_payment_method(
     return views.CardOut.of(card)
 
 
-@router.delete(CUSTOMER_CARDS + "/{payment_method_id}", status_code=204)
+@router.delete(CUSTOMER_CARDS + "/{payment_method_id}", status_code=204, dependencies=[WritesCards])
 async def remove_payment_method(
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
@@ -234,13 +233,17 @@ async def remove_payment_method(
 
 @router.post("/v1/accounts/{account_id}/charges", status_code=202)
 async def create_charge(
-    account_id: uuid.UUID, body: ChargeIn, deps: Deps = Depends(get_deps)
+    account_id: uuid.UUID, body: ChargeIn, caller: ChargesCaller, deps: Deps = Depends(get_deps)
 ) -> ChargeAccepted:
-    recorded, _ = await _call(lambda: accepting.request_charge(deps.pool, body.charge(account_id)))
+    charge = body.charge(account_id, requested_by=caller.subject)
+    recorded, _ = await _call(lambda: accepting.request_charge(deps.pool, charge))
     return ChargeAccepted(charge_id=recorded.charge_id, status=recorded.status.value)
 
 
-@router.post("/v1/accounts/{account_id}/charges/{charge_id}/attempts")
+@router.post(
+    "/v1/accounts/{account_id}/charges/{charge_id}/attempts",
+    dependencies=[authorized(Scope.CHARGES_WRITE)],
+)
 async def try_another_card(
     account_id: uuid.UUID, charge_id: uuid.UUID, body: NewCardIn, deps: Deps = Depends(get_deps)
 ) -> dict[str, Any]:
@@ -258,7 +261,7 @@ async def try_another_card(
     return await views.charge_view(deps.pool, charge)
 
 
-@router.get("/v1/accounts/{account_id}/charges/{charge_id}")
+@router.get("/v1/accounts/{account_id}/charges/{charge_id}", dependencies=[Reads])
 async def get_charge(
     account_id: uuid.UUID, charge_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> dict[str, Any]:

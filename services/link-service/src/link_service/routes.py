@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
+from bookpay_shared.auth import Identity, Scope, authorized
 from bookpay_shared.events import utcnow
 from bookpay_shared.http import Conflict, NotFound
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +18,8 @@ from link_service.domain import MAX_EXPIRY_HOURS, Link, LinkOrigin, LinkState
 from link_service.handlers import Deps
 
 router = APIRouter(prefix="/v1")
+Reads = authorized(Scope.READ)
+LinksCaller = Annotated[Identity, authorized(Scope.LINKS_WRITE)]
 
 
 def get_deps(request: Request) -> Deps:
@@ -78,11 +82,6 @@ class LinksOut(BaseModel):
     links: list[LinkOut]
 
 
-class ActionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    requested_by: str = Field(default="staff", min_length=1, max_length=200)
-
-
 class LinkSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     expires_in_hours: int = Field(ge=1, le=MAX_EXPIRY_HOURS)
@@ -94,7 +93,7 @@ class LinkSettingsOut(BaseModel):
     is_default: bool
 
 
-@router.get("/accounts/{account_id}/links", response_model=LinksOut)
+@router.get("/accounts/{account_id}/links", response_model=LinksOut, dependencies=[Reads])
 async def list_links(
     account_id: uuid.UUID,
     state: LinkState | None = None,
@@ -107,7 +106,11 @@ async def list_links(
     return LinksOut(links=[link for link in shown if state is None or link.state is state])
 
 
-@router.get("/accounts/{account_id}/customers/{customer_id}/links", response_model=LinksOut)
+@router.get(
+    "/accounts/{account_id}/customers/{customer_id}/links",
+    response_model=LinksOut,
+    dependencies=[Reads],
+)
 async def list_customer_links(
     account_id: uuid.UUID, customer_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> LinksOut:
@@ -116,7 +119,9 @@ async def list_customer_links(
     return LinksOut(links=[LinkOut.of(link, now) for link in links])
 
 
-@router.get("/accounts/{account_id}/links/{link_id}", response_model=LinkDetailOut)
+@router.get(
+    "/accounts/{account_id}/links/{link_id}", response_model=LinkDetailOut, dependencies=[Reads]
+)
 async def get_link(
     account_id: uuid.UUID, link_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> LinkDetailOut:
@@ -135,10 +140,10 @@ async def get_link(
 async def cancel_link(
     account_id: uuid.UUID,
     link_id: uuid.UUID,
-    body: ActionIn | None = None,
+    caller: LinksCaller,
     deps: Deps = Depends(get_deps),
 ) -> LinkOut:
-    actor = body.requested_by if body else "staff"
+    actor = caller.subject
     try:
         link = await payments.cancel(deps, account_id, link_id, actor)
     except handlers.LinkNotFound as exc:
@@ -154,10 +159,10 @@ async def cancel_link(
 async def resend_link(
     account_id: uuid.UUID,
     link_id: uuid.UUID,
-    body: ActionIn | None = None,
+    caller: LinksCaller,
     deps: Deps = Depends(get_deps),
 ) -> LinkOut:
-    actor = body.requested_by if body else "staff"
+    actor = caller.subject
     try:
         link = await handlers.resend(deps, account_id, link_id, actor)
     except handlers.LinkNotFound as exc:
@@ -167,7 +172,9 @@ async def resend_link(
     return LinkOut.of(link, utcnow())
 
 
-@router.get("/accounts/{account_id}/link-settings", response_model=LinkSettingsOut)
+@router.get(
+    "/accounts/{account_id}/link-settings", response_model=LinkSettingsOut, dependencies=[Reads]
+)
 async def get_link_settings(
     account_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> LinkSettingsOut:
@@ -179,7 +186,11 @@ async def get_link_settings(
     )
 
 
-@router.put("/accounts/{account_id}/link-settings", response_model=LinkSettingsOut)
+@router.put(
+    "/accounts/{account_id}/link-settings",
+    response_model=LinkSettingsOut,
+    dependencies=[authorized(Scope.LINKS_WRITE)],
+)
 async def put_link_settings(
     account_id: uuid.UUID, body: LinkSettingsIn, deps: Deps = Depends(get_deps)
 ) -> LinkSettingsOut:

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated
 
+from bookpay_shared.auth import Scope, authorized
 from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingIds, utcnow
 from bookpay_shared.http import NotFound, Unprocessable
@@ -101,7 +102,9 @@ class NotificationSettingsOut(BaseModel):
     admins: list[AdminOut]
 
 
-@router.post("/accounts/{account_id}/payment-link-email/preview")
+@router.post(
+    "/accounts/{account_id}/payment-link-email/preview", dependencies=[authorized(Scope.READ)]
+)
 async def preview_payment_link_email(
     account_id: uuid.UUID,
     body: PreviewIn,
@@ -133,7 +136,7 @@ async def preview_payment_link_email(
     )
 
 
-@router.get("/accounts/{account_id}/notifications")
+@router.get("/accounts/{account_id}/notifications", dependencies=[authorized(Scope.READ)])
 async def list_notifications(
     account_id: uuid.UUID,
     pool: PoolDep,
@@ -151,7 +154,7 @@ async def list_notifications(
     }
 
 
-@router.get("/accounts/{account_id}/notification-settings")
+@router.get("/accounts/{account_id}/notification-settings", dependencies=[authorized(Scope.READ)])
 async def notification_settings(account_id: uuid.UUID, pool: PoolDep) -> NotificationSettingsOut:
     """Who receives the administrators' email, as this service knows it now (from
     booking-service's account events)."""
