@@ -94,13 +94,13 @@ async def run(charges: int, concurrency: int) -> dict[str, object]:
 async def measure(
     services: Services, stack: Stack, log: EventLog, charges: int, concurrency: int
 ) -> dict[str, object]:
-    platform = {"Authorization": f"Bearer {stack.config.platform_key}"}
+    credential = {"Authorization": f"Bearer {stack.config.platform_key}"}
     async with (
         httpx.AsyncClient(
-            base_url=services.url("booking-service"), timeout=30, headers=platform
+            base_url=services.url("booking-service"), timeout=30, headers=credential
         ) as booking,
         httpx.AsyncClient(
-            base_url=services.url("charge-service"), timeout=30, headers=platform
+            base_url=services.url("charge-service"), timeout=30, headers=credential
         ) as charge,
         httpx.AsyncClient(
             base_url=stack.stripe_url, auth=(stack.config.stripe_api_key, ""), timeout=30
