@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import platform
 import statistics
 import time
 import uuid
