@@ -71,7 +71,7 @@ async def new_card_page(
         account = await projections.get_account(conn, account_id)
         customer = await projections.get_customer(conn, account_id, customer_id)
         bookings = await projections.get_bookings(conn, account_id, ids)
-        connected = await repo.get_connection(conn, account_id) is not None
+        stripe_account = await repo.get_connection(conn, account_id)
     if account is None or customer is None:
         raise NotFound("unknown account or customer")
     if len(bookings) != len(ids) or any(b.customer_id != customer_id for b in bookings):
@@ -110,13 +110,14 @@ async def new_card_page(
                 "currency": currency,
                 "charge-id": uuid.uuid4(),
                 "publishable-key": settings.stripe_publishable_key,
+                "stripe-account": stripe_account or "",
                 "consent": consent,
                 "total": format_amount(charge_amount, currency),
             }.items()
         ),
-        disabled="" if connected else " disabled",
+        disabled="" if stripe_account else " disabled",
         notice=""
-        if connected
+        if stripe_account
         else "<p class=error role=alert>This account has not connected Stripe yet.</p>",
     )
     return HTMLResponse(html, headers=_security_headers(settings.stripe_js_url))

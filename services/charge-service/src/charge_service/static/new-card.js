@@ -7,7 +7,8 @@
   const saveBox = document.getElementById("save-card");
   const d = form.dataset;
   const base = "/v1/accounts/" + d.accountId;
-  const stripe = Stripe(d.publishableKey);
+  // The card is made on the account's connected Stripe account, where it is charged.
+  const stripe = Stripe(d.publishableKey, { stripeAccount: d.stripeAccount });
   const card = stripe.elements().create("card");
   card.mount("#card-element");
   let busy = false;
