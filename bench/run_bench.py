@@ -198,7 +198,7 @@ class Bench:
         async with self.api() as api, self.watcher() as watcher:
             timings, schedule = await benchkit.open_loop(
                 api, watcher, self.customers, rate=plan.overhead_rate,
-                seconds=plan.overhead_seconds, amount=CHARGE_AMOUNT,
+                seconds=plan.overhead_seconds, amount=CHARGE_AMOUNT, timeout=60,
             )  # fmt: skip
             summary = benchkit.summarize(timings, watcher)
         latency = summary.get("latency_ms", {})
