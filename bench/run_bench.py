@@ -131,6 +131,9 @@ class Bench:
         self.activity.append(
             {"after": name, "seconds": round(time.monotonic() - started, 1), **_activity()}
         )
+        partial = self.root / "var" / "bench" / "partial.json"  # kept if the run is cut short
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({**self.results, "activity": self.activity}, indent=2))
         print(f"bench: {name} done in {time.monotonic() - started:.0f}s", file=sys.stderr)
 
     async def use_mode(self, mode: Mode) -> dict[str, Any]:
@@ -198,7 +201,7 @@ class Bench:
         async with self.api() as api, self.watcher() as watcher:
             timings, schedule = await benchkit.open_loop(
                 api, watcher, self.customers, rate=plan.overhead_rate,
-                seconds=plan.overhead_seconds, amount=CHARGE_AMOUNT,
+                seconds=plan.overhead_seconds, amount=CHARGE_AMOUNT, timeout=60,
             )  # fmt: skip
             summary = benchkit.summarize(timings, watcher)
         latency = summary.get("latency_ms", {})
