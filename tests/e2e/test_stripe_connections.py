@@ -59,7 +59,7 @@ async def test_every_connection_is_kept_with_who_made_it(bookpay: Bookpay) -> No
     assert [
         (c["stripe_account_id"], c["previous_stripe_account_id"], c["connected_by"])
         for c in unchanged["history"]
-    ] == [(second, first, "staff"), (first, None, "staff")]
+    ] == [(second, first, reconnected["connected_by"]), (first, None, reconnected["connected_by"])]
     assert unchanged["connected_at"] == reconnected["connected_at"]
 
 
