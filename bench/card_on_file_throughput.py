@@ -82,7 +82,7 @@ async def run(charges: int, concurrency: int) -> dict[str, object]:
     root = find_repo_root()
     async with Stack(benchkit.stack_config(root)) as stack:
         services = Services(stack, SYSTEM)
-        log = EventLog(stack.kafka_bootstrap_servers)
+        log = EventLog(stack.kafka_connection())
         await log.start()
         try:
             await services.start_all()

@@ -137,3 +137,23 @@ def test_docker_compose_accepts_the_file() -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_kafka_authenticates_and_authorizes_each_service_as_its_own_principal(
+    compose: dict[str, Any],
+) -> None:
+    assert c.kafka_security_problems(compose, ROOT) == []
+
+
+def test_kafka_security_check_catches_an_open_broker_and_a_shared_login(
+    compose: dict[str, Any],
+) -> None:
+    broken = copy.deepcopy(compose)
+    kafka = broken["services"]["kafka"]["environment"]
+    kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] = "true"
+    kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] += ",OPEN:PLAINTEXT"
+    broken["services"]["link-service"]["environment"]["LINK_KAFKA_USERNAME"] = "charge-service"
+    problems = "\n".join(c.kafka_security_problems(broken, ROOT))
+    assert "ALLOW_EVERYONE" in problems
+    assert "OPEN is PLAINTEXT" in problems
+    assert "link-service: LINK_KAFKA_USERNAME must be its own principal" in problems

@@ -47,7 +47,7 @@ async def test_all_topics_exist(stack: Stack) -> None:
 
 async def test_kafka_round_trip(stack: Stack) -> None:
     key, value = uuid.uuid4().hex.encode(), b'{"hello": "kafka"}'
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**stack.kafka_client_args(), acks="all")
     await producer.start()
     try:
         sent = await producer.send_and_wait(CHARGE_REQUESTED, value, key=key)
@@ -56,7 +56,7 @@ async def test_kafka_round_trip(stack: Stack) -> None:
 
     consumer = AIOKafkaConsumer(
         CHARGE_REQUESTED,
-        bootstrap_servers=stack.kafka_bootstrap_servers,
+        **stack.kafka_client_args(),
         group_id=f"devstack-test-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
     )

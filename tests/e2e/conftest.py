@@ -6,6 +6,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services
+from bookpay_shared.kafka_acls import INTERNAL_PUBLISHER
 
 from .browser import browser, customer_browser  # noqa: F401  (fixtures)
 from .links import Links
@@ -28,8 +29,19 @@ async def bookpay(system: Services, stack: Stack) -> AsyncIterator[Bookpay]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def kafka(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    """A plain producer, as an internal service publishing events would use."""
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all")
+    """A plain producer as Kafka's super user, for tests that stand in for any producer (a
+    service's events, forged or broken messages)."""
+    producer = AIOKafkaProducer(**stack.kafka_client_args(), acks="all")
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def internal_publisher(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
+    """A plain producer as an internal service publishing ChargeRequested uses: its own
+    principal, `internal-publisher`, which may write charge-requested only."""
+    producer = AIOKafkaProducer(**stack.kafka_client_args(INTERNAL_PUBLISHER), acks="all")
     await producer.start()
     yield producer
     await producer.stop()
@@ -45,8 +57,8 @@ async def link_service_url(system: Services) -> str:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def links(
-    system: Services, stack: Stack, kafka: AIOKafkaProducer, bookpay: Bookpay
+    system: Services, stack: Stack, internal_publisher: AIOKafkaProducer, bookpay: Bookpay
 ) -> AsyncIterator[Links]:
-    client = Links(system, stack, kafka, bookpay.keys)
+    client = Links(system, stack, internal_publisher, bookpay.keys)
     yield client
     await client.close()

@@ -20,7 +20,7 @@ GROUP = consumer_group("charge-service", topics.CHARGE_REQUESTED)
 
 async def stable_members(stack: Stack) -> int:
     """Members of charge-service's charge-requested group once it is stable (else 0)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**stack.kafka_client_args())
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([GROUP])

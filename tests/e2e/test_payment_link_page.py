@@ -41,7 +41,10 @@ async def type_card(page: Page, number: str) -> None:
 
 
 async def expect_success(page: Page) -> None:
-    await expect(page.get_by_role("heading", name="Payment received")).to_be_visible()
+    # The page confirms with Stripe, then link-service reads the PaymentIntent back before it
+    # renders: seconds on a loaded 2-CPU machine, more than the 5 s default.
+    heading = page.get_by_role("heading", name="Payment received")
+    await expect(heading).to_be_visible(timeout=20_000)
     assert page.url.endswith("/success")
 
 

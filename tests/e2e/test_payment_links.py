@@ -14,15 +14,34 @@ from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services
 from bookpay_shared import topics
 from bookpay_shared.api_keys import key_id_of
-from bookpay_shared.events import ChargeMethod
+from bookpay_shared.events import ChargeAccepted, ChargeMethod
 
 from .links import LinkCharge, Links, intents_of, settle
 from .notifications_support import link_paid, publish
-from .support import Bookpay, eventually
+from .support import Bookpay, Customer, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 TOKEN_URL = re.compile(r"^http://127\.0\.0\.1:\d+/pay/[A-Za-z0-9_-]{43}$")
+
+
+def accepted_charge(customer: Customer, amount: int) -> ChargeAccepted:
+    """ChargeAccepted as charge-service publishes it for a payment-link charge."""
+    charge_id = uuid.uuid4()
+    return ChargeAccepted(
+        correlation_id=charge_id,
+        charge_id=charge_id,
+        account_id=uuid.UUID(customer.account_id),
+        customer_id=uuid.UUID(customer.customer_id),
+        booking_ids=[uuid.UUID(b) for b in customer.booking_ids],
+        amount=amount,
+        currency="usd",
+        requested_by="front desk",
+    )
+
+
+def links_of(event_log: EventLog, charge_id: str) -> list[Record]:
+    return event_log.matching(topics.PAYMENT_LINK_CREATED, about("charge_id", charge_id))
 
 
 def hours_from_now(value: str) -> float:
@@ -207,12 +226,19 @@ async def test_unknown_and_malformed_tokens_get_the_same_plain_404(links: Links)
 
 
 async def test_the_page_without_a_stripe_connection(
-    bookpay: Bookpay, links: Links, event_log: EventLog
+    bookpay: Bookpay, links: Links, event_log: EventLog, kafka: AIOKafkaProducer
 ) -> None:
     account = await bookpay.new_account(connected=False)
     customer = await bookpay.new_customer(account, [4000])
-    charge_id = await links.request_charge(customer, 4000)
-    [created] = await links.created(event_log, charge_id)
+    refused = await links.request_charge(customer, 4000)
+    failed = await bookpay.wait_charge_done(customer, refused)
+    assert failed["failure"]["reason"] == "stripe_not_connected"
+    # A link whose account link-service knows no connection for (charge-service accepted the
+    # charge while connected): the page says so instead of taking a card.
+    accepted = accepted_charge(customer, 4000)
+    await publish(kafka, accepted)
+    [created] = await links.created(event_log, str(accepted.charge_id))
+    assert links_of(event_log, refused) == []
 
     async with links.page_client() as client:
         page = await client.get(created.get("url"))

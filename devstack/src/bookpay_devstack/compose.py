@@ -1,7 +1,8 @@
-"""docker-compose.yml, kept true without Docker: its Kafka topic script is generated from the
-topic list, and the file is checked against the services' settings and the project's lists.
+"""docker-compose.yml, kept true without Docker: its Kafka topic and ACL scripts are generated
+from the topic list and the ACL table, and the file is checked against the services' settings
+and the project's lists.
 
-    python -m bookpay_devstack.compose --write   # deploy/kafka/create-topics.sh from ALL_TOPICS
+    python -m bookpay_devstack.compose --write   # deploy/kafka/create-topics.sh, create-acls.sh
     python -m bookpay_devstack.compose --check   # exit 1 with the problems found
 
 Each `*_problems` function returns what is wrong, as sentences (empty when all is well);
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bookpay_shared.kafka_acls import ADMIN, PRINCIPALS, Grants, grants
 from bookpay_shared.settings import ServiceSettings
 from bookpay_shared.topics import ALL_TOPICS, TopicSpec
 
@@ -33,6 +35,10 @@ from bookpay_devstack.system import ServiceSpec, SystemConfig
 
 COMPOSE_FILE = "docker-compose.yml"
 TOPICS_SCRIPT = "deploy/kafka/create-topics.sh"
+ACLS_SCRIPT = "deploy/kafka/create-acls.sh"
+KAFKA_ACLS = "/opt/kafka/bin/kafka-acls.sh"
+KAFKA_LISTENER = "INTERNAL"
+"""The brokers' listener the services use (SASL_PLAINTEXT, kafka:19092)."""
 INIT_SQL = "deploy/postgres/init-databases.sql"
 LOCALSTRIPE_DOCKERFILE = "deploy/localstripe/Dockerfile"
 KAFKA_INIT = "kafka-init"
@@ -47,12 +53,39 @@ _CONDITIONS = {"service_started", "service_healthy", "service_completed_successf
 # --- the topic script -------------------------------------------------------------------------
 
 
+def render_topics_script(topics: Sequence[TopicSpec] = ALL_TOPICS) -> str:
+    lines = [
+        "#!/bin/sh",
+        f"# Generated from bookpay_shared.topics.ALL_TOPICS by `{_GENERATED}`. Do not edit.",
+        "# Creates bookpay's Kafka topics; docker-compose.yml's kafka-init runs it. Safe to rerun.",
+        "set -eu",
+        ': "${BOOTSTRAP_SERVERS:=kafka:19092}"',
+        *_ADMIN_LOGIN,
+        *(topic_command(t) for t in topics),
+        f'echo "bookpay: {len(topics)} topics ready on $BOOTSTRAP_SERVERS"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# The super user's client configuration, written where the Kafka tools read it.
+_ADMIN_LOGIN = [
+    ': "${KAFKA_ADMIN_PASSWORD:?the password of the Kafka super user}"',
+    'CLIENT_CONFIG="${CLIENT_CONFIG:-/tmp/bookpay-admin.properties}"',
+    'cat > "$CLIENT_CONFIG" <<EOF',
+    "security.protocol=SASL_PLAINTEXT",
+    "sasl.mechanism=PLAIN",
+    "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+    f'username="{ADMIN}" password="$KAFKA_ADMIN_PASSWORD";',
+    "EOF",
+]
+
+
 def topic_command(topic: TopicSpec) -> str:
     configs = [f"--config {shlex.quote(f'{k}={v}')}" for k, v in sorted(topic.config.items())]
     return " ".join(
         [
             KAFKA_TOPICS,
-            '--bootstrap-server "$BOOTSTRAP_SERVERS"',
+            '--bootstrap-server "$BOOTSTRAP_SERVERS" --command-config "$CLIENT_CONFIG"',
             "--create --if-not-exists",
             f"--topic {shlex.quote(topic.name)}",
             f"--partitions {topic.partitions}",
@@ -62,15 +95,34 @@ def topic_command(topic: TopicSpec) -> str:
     )
 
 
-def render_topics_script(topics: Sequence[TopicSpec] = ALL_TOPICS) -> str:
+def acl_commands(g: Grants) -> list[str]:
+    """kafka-acls.sh commands granting one principal its rights (each a cartesian product of
+    operations and resources: WRITE on the topics it writes; READ on those it reads and on its
+    consumer groups)."""
+    tool = f'{KAFKA_ACLS} --bootstrap-server "$BOOTSTRAP_SERVERS" --command-config "$CLIENT_CONFIG"'
+    principal = f"--add --allow-principal {shlex.quote(f'User:{g.principal}')}"
+    commands = []
+    if g.writes:
+        topics = " ".join(f"--topic {shlex.quote(t)}" for t in g.writes)
+        commands.append(f"{tool} {principal} --operation Write {topics}")
+    if g.reads:
+        resources = [f"--topic {shlex.quote(t)}" for t in g.reads]
+        resources += [f"--group {shlex.quote(name)}" for name in g.groups]
+        commands.append(f"{tool} {principal} --operation Read {' '.join(resources)}")
+    return commands
+
+
+def render_acls_script() -> str:
     lines = [
         "#!/bin/sh",
-        f"# Generated from bookpay_shared.topics.ALL_TOPICS by `{_GENERATED}`. Do not edit.",
-        "# Creates bookpay's Kafka topics; docker-compose.yml's kafka-init runs it. Safe to rerun.",
+        f"# Generated from bookpay_shared.kafka_acls by `{_GENERATED}`. Do not edit.",
+        "# Grants each Kafka principal its rights (docs/kafka-security.md); kafka-init runs it.",
+        "# Safe to rerun.",
         "set -eu",
         ': "${BOOTSTRAP_SERVERS:=kafka:19092}"',
-        *(topic_command(t) for t in topics),
-        f'echo "bookpay: {len(topics)} topics ready on $BOOTSTRAP_SERVERS"',
+        *_ADMIN_LOGIN,
+        *(command for g in grants() for command in acl_commands(g)),
+        'echo "bookpay: ACLs ready on $BOOTSTRAP_SERVERS"',
     ]
     return "\n".join(lines) + "\n"
 
@@ -264,6 +316,68 @@ def topic_problems(compose: Mapping[str, Any], root: Path) -> list[str]:
     return problems
 
 
+_USER_OPTION = re.compile(r'user_(?P<user>[A-Za-z0-9_.-]+)="(?P<password>[^"]*)"')
+_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+def kafka_security_problems(compose: Mapping[str, Any], root: Path) -> list[str]:
+    """The broker authenticates every listener (SASL) and authorizes every request (the
+    standard authorizer, deny by default, `admin` the only super user); each service logs in
+    as its own principal with the password the broker knows for it; kafka-init runs the ACL
+    script, which grants exactly bookpay_shared.kafka_acls."""
+    services = compose["services"]
+    broker = environment(services["kafka"], {})
+    problems = []
+    protocols = dict(
+        item.split(":", 1)
+        for item in broker.get("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "").split(",")
+        if ":" in item
+    )
+    problems += [
+        f"kafka: listener {name} is {protocol}, not SASL_PLAINTEXT or SASL_SSL"
+        for name, protocol in protocols.items()
+        if not protocol.startswith("SASL_")
+    ]
+    expected = {
+        "KAFKA_AUTHORIZER_CLASS_NAME": _AUTHORIZER,
+        "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND": "false",
+        "KAFKA_SUPER_USERS": f"User:{ADMIN}",
+    }
+    problems += [
+        f"kafka: {name} must be {value!r}"
+        for name, value in expected.items()
+        if broker.get(name) != value
+    ]
+    jaas = broker.get(f"KAFKA_LISTENER_NAME_{KAFKA_LISTENER}_PLAIN_SASL_JAAS_CONFIG", "")
+    known = {m["user"]: m["password"] for m in _USER_OPTION.finditer(jaas)}
+    problems += [
+        f"kafka: listener {KAFKA_LISTENER} does not know principal {p}"
+        for p in PRINCIPALS
+        if p not in known
+    ]
+    for spec in SystemConfig().specs():
+        given = environment(services.get(spec.name, {}), {})
+        p = spec.env_prefix
+        if given.get(f"{p}_KAFKA_SECURITY_PROTOCOL") != "SASL_PLAINTEXT":
+            problems.append(f"{spec.name}: {p}_KAFKA_SECURITY_PROTOCOL must be SASL_PLAINTEXT")
+        if given.get(f"{p}_KAFKA_USERNAME") != spec.name:
+            problems.append(f"{spec.name}: {p}_KAFKA_USERNAME must be its own principal")
+        elif given.get(f"{p}_KAFKA_PASSWORD") != known.get(spec.name):
+            problems.append(f"{spec.name}: its Kafka password is not the one the broker knows")
+    init = services.get(KAFKA_INIT, {})
+    mounts = [str(v).split(":")[0] for v in init.get("volumes", [])]
+    if f"./{ACLS_SCRIPT}" not in mounts:
+        problems.append(f"{KAFKA_INIT} does not mount ./{ACLS_SCRIPT}")
+    if " ".join(map(str, init.get("entrypoint", []))).count("/opt/bookpay/create-") < 2:
+        problems.append(f"{KAFKA_INIT} must run both create-topics.sh and create-acls.sh")
+    if environment(init, {}).get("KAFKA_ADMIN_PASSWORD") != known.get(ADMIN):
+        problems.append(f"{KAFKA_INIT}: KAFKA_ADMIN_PASSWORD is not the super user's password")
+    script = root / ACLS_SCRIPT
+    if not script.is_file() or script.read_text() != render_acls_script():
+        problems.append(f"{ACLS_SCRIPT} is out of date: run `{_GENERATED}`")
+    return problems
+
+
 def database_problems(compose: Mapping[str, Any], root: Path) -> list[str]:
     """The init script creates one database per service, and each service uses its own."""
     sql = (root / INIT_SQL).read_text()
@@ -343,6 +457,7 @@ def all_problems(root: Path) -> Iterator[str]:
         if spec.name in compose.get("services", {}):
             yield from settings_problems(compose, spec)
     yield from topic_problems(compose, root)
+    yield from kafka_security_problems(compose, root)
     yield from database_problems(compose, root)
     yield from dependency_problems(compose)
     yield from build_problems(compose, root)
@@ -351,16 +466,22 @@ def all_problems(root: Path) -> Iterator[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bookpay_devstack.compose", description=__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help=f"write {TOPICS_SCRIPT}")
+    mode.add_argument(
+        "--write", action="store_true", help=f"write {TOPICS_SCRIPT} and {ACLS_SCRIPT}"
+    )
     mode.add_argument("--check", action="store_true", help=f"check {COMPOSE_FILE}")
     args = parser.parse_args(argv)
     root = find_repo_root()
     if args.write:
-        script = root / TOPICS_SCRIPT
-        script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text(render_topics_script())
-        script.chmod(0o755)
-        print(f"wrote {script}")
+        for name, text in (
+            (TOPICS_SCRIPT, render_topics_script()),
+            (ACLS_SCRIPT, render_acls_script()),
+        ):
+            script = root / name
+            script.parent.mkdir(parents=True, exist_ok=True)
+            script.write_text(text)
+            script.chmod(0o755)
+            print(f"wrote {script}")
         return 0
     problems = list(all_problems(root))
     for problem in problems:

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bookpay_shared.kafka import KafkaConnection
+from bookpay_shared.kafka_acls import ADMIN
+from pydantic import SecretStr
+
 DATABASES = ("booking", "charge", "link", "notification")
 
 
@@ -56,6 +60,9 @@ class StackConfig:
     log4j_version: str = "2.25.3"
     slf4j_version: str = "2.0.17"
     kafka_heap: str = "512m"
+    # Every client authenticates (SASL PLAIN) as its own principal (bookpay_shared.kafka_acls);
+    # a principal's development password is `<principal><kafka_password_suffix>`.
+    kafka_password_suffix: str = "-dev-only-password"
 
     # PostgreSQL: embedded by default, or an existing server given by a base DSN.
     databases: tuple[str, ...] = DATABASES
@@ -98,6 +105,19 @@ class StackConfig:
     @property
     def kafka_bootstrap_servers(self) -> str:
         return f"{self.host}:{self.kafka_port}"
+
+    def kafka_password(self, principal: str) -> str:
+        return principal + self.kafka_password_suffix
+
+    def kafka_connection(self, principal: str = ADMIN) -> KafkaConnection:
+        """How `principal` connects to the stack's broker."""
+        return KafkaConnection(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            username=principal,
+            password=SecretStr(self.kafka_password(principal)),
+        )
 
     @property
     def stripe_url(self) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from bookpay_shared.kafka import KafkaConnection
 from bookpay_shared.topics import ALL_TOPICS
 
 
@@ -41,9 +42,11 @@ Predicate = Callable[[Record], bool]
 class EventLog:
     """Consumes every partition of every topic (no consumer group: it commits nothing)."""
 
-    def __init__(self, bootstrap_servers: str, *, from_beginning: bool = False) -> None:
+    def __init__(self, kafka: KafkaConnection | str, *, from_beginning: bool = False) -> None:
+        if isinstance(kafka, str):
+            kafka = KafkaConnection(kafka)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+            **kafka.client_args(), enable_auto_commit=False, group_id=None
         )
         self._from_beginning = from_beginning
         self.records: list[Record] = []

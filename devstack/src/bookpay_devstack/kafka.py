@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from bookpay_shared.kafka_acls import ADMIN, PRINCIPALS, Acl, all_acls
 from bookpay_shared.topics import ALL_TOPICS, TopicSpec
 
 from .config import StackConfig
@@ -143,6 +144,16 @@ async def ensure_tools(config: StackConfig) -> Path:
     return await fetch_jars(config, TOOLS_ARTIFACT, tools_install_dir(config))
 
 
+def _plain_jaas(config: StackConfig, users: Sequence[str]) -> str:
+    """The SASL PLAIN login of a listener: the broker's own credentials (the super user's) and
+    the users it accepts."""
+    accepted = " ".join(f'user_{u}="{config.kafka_password(u)}"' for u in users)
+    return (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{ADMIN}" password="{config.kafka_password(ADMIN)}" {accepted};'
+    )
+
+
 def server_properties(config: StackConfig, data_dir: Path) -> str:
     host = config.host
     controller = f"{host}:{config.kafka_controller_port}"
@@ -150,11 +161,21 @@ def server_properties(config: StackConfig, data_dir: Path) -> str:
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": controller,
-        "listeners": f"PLAINTEXT://{host}:{config.kafka_port},CONTROLLER://{controller}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{config.kafka_port}",
+        # Every listener authenticates (SASL PLAIN, each client its own principal) and every
+        # request is authorized: what bookpay_shared.kafka_acls does not grant is refused.
+        "listeners": f"BROKER://{host}:{config.kafka_port},CONTROLLER://{controller}",
+        "advertised.listeners": f"BROKER://{host}:{config.kafka_port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "BROKER",
+        "listener.security.protocol.map": "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.broker.plain.sasl.jaas.config": _plain_jaas(config, PRINCIPALS),
+        "listener.name.controller.plain.sasl.jaas.config": _plain_jaas(config, [ADMIN]),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{ADMIN}",
+        "allow.everyone.if.no.acl.found": "false",
         "log.dirs": str(data_dir),
         "auto.create.topics.enable": "false",
         "num.partitions": "1",
@@ -193,8 +214,32 @@ async def _file_lock(path: Path) -> AsyncIterator[None]:
         yield
 
 
+_ACL_TOOL = Path(__file__).parent / "java" / "CreateAcls.java"
+
+
+def client_properties(config: StackConfig, principal: str = ADMIN) -> str:
+    """A Java Kafka client's configuration, connecting as `principal`."""
+    jaas = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{principal}" password="{config.kafka_password(principal)}";'
+    )
+    settings = {
+        "bootstrap.servers": config.kafka_bootstrap_servers,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.jaas.config": jaas,
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def acl_lines(acls: Sequence[Acl]) -> str:
+    """The ACL file CreateAcls.java reads: one tab-separated rule a line."""
+    return "".join(f"{a.principal}\t{a.resource_type}\t{a.resource}\t{a.operation}\n" for a in acls)
+
+
 class KafkaServer:
-    """Fetches the jars once (cached), formats the storage, runs the server, creates topics."""
+    """Fetches the jars once (cached), formats the storage, runs the server with SASL and ACLs,
+    creates the topics and the ACLs."""
 
     name = "kafka"
 
@@ -237,7 +282,9 @@ class KafkaServer:
         self.process.start()
         await self.process.wait_tcp(c.host, c.kafka_port, c.start_timeout)
         await self.wait_ready(c.start_timeout)
-        await self.create_topics()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.create_topics())
+            group.create_task(self.create_acls())
 
     async def stop(self) -> None:
         if self.process is not None:
@@ -271,6 +318,23 @@ class KafkaServer:
             self._publish_archives(None)
             raise
         self._publish_archives(0)
+
+    async def create_acls(self, acls: Sequence[Acl] | None = None) -> None:
+        """Grant every principal its rights (bookpay_shared.kafka_acls), as the super user."""
+        properties = self.home / "admin-client.properties"
+        properties.write_text(client_properties(self.config))
+        rules = self.home / "acls.tsv"
+        rules.write_text(acl_lines(all_acls() if acls is None else acls))
+        await run_command(
+            "kafka-acls",
+            [
+                "java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+                f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+                "-cp", f"{self.libs_dir}/*", str(_ACL_TOOL), str(properties), str(rules),
+            ],
+            log_path=self.config.log_path("kafka-acls"),
+            timeout=120,
+        )  # fmt: skip
 
     def _java(self, main_class: str, *args: str, heap: str, quick: bool = False) -> list[str]:
         # A short-lived tool starts faster with the client compiler and the serial collector.
@@ -310,7 +374,7 @@ class KafkaServer:
     @contextlib.asynccontextmanager
     async def admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
         client = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10_000
+            **self.config.kafka_connection(ADMIN).client_args(), request_timeout_ms=10_000
         )
         await client.start()
         try:

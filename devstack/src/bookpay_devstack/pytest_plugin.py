@@ -55,7 +55,7 @@ async def stack() -> AsyncIterator[Stack]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def event_log(stack: Stack) -> AsyncIterator[EventLog]:
-    log = EventLog(stack.kafka_bootstrap_servers)
+    log = EventLog(stack.kafka_connection())
     await log.start()
     yield log
     await log.stop()

@@ -16,7 +16,10 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
+
+from bookpay_shared.kafka import KafkaConnection
+from bookpay_shared.kafka_acls import ADMIN
 
 from .config import StackConfig
 from .kafka import KafkaServer
@@ -154,6 +157,14 @@ class Stack:
     def kafka_bootstrap_servers(self) -> str:
         return self.config.kafka_bootstrap_servers
 
+    def kafka_connection(self, principal: str = ADMIN) -> KafkaConnection:
+        """How `principal` (the super user by default) connects to the broker."""
+        return self.config.kafka_connection(principal)
+
+    def kafka_client_args(self, principal: str = ADMIN) -> dict[str, Any]:
+        """Keyword arguments for an aiokafka client connecting as `principal`."""
+        return self.kafka_connection(principal).client_args()
+
     def postgres_dsn(self, database: str) -> str:
         return self.config.postgres_dsn(database)
 
@@ -190,6 +201,7 @@ class Stack:
         c = self.config
         return {
             "kafka": c.kafka_bootstrap_servers,
+            "kafka login": f"SASL_PLAINTEXT PLAIN {ADMIN} / {c.kafka_password(ADMIN)}",
             **{f"postgres {db}": dsn for db, dsn in self.postgres_dsns.items()},
             "stripe api": c.stripe_url,
             "stripe secret key": c.stripe_api_key,

@@ -110,6 +110,11 @@ class Services:
             f"{p}_ENVIRONMENT": self.config.environment,
             f"{p}_DATABASE_URL": self.stack.postgres_dsn(spec.database),
             f"{p}_KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka_bootstrap_servers,
+            # Each service connects as its own principal (bookpay_shared.kafka_acls).
+            f"{p}_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            f"{p}_KAFKA_SASL_MECHANISM": "PLAIN",
+            f"{p}_KAFKA_USERNAME": spec.name,
+            f"{p}_KAFKA_PASSWORD": cfg.kafka_password(spec.name),
             f"{p}_HTTP_HOST": "127.0.0.1",
             f"{p}_HTTP_PORT": str(port or spec.port),
             f"{p}_LOG_LEVEL": self.config.log_level,
@@ -142,6 +147,8 @@ class Services:
             env |= {
                 "NOTIFICATION_SMTP_HOST": self.stack.smtp_host,
                 "NOTIFICATION_SMTP_PORT": str(self.stack.smtp_port),
+                # Emails link only to link-service's pages (its LINK_PUBLIC_BASE_URL).
+                "NOTIFICATION_PAYMENT_PAGE_BASE_URL": self.url("link-service"),
             }
         return env | dict(self.config.extra_env) | dict(overrides or {})
 

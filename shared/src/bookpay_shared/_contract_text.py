@@ -20,6 +20,7 @@ from bookpay_shared.events import (
     ApiKeyStateChanged,
     BookingCharged,
     BookingStateChanged,
+    ChargeAccepted,
     ChargeRequested,
     CustomerStateChanged,
     Event,
@@ -57,6 +58,13 @@ _EVENT_NOTES: dict[type[Event], dict[str, str]] = {
         "save_card": "`new_card` only: save the card on the customer's profile.",
         "message": "An optional note from staff, shown in the payment-link email.",
         "requested_by": "Who asked for the charge (a staff user or a service).",
+    },
+    ChargeAccepted: {
+        "method": "Always `payment_link`: the charge waits for the customer to pay on a link.",
+        "message": "The staff note from the charge request, shown in the payment-link email.",
+        "requested_by": "Who asked for the charge (a staff user or a service).",
+        "link_expires_in_hours": "The link's lifetime asked for with the charge, or null for "
+        "the account's (else 7 days).",
     },
     PaymentSucceeded: {
         "stripe_payment_intent_id": "The Stripe PaymentIntent (`pi_…`) that took the money.",
@@ -214,6 +222,14 @@ _MONEY = {"booking_ids": [BOOKING, BOOKING_2], "amount": 25000, "currency": "usd
 
 _EXAMPLES: dict[type[Event], dict[str, Any]] = {
     ChargeRequested: {
+        **_FLOW,
+        **_MONEY,
+        "method": "payment_link",
+        "message": "Balance for your kayak tour and the gear rental.",
+        "requested_by": "staff:jane.doe@example.com",
+        "link_expires_in_hours": 168,
+    },
+    ChargeAccepted: {
         **_FLOW,
         **_MONEY,
         "method": "payment_link",

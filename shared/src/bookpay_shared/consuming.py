@@ -7,7 +7,9 @@ one topic from pausing the others), consumed by a `KeyOrderedConsumer` (see `ord
   events with the same key one after another, in order;
 - the offset is committed only past events whose handler returned (their effect is durable);
 - a message that cannot be parsed or validated (bad JSON, wrong schema, unknown version or
-  event type) goes to `<topic>.dlq` with the reason, and the consumer moves on;
+  event type) goes to `<topic>.dlq` with the reason, and the consumer moves on; so does an
+  event that claims to have happened in the future (`occurred_at` later than now plus
+  `MAX_CLOCK_SKEW`): no handler acts on a fact dated ahead of time;
 - a transient failure (database or Stripe unavailable, ...) is retried with backoff for as long
   as it lasts: the event's key waits, other keys go on, nothing is skipped;
 - any other failure is retried a few times, then dead-lettered: a bug never blocks a
@@ -21,15 +23,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import asyncpg
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from bookpay_shared.events import RECEIVED, Event
-from bookpay_shared.kafka import OutgoingMessage, Producer
+from bookpay_shared.events import RECEIVED, Event, utcnow
+from bookpay_shared.kafka import KafkaConnection, OutgoingMessage, Producer
 from bookpay_shared.ordered import ConsumerOptions, KeyOrderedConsumer
 from bookpay_shared.topics import dlq
 
@@ -37,6 +39,11 @@ log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future an event's `occurred_at` may be (clocks differ a little) before the
+event is refused."""
 
 
 def consumer_group(service: str, topic: str) -> str:
@@ -81,10 +88,11 @@ class RetryPolicy:
 class Consumers:
     """A service's Kafka subscriptions, started and stopped together."""
 
-    bootstrap_servers: str
+    kafka: KafkaConnection | str
     service: str
     producer: Producer
     options: ConsumerOptions = field(default_factory=ConsumerOptions)
+    clock: Clock = utcnow
     _consumers: list[KeyOrderedConsumer] = field(default_factory=list)
 
     def subscribe(
@@ -99,14 +107,15 @@ class Consumers:
         topic = topic or model.TOPIC
         group_id = consumer_group(self.service, topic)
         dead_letters = _DeadLetters(self.producer, consumer=group_id)
+        checked = _refusing_future_events(handler, self.clock)
 
         async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
-            while not await _process_safely(record, model, handler, dead_letters, retry):
+            while not await _process_safely(record, model, checked, dead_letters, retry):
                 pass  # handed back after a pause: tried again, never skipped
 
         self._consumers.append(
             KeyOrderedConsumer(
-                bootstrap_servers=self.bootstrap_servers,
+                kafka=self.kafka,
                 topic=topic,
                 group_id=group_id,
                 handler=on_record,
@@ -125,6 +134,22 @@ class Consumers:
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self._consumers), return_exceptions=True)
+
+
+def _refusing_future_events(handler: Handler[E], clock: Clock) -> Handler[E]:
+    """`handler`, for events dated no later than now plus MAX_CLOCK_SKEW; a later one is
+    unprocessable (a forged or broken clock's event is dead-lettered, never acted on)."""
+
+    async def checked(event: E) -> None:
+        ahead = event.occurred_at - clock()
+        if ahead > MAX_CLOCK_SKEW:
+            raise UnprocessableEvent(
+                f"occurred_at {event.occurred_at.isoformat()} is {ahead} in the future "
+                f"(more than the {MAX_CLOCK_SKEW} allowed for clock skew)"
+            )
+        await handler(event)
+
+    return checked
 
 
 async def _process_safely(

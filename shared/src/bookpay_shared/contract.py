@@ -34,6 +34,7 @@ from bookpay_shared.events import (
     ApiKeyStateChanged,
     BookingCharged,
     BookingStateChanged,
+    ChargeAccepted,
     ChargeRequested,
     CustomerStateChanged,
     Event,
@@ -97,9 +98,16 @@ FLOWS: Mapping[type[Event], Flow] = {
             "(other internal services may publish it too)"
         },
         {
-            CHARGE: "records the charge and charges the card (card_on_file, new_card)",
-            LINK: "creates a payment link (method payment_link only)",
+            CHARGE: "records the charge, checks it against its records, then charges the card "
+            "(card_on_file, new_card) or accepts it (payment_link)",
         },
+    ),
+    ChargeAccepted: Flow(
+        {
+            CHARGE: "publishes it when a payment-link charge passes its checks (customer, "
+            "bookings, balance due, Stripe connection), through its outbox"
+        },
+        {LINK: "creates the charge's payment link"},
     ),
     PaymentSucceeded: Flow(
         {CHARGE: ""},
@@ -161,6 +169,7 @@ DLQ_HEADERS: Mapping[str, str] = {
 
 ASYNCAPI_FILE = "asyncapi.yaml"
 EVENTS_FILE = "events.md"
+KAFKA_SECURITY_FILE = "kafka-security.md"
 _KAFKA_BINDING = "0.5.0"
 _GENERATED = "python -m bookpay_shared.contract --write docs/"
 
@@ -440,7 +449,10 @@ def render_asyncapi_yaml() -> str:
 
 def render_files() -> dict[str, str]:
     """The generated documents, by file name."""
+    from bookpay_shared import kafka_acls  # derived from FLOWS: it imports this module
+
     return {
+        KAFKA_SECURITY_FILE: kafka_acls.render_markdown(),
         ASYNCAPI_FILE: render_asyncapi_yaml(),
         EVENTS_FILE: render_events_markdown(
             {e: flow_of(e) for e in ALL_EVENTS}, event_schemas(), DLQ_HEADERS

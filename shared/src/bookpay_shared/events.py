@@ -180,6 +180,20 @@ def check_method_fields(
         raise ValueError("link_expires_in_hours applies only to method payment_link")
 
 
+class ChargeAccepted(ChargeOfBookings):
+    """charge-service accepted a payment-link charge: it fits our records (customer, bookings,
+    balance due) and the account's Stripe connection, and now waits for the customer. Only this
+    event (never a raw ChargeRequested) makes link-service create the charge's payment link."""
+
+    TOPIC: ClassVar[str] = topics.CHARGE_ACCEPTED
+    event_type: Literal["ChargeAccepted"] = "ChargeAccepted"
+    method: Literal[ChargeMethod.PAYMENT_LINK] = ChargeMethod.PAYMENT_LINK
+    message: str | None = Field(default=None, max_length=2000)
+    requested_by: str = Field(min_length=1, max_length=200)
+    link_expires_in_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    """The link's lifetime asked for with the charge (default: the account's, else 7 days)."""
+
+
 class PaymentSucceeded(ChargeOfBookings):
     TOPIC: ClassVar[str] = topics.PAYMENT_SUCCEEDED
     event_type: Literal["PaymentSucceeded"] = "PaymentSucceeded"
@@ -385,6 +399,7 @@ class ApiKeyStateChanged(Event):
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     ChargeRequested,
+    ChargeAccepted,
     PaymentSucceeded,
     PaymentFailed,
     PaymentOverCollected,

@@ -1,12 +1,52 @@
 """Kafka producing: one idempotent producer per process (acks=all), used by the outbox relay
-and the dead-letter path, and the broker health check."""
+and the dead-letter path, and the broker health check; and how a client connects and
+authenticates (`KafkaConnection`), for producers and consumers alike."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
+from pydantic import SecretStr
+
+SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """Where the brokers are and who this client is: its principal's SASL username and
+    password (the broker's ACLs decide what that principal may read and write)."""
+
+    bootstrap_servers: str
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.security_protocol.startswith("SASL") and not (self.username and self.password):
+            raise ValueError(f"{self.security_protocol} needs a Kafka username and password")
+
+    def client_args(self) -> dict[str, Any]:
+        """Keyword arguments for any aiokafka client (producer, consumer, admin)."""
+        args: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            assert self.password is not None
+            args |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.username,
+                "sasl_plain_password": self.password.get_secret_value(),
+            }
+        if self.security_protocol == "SASL_SSL":
+            args["ssl_context"] = create_ssl_context()
+        return args
 
 
 @dataclass(frozen=True)
@@ -20,9 +60,11 @@ class OutgoingMessage:
 class Producer:
     """An idempotent producer: per-partition order and no duplicates from producer retries."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+    def __init__(self, kafka: KafkaConnection | str, client_id: str) -> None:
+        if isinstance(kafka, str):
+            kafka = KafkaConnection(kafka)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka.client_args(),
             client_id=client_id,
             enable_idempotence=True,
             acks="all",

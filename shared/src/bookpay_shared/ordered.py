@@ -36,6 +36,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from bookpay_shared.kafka import KafkaConnection
+
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -96,7 +98,7 @@ class KeyOrderedConsumer:
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        kafka: KafkaConnection | str,
         topic: str,
         group_id: str,
         handler: RecordHandler,
@@ -109,8 +111,10 @@ class KeyOrderedConsumer:
         self.group_id = group_id
         self._handler = handler
         self._options = options
+        if isinstance(kafka, str):
+            kafka = KafkaConnection(kafka)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka.client_args(),
             group_id=group_id,
             client_id=client_id or group_id,
             enable_auto_commit=False,

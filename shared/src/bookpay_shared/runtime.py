@@ -58,14 +58,14 @@ class ServiceRuntime:
     _tasks: list[BackgroundTask] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        servers = self.settings.kafka_bootstrap_servers
+        kafka = self.settings.kafka_connection()
         self.db = new_pool(
             self.settings.database_url.get_secret_value(),
             max_size=self.settings.database_pool_size,
         )
-        self.producer = Producer(servers, client_id=self.name)
+        self.producer = Producer(kafka, client_id=self.name)
         self.consumers = Consumers(
-            servers,
+            kafka,
             self.name,
             self.producer,
             ConsumerOptions(
@@ -92,7 +92,13 @@ class ServiceRuntime:
         tasks = [asyncio.create_task(OutboxRelay(self.db, self.producer).run(), name="outbox")]
         tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]
         await self.consumers.start()
-        log.info("%s started", self.name)
+        kafka = self.settings.kafka_connection()
+        log.info(
+            "%s started (Kafka principal %s over %s)",
+            self.name,
+            kafka.username or "none",
+            kafka.security_protocol,
+        )
         try:
             yield
         finally:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bookpay_shared.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -15,6 +17,14 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: SecretStr = Field(description="postgresql://user:password@host:port/database")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    """SASL_PLAINTEXT (or SASL_SSL) with the service's own principal where the brokers
+    authenticate clients (they do in the local stack and in docker-compose)."""
+    kafka_sasl_mechanism: SaslMechanism = "PLAIN"
+    kafka_username: str | None = None
+    """The service's Kafka principal (e.g. charge-service): the brokers' ACLs let it write only
+    the topics it owns and read only those it consumes (docs/kafka-security.md)."""
+    kafka_password: SecretStr | None = None
     http_host: str = "127.0.0.1"
     http_port: int
     log_level: str = "INFO"
@@ -41,6 +51,20 @@ class ServiceSettings(BaseSettings):
             if self.environment == "production" and len(self.platform_key.get_secret_value()) < 32:
                 raise ValueError("platform_key must be at least 32 characters in production")
         return self
+
+    @model_validator(mode="after")
+    def _kafka_credentials_when_sasl(self) -> ServiceSettings:
+        self.kafka_connection()  # a SASL protocol without a username and password is refused
+        return self
+
+    def kafka_connection(self) -> KafkaConnection:
+        return KafkaConnection(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_username,
+            password=self.kafka_password,
+        )
 
 
 def refuse_placeholder(value: SecretStr, name: str, environment: str) -> None:

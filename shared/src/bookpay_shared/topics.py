@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 CHARGE_REQUESTED = "charge-requested"
+CHARGE_ACCEPTED = "charge-accepted"
 PAYMENT_SUCCEEDED = "payment-succeeded"
 PAYMENT_FAILED = "payment-failed"
 PAYMENT_OVER_COLLECTED = "payment-over-collected"
@@ -43,6 +44,7 @@ class TopicSpec:
 
 _EVENT_TOPICS = (
     CHARGE_REQUESTED,
+    CHARGE_ACCEPTED,
     PAYMENT_SUCCEEDED,
     PAYMENT_FAILED,
     PAYMENT_OVER_COLLECTED,

@@ -1,16 +1,20 @@
 """A consumer process for the crash tests: applies each record of a topic to PostgreSQL once
 (inbox + effect in one transaction), each after a short random pause so that many are in
-flight at any moment. Run: python consume_into_postgres.py BOOTSTRAP TOPIC GROUP DSN SEED"""
+flight at any moment. Run: python consume_into_postgres.py BOOTSTRAP TOPIC GROUP DSN SEED, with
+the Kafka login in KAFKA_USERNAME and KAFKA_PASSWORD (SASL PLAIN) when the broker wants one."""
 
 import asyncio
 import json
+import os
 import random
 import sys
 import uuid
 
 import asyncpg
 from bookpay_shared import inbox
+from bookpay_shared.kafka import KafkaConnection
 from bookpay_shared.ordered import ConsumerOptions, KeyOrderedConsumer, Record
+from pydantic import SecretStr
 
 
 async def main(bootstrap: str, topic: str, group: str, dsn: str, seed: int) -> None:
@@ -29,8 +33,15 @@ async def main(bootstrap: str, topic: str, group: str, dsn: str, seed: int) -> N
                     message["seq"],
                 )
 
+    username, password = os.environ.get("KAFKA_USERNAME"), os.environ.get("KAFKA_PASSWORD")
+    kafka = KafkaConnection(
+        bootstrap,
+        security_protocol="SASL_PLAINTEXT" if username else "PLAINTEXT",
+        username=username,
+        password=SecretStr(password) if password else None,
+    )
     consumer = KeyOrderedConsumer(
-        bootstrap_servers=bootstrap,
+        kafka=kafka,
         topic=topic,
         group_id=group,
         handler=apply,

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import asyncpg
@@ -42,7 +43,7 @@ async def pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def producer(stack: Stack) -> AsyncIterator[Producer]:
-    started = Producer(stack.kafka_bootstrap_servers, client_id="library-tests")
+    started = Producer(stack.kafka_connection(), client_id="library-tests")
     await started.start()
     yield started
     await started.stop()
@@ -103,14 +104,14 @@ async def test_a_consumer_retries_transient_failures_and_dead_letters_a_bug(
         handled.append(event.account_id)
 
     service = f"library-test-{uuid.uuid4().hex[:6]}"
-    consumers = Consumers(stack.kafka_bootstrap_servers, service, producer)
+    consumers = Consumers(stack.kafka_connection(), service, producer)
     consumers.subscribe(
         AccountStateChanged,
         handler,
         topic=topic,
         retry=RetryPolicy(max_attempts_for_errors=3, base_delay=0.01),
     )
-    plain = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers)
+    plain = AIOKafkaProducer(**stack.kafka_client_args())
     await plain.start()
     await consumers.start()
     try:
@@ -140,3 +141,45 @@ async def test_a_consumer_retries_transient_failures_and_dead_letters_a_bug(
     assert attempts == {flaky: 3, broken: 3}
     assert "handler error" in dead.headers["dlq.reason"]
     assert json.loads(dead.value)["account_id"] == str(broken)
+
+
+async def test_a_consumer_dead_letters_an_event_dated_in_the_future(
+    stack: Stack, producer: Producer, event_log: EventLog
+) -> None:
+    topic = topics.ACCOUNTS_STATE
+    ahead, skewed = uuid.uuid4(), uuid.uuid4()
+    handled: list[uuid.UUID] = []
+
+    async def handler(event: AccountStateChanged) -> None:
+        if event.account_id in (ahead, skewed):
+            handled.append(event.account_id)
+
+    service = f"library-test-{uuid.uuid4().hex[:6]}"
+    consumers = Consumers(stack.kafka_connection(), service, producer)
+    consumers.subscribe(AccountStateChanged, handler, topic=topic)
+    now = datetime.now(UTC)
+    forged = account_state(ahead, 1).model_copy(update={"occurred_at": now + timedelta(days=1)})
+    # Clocks differ a little: an event a minute ahead is still taken.
+    late_clock = account_state(skewed, 1).model_copy(
+        update={"occurred_at": now + timedelta(minutes=1)}
+    )
+    plain = AIOKafkaProducer(**stack.kafka_client_args())
+    await plain.start()
+    await consumers.start()
+    try:
+        for event in (forged, late_clock):
+            await plain.send_and_wait(topic, event.to_json(), key=event.key().encode())
+        [dead] = await event_log.wait_for(
+            topics.dlq(topic),
+            lambda r: r.headers.get("dlq.consumer") == f"{service}.{topic}" and r.key == str(ahead),
+        )
+        for _ in range(100):
+            if skewed in handled:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await consumers.stop()
+        await plain.stop()
+    assert handled == [skewed]
+    assert "in the future" in dead.headers["dlq.reason"]
+    assert dead.headers["dlq.reason"].startswith("unprocessable: occurred_at")

@@ -30,9 +30,16 @@ NewTopicFactory = Callable[[int], Awaitable[str]]
 CONSUMER_PROCESS = Path(__file__).with_name("consume_into_postgres.py")
 
 
+def kafka_login_env(stack: Stack) -> dict[str, str]:
+    """The consumer process's Kafka login (the super user's, as the tests' own clients)."""
+    kafka = stack.kafka_connection()
+    assert kafka.username and kafka.password
+    return {"KAFKA_USERNAME": kafka.username, "KAFKA_PASSWORD": kafka.password.get_secret_value()}
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def new_topic(stack: Stack) -> AsyncIterator[NewTopicFactory]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**stack.kafka_client_args())
     await admin.start()
 
     async def create(partitions: int) -> str:
@@ -68,7 +75,7 @@ async def produce(stack: Stack, topic: str, keys: int, per_key: int, seed: int) 
     order = [k for k in range(keys) for _ in range(per_key)]
     rng.shuffle(order)
     sequence: dict[int, int] = defaultdict(int)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(**stack.kafka_client_args(), linger_ms=5)
     await producer.start()
     try:
         sent = []
@@ -114,7 +121,7 @@ async def test_same_key_strictly_in_order_while_different_keys_overlap(
         busy.discard(message["key"])
 
     consumer = KeyOrderedConsumer(
-        bootstrap_servers=stack.kafka_bootstrap_servers,
+        kafka=stack.kafka_connection(),
         topic=topic,
         group_id=f"{topic}.group",
         handler=handle,
@@ -154,7 +161,7 @@ async def test_in_flight_bound_of_one_handles_one_record_at_a_time(
         handled += 1
 
     consumer = KeyOrderedConsumer(
-        bootstrap_servers=stack.kafka_bootstrap_servers,
+        kafka=stack.kafka_connection(),
         topic=topic,
         group_id=f"{topic}.group",
         handler=handle,
@@ -203,7 +210,7 @@ async def test_a_consumer_killed_with_work_in_flight_skips_nothing_and_applies_n
                 dsn,
                 str(seed),
             ],
-            env=os.environ.copy(),
+            env={**os.environ, **kafka_login_env(stack)},
         )
 
     async def applied() -> int:
@@ -259,7 +266,7 @@ async def test_a_rebalance_while_work_is_in_flight_skips_nothing_and_applies_not
 
     def member() -> KeyOrderedConsumer:
         return KeyOrderedConsumer(
-            bootstrap_servers=stack.kafka_bootstrap_servers,
+            kafka=stack.kafka_connection(),
             topic=topic,
             group_id=group,
             handler=apply,

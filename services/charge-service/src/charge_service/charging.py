@@ -24,7 +24,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bookpay_shared import inbox, projections
+from bookpay_shared import inbox, outbox, projections
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import ChargeMethod, ChargeRequested, FailureReason, utcnow
@@ -114,7 +114,7 @@ async def _begin(deps: Deps, event: ChargeRequested) -> tuple[Charge, bool] | No
                 event.event_id,
             )
             return None
-        started = await _start(conn, charge)
+        started = await _start(conn, charge, event.link_expires_in_hours)
         if started is None:
             await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
             return None
@@ -140,19 +140,25 @@ async def _fits_our_records(
     return True
 
 
-async def _start(conn: Connection, charge: Charge) -> Charge | None:
-    """Move a requested charge on: to the customer (payment link) or to its first attempt."""
+async def _start(
+    conn: Connection, charge: Charge, link_expires_in_hours: int | None
+) -> Charge | None:
+    """Move a requested charge on: to the customer (payment link) or to its first attempt.
+    An accepted payment-link charge is announced (ChargeAccepted, in the same transaction):
+    link-service makes links only for charges accepted here, never from a raw request."""
     if charge.method is not ChargeMethod.PAYMENT_LINK:
         return await _start_attempt(conn, charge)
     stripe_account = await repo.get_connection(conn, charge.account_id)
     if stripe_account is None:
         await outcomes.fail(conn, charge, NOT_CONNECTED)
     else:  # the PaymentIntent will be on this account, whatever the connection becomes
-        await outcomes.await_customer(
+        waiting = await outcomes.await_customer(
             conn,
             replace(charge, stripe_account_id=stripe_account),
             "waiting for the customer to pay through a payment link",
         )
+        accepted = replace(waiting, link_expires_in_hours=link_expires_in_hours)
+        await outbox.enqueue(conn, accepted.accepted_event())
     return None
 
 

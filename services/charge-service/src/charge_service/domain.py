@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from bookpay_shared.events import (
+    ChargeAccepted,
     ChargeMethod,
     ChargeRequested,
     FailureReason,
@@ -216,6 +217,16 @@ class Charge:
             requested_by=self.requested_by,
             save_card_consent=self.save_card_consent,
             fallback_to_link=self.fallback_to_link,
+            link_expires_in_hours=self.link_expires_in_hours,
+        )
+
+    def accepted_event(self) -> ChargeAccepted:
+        """A payment-link charge that passed its checks: link-service makes its link."""
+        assert self.method is ChargeMethod.PAYMENT_LINK
+        return ChargeAccepted(
+            **{**self._charge_fields(), "method": ChargeMethod.PAYMENT_LINK},
+            message=self.message,
+            requested_by=self.requested_by,
             link_expires_in_hours=self.link_expires_in_hours,
         )
 

@@ -4,7 +4,7 @@ by the runtime)."""
 from __future__ import annotations
 
 from bookpay_shared.events import (
-    ChargeRequested,
+    ChargeAccepted,
     PaymentFailed,
     PaymentSucceeded,
     StripeConnectionChanged,
@@ -16,7 +16,7 @@ from link_service.handlers import Deps
 
 
 def register(runtime: ServiceRuntime, deps: Deps) -> None:
-    async def on_charge_requested(event: ChargeRequested) -> None:
+    async def on_charge_accepted(event: ChargeAccepted) -> None:
         await handlers.create_link(deps, event)
 
     async def on_payment_failed(event: PaymentFailed) -> None:
@@ -29,7 +29,7 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
         await handlers.apply_connection(deps.pool, event)
 
     consume = runtime.consumers.subscribe
-    consume(ChargeRequested, on_charge_requested)
+    consume(ChargeAccepted, on_charge_accepted)
     consume(PaymentFailed, on_payment_failed)
     consume(PaymentSucceeded, on_payment_succeeded)
     consume(StripeConnectionChanged, on_connection_changed)

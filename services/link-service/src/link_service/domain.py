@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bookpay_shared.events import (
-    ChargeRequested,
+    ChargeAccepted,
     PaymentFailed,
     PaymentLinkClosed,
     PaymentLinkCreated,
@@ -190,7 +190,7 @@ def expiry(
 
 
 def new_link(
-    event: ChargeRequested | PaymentFailed,
+    event: ChargeAccepted | PaymentFailed,
     *,
     now: datetime,
     expires_at: datetime,
@@ -222,8 +222,8 @@ def new_link(
     )
 
 
-def starts_link(event: ChargeRequested | PaymentFailed) -> bool:
+def starts_link(event: ChargeAccepted | PaymentFailed) -> bool:
     """Whether link-service makes a link for this event."""
-    if isinstance(event, ChargeRequested):
-        return event.method.value == LinkOrigin.PAYMENT_LINK.value
+    if isinstance(event, ChargeAccepted):
+        return True  # charge-service accepted a payment-link charge
     return event.next_action == "payment_link" and event.stripe_payment_intent_id is not None

@@ -16,7 +16,7 @@ from datetime import datetime
 from bookpay_shared import inbox, outbox
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import (
-    ChargeRequested,
+    ChargeAccepted,
     PaymentFailed,
     PaymentSucceeded,
     StripeConnectionChanged,
@@ -63,7 +63,7 @@ class LinkConflict(Exception):
 # --- creating links -------------------------------------------------------------------------
 
 
-async def create_link(deps: Deps, event: ChargeRequested | PaymentFailed) -> None:
+async def create_link(deps: Deps, event: ChargeAccepted | PaymentFailed) -> None:
     """A link for a payment-link charge, or for a card-on-file charge whose card needs the
     customer to authenticate. Anything else is not for link-service."""
     if not starts_link(event):
@@ -76,16 +76,16 @@ async def create_link(deps: Deps, event: ChargeRequested | PaymentFailed) -> Non
         if await repo.get_link_by_charge(conn, event.charge_id) is not None:
             log.info("charge %s has a payment link already", event.charge_id)
             return
-        requested = event.link_expires_in_hours if isinstance(event, ChargeRequested) else None
+        requested = event.link_expires_in_hours if isinstance(event, ChargeAccepted) else None
         account_hours = await repo.get_expiry_setting(conn, event.account_id)
         expires_at = expiry(now, requested, account_hours, deps.default_expiry_hours)
         connected_to = await repo.get_connection(conn, event.account_id)
         link = new_link(event, now=now, expires_at=expires_at, connected_to=connected_to)
         await repo.insert_link(conn, link, token_hash(token))
-        actor = event.requested_by if isinstance(event, ChargeRequested) else "charge-service"
+        actor = event.requested_by if isinstance(event, ChargeAccepted) else "charge-service"
         note = (
             "link created"
-            if isinstance(event, ChargeRequested)
+            if isinstance(event, ChargeAccepted)
             else "link created: the card needs the customer to authenticate"
         )
         await repo.add_history(conn, link.link_id, link.state, note, actor)

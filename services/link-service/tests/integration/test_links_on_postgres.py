@@ -20,8 +20,8 @@ from bookpay_shared.events import (
     AccountStateChanged,
     BookingStateChanged,
     BookingStatus,
+    ChargeAccepted,
     ChargeMethod,
-    ChargeRequested,
     FailureReason,
     PaymentFailed,
     StripeConnectionChanged,
@@ -171,9 +171,9 @@ async def set_balances(pool: Pool, balances: tuple[int, int], *, version: int) -
             )
 
 
-def charge_requested(amount: int = 12500) -> ChargeRequested:
+def charge_accepted(amount: int = 12500) -> ChargeAccepted:
     charge_id = uuid.uuid4()
-    return ChargeRequested(
+    return ChargeAccepted(
         correlation_id=charge_id,
         charge_id=charge_id,
         account_id=ACCOUNT,
@@ -213,8 +213,8 @@ def with_fallback_intent(stripe: FakeStripe) -> FakeStripe:
     return stripe
 
 
-async def new_link(d: Deps, event: ChargeRequested | PaymentFailed | None = None) -> uuid.UUID:
-    event = event or charge_requested()
+async def new_link(d: Deps, event: ChargeAccepted | PaymentFailed | None = None) -> uuid.UUID:
+    event = event or charge_accepted()
     await handlers.create_link(d, event)
     async with d.pool.acquire() as conn:
         link = await repo.get_link_by_charge(conn, event.charge_id)
@@ -235,7 +235,7 @@ async def published(pool: Pool, event_type: str) -> list[dict[str, Any]]:
 async def test_a_cancelled_link_is_announced_once(pool: Pool) -> None:
     await known(pool)
     d = deps(pool, FakeStripe())
-    event = charge_requested()
+    event = charge_accepted()
     link_id = await new_link(d, event)
 
     await payments.cancel(d, ACCOUNT, link_id, "Grace")
@@ -474,7 +474,7 @@ async def test_a_partial_payment_that_leaves_enough_due_does_not_stop_the_link(
 ) -> None:
     await known(pool)
     d = deps(pool, FakeStripe())
-    link_id = await new_link(d, charge_requested(amount=5000))
+    link_id = await new_link(d, charge_accepted(amount=5000))
     await set_balances(pool, (0, 7500), version=2)  # 7500 still due, the link asks 5000
 
     started = await payments.start_payment(d, link_id, save_card=False)

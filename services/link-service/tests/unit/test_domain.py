@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bookpay_shared.events import (
+    ChargeAccepted,
     ChargeMethod,
-    ChargeRequested,
     FailureReason,
     PaymentFailed,
 )
@@ -25,7 +25,7 @@ NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
 ACCOUNT, CUSTOMER, BOOKING = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
 
-def charge_requested(**changes: object) -> ChargeRequested:
+def charge_accepted(**changes: object) -> ChargeAccepted:
     charge_id = uuid.uuid4()
     fields: dict[str, object] = {
         "correlation_id": charge_id,
@@ -40,7 +40,7 @@ def charge_requested(**changes: object) -> ChargeRequested:
         "message": "See you soon",
     }
     fields.update(changes)
-    return ChargeRequested.model_validate(fields)
+    return ChargeAccepted.model_validate(fields)
 
 
 def authentication_needed(**changes: object) -> PaymentFailed:
@@ -65,15 +65,14 @@ def authentication_needed(**changes: object) -> PaymentFailed:
 
 
 def test_only_payment_link_charges_and_fallbacks_start_links() -> None:
-    assert starts_link(charge_requested())
-    assert not starts_link(charge_requested(method=ChargeMethod.CARD_ON_FILE))
+    assert starts_link(charge_accepted())
     assert starts_link(authentication_needed())
     assert not starts_link(authentication_needed(next_action=None))
     assert not starts_link(authentication_needed(stripe_payment_intent_id=None))
 
 
 def test_a_payment_link_charge_makes_an_active_link_without_a_payment_intent() -> None:
-    event = charge_requested()
+    event = charge_accepted()
     link = new_link(event, now=NOW, expires_at=NOW + timedelta(days=7))
     assert (link.state, link.origin, link.payment_intent_id) == (
         LinkState.ACTIVE,
@@ -106,7 +105,7 @@ def test_expiry_prefers_the_request_then_the_account_then_the_default() -> None:
 
 
 def test_an_active_link_past_its_expiry_reads_expired() -> None:
-    link = new_link(charge_requested(), now=NOW, expires_at=NOW + timedelta(hours=1))
+    link = new_link(charge_accepted(), now=NOW, expires_at=NOW + timedelta(hours=1))
     assert link.state_at(NOW) is LinkState.ACTIVE
     assert link.state_at(NOW + timedelta(hours=1)) is LinkState.EXPIRED
 
@@ -140,7 +139,7 @@ def test_refused_transitions(current: LinkState, new: LinkState) -> None:
 
 
 def test_events_and_metadata_come_from_the_link() -> None:
-    link = new_link(charge_requested(), now=NOW, expires_at=NOW + timedelta(days=7))
+    link = new_link(charge_accepted(), now=NOW, expires_at=NOW + timedelta(days=7))
     created = link.created_event("https://pay.example/pay/abc")
     assert (created.link_id, created.charge_id, created.url) == (
         link.link_id,
@@ -166,7 +165,7 @@ def test_events_and_metadata_come_from_the_link() -> None:
     ("state", "reason"), [(LinkState.EXPIRED, "expired"), (LinkState.CANCELLED, "cancelled")]
 )
 def test_a_closed_link_announces_why(state: LinkState, reason: str) -> None:
-    link = new_link(charge_requested(), now=NOW, expires_at=NOW + timedelta(days=7))
+    link = new_link(charge_accepted(), now=NOW, expires_at=NOW + timedelta(days=7))
 
     closed = replace(link, state=state).closed_event()
 
@@ -183,13 +182,13 @@ def test_a_closed_link_announces_why(state: LinkState, reason: str) -> None:
 
 @pytest.mark.parametrize("state", [LinkState.ACTIVE, LinkState.PAID])
 def test_only_a_closed_link_is_announced_closed(state: LinkState) -> None:
-    link = new_link(charge_requested(), now=NOW, expires_at=NOW + timedelta(days=7))
+    link = new_link(charge_accepted(), now=NOW, expires_at=NOW + timedelta(days=7))
     with pytest.raises(ValueError, match="not closed"):
         replace(link, state=state).closed_event()
 
 
 def test_a_link_whose_bookings_now_owe_less_than_it_asks_was_paid_elsewhere() -> None:
-    link = new_link(charge_requested(amount=12500), now=NOW, expires_at=NOW + timedelta(days=7))
+    link = new_link(charge_accepted(amount=12500), now=NOW, expires_at=NOW + timedelta(days=7))
     assert not paid_elsewhere(link, [5000, 7500])
     assert not paid_elsewhere(link, [10000, 7500])  # a part paid, still enough due
     assert paid_elsewhere(link, [0, 7500])
@@ -201,7 +200,7 @@ def test_a_link_whose_bookings_now_owe_less_than_it_asks_was_paid_elsewhere() ->
 
 def test_a_link_is_pinned_to_the_stripe_account_connected_when_it_is_made() -> None:
     link = new_link(
-        charge_requested(), now=NOW, expires_at=NOW + timedelta(days=7), connected_to="acct_1Then"
+        charge_accepted(), now=NOW, expires_at=NOW + timedelta(days=7), connected_to="acct_1Then"
     )
 
     paid = link.paid_event("pi_1", save_card=False)

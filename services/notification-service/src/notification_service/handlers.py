@@ -33,7 +33,7 @@ from notification_service.domain import (
     redacted_url,
 )
 from notification_service.templates import BookingLine, PaymentLinkEmail, payment_link_email
-from notification_service.templates.layout import safe_url
+from notification_service.templates.layout import on_payment_page
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Deps:
     pool: Pool
+    payment_page_base_url: str = "http://127.0.0.1:8003"
+    """link-service's public base URL: emailed links must be `<it>/pay/...`."""
     projection_wait: timedelta = timedelta(minutes=10)
     admin_email_settle: timedelta = timedelta(minutes=5)
     clock: Callable[[], datetime] = utcnow
@@ -147,7 +149,7 @@ async def email_payment_link(deps: Deps, event: PaymentLinkCreated) -> None:
             return
         context = await or_wait(deps, event, load_link_context(conn, draft))
         try:
-            safe_url(event.url)
+            on_payment_page(event.url, deps.payment_page_base_url)
             # Stored with the link redacted; the delivery puts it back (domain.with_link_url).
             recipient, email = link_email(context, replace(draft, url=redacted_url(event.url)))
         except ValueError as exc:

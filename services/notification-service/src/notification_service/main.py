@@ -29,6 +29,7 @@ def create_app(
     )
     deps = handlers.Deps(
         pool=runtime.db,
+        payment_page_base_url=settings.payment_page_base_url,
         projection_wait=timedelta(seconds=settings.projection_wait_seconds),
         admin_email_settle=timedelta(seconds=settings.admin_email_settle_seconds),
     )

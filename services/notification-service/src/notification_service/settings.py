@@ -48,6 +48,9 @@ class NotificationSettings(ServiceSettings):
     """How long the administrators' email waits for the bookings' BookingCharged events before
     it is sent with what is known."""
 
+    payment_page_base_url: str = "http://127.0.0.1:8003"
+    """bookpay's payment pages (link-service's public base URL): a PaymentLinkCreated whose
+    `url` is not `<this>/pay/...` is dead-lettered, never emailed."""
     preview_link_url: str = "https://pay.bookpay.invalid/pay/preview"
     """Stands in a preview for the link's URL, which only exists once the link is made."""
 

@@ -38,6 +38,7 @@ ADMINS = [
 
 
 def deps(pool: Pool, **changes: object) -> handlers.Deps:
+    changes.setdefault("payment_page_base_url", "https://pay.example.com")
     return handlers.Deps(pool, **changes)  # type: ignore[arg-type]
 
 
@@ -223,6 +224,23 @@ async def test_a_link_whose_url_is_not_http_is_dead_lettered(pool: Pool) -> None
     await known(pool)
     with pytest.raises(UnprocessableEvent):
         await handlers.email_payment_link(deps(pool), link_created(url="javascript:alert(1)"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://pay.attacker.example/pay/abc",
+        "http://pay.example.com/pay/abc",
+        "https://pay.example.com.attacker.example/pay/abc",
+        "https://pay.example.com:8443/pay/abc",
+        "https://pay.example.com/login?next=/pay/abc",
+    ],
+)
+async def test_a_link_off_bookpays_payment_page_is_dead_lettered(pool: Pool, url: str) -> None:
+    await known(pool)
+    with pytest.raises(UnprocessableEvent, match="not on bookpay's payment page"):
+        await handlers.email_payment_link(deps(pool), link_created(url=url))
+    assert await pool.fetchval("SELECT count(*) FROM notifications") == 0
 
 
 # --- the administrators' email -------------------------------------------------------------

@@ -19,6 +19,7 @@ __all__ = [
     "e",
     "money",
     "multiline",
+    "on_payment_page",
     "one_line",
     "page",
     "paragraph",
@@ -63,6 +64,18 @@ def safe_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
         raise ValueError(f"not an http(s) URL: {url!r}")
+    return url
+
+
+def on_payment_page(url: str, payment_page_base_url: str) -> str:
+    """The URL, if it is a page under bookpay's own payment pages (`<base>/pay/...`, same
+    scheme, host and port); ValueError otherwise: an email never points anywhere else."""
+    base = urlsplit(payment_page_base_url.rstrip("/"))
+    parts = urlsplit(safe_url(url))
+    same_origin = (parts.scheme, parts.netloc.lower()) == (base.scheme, base.netloc.lower())
+    if not same_origin or not parts.path.startswith(f"{base.path}/pay/"):
+        origin = f"{base.scheme}://{base.netloc}{base.path}/pay/"
+        raise ValueError(f"the link is not on bookpay's payment page ({origin})")
     return url
 
 

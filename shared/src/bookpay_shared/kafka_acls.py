@@ -1,0 +1,162 @@
+"""Who may do what on Kafka: the principals and the ACLs the brokers enforce, derived from the
+contract's one table of producers and consumers (`contract.FLOWS`).
+
+- Each service has its own principal, named as the service (`charge-service`, ...). It may write
+  the topics of the events it owns (it is their producer in FLOWS) and the dead-letter topic of
+  each topic it consumes; it may read the topics it consumes, in its own consumer group per topic
+  (`<service>.<topic>`), and nothing else.
+- `internal-publisher` is for internal services that ask for charges over Kafka: it may write
+  `charge-requested` and nothing else.
+- `admin` is the brokers' super user (inter-broker and controller traffic, topic and ACL
+  creation, the local stack's tools and tests); no service runs as it.
+
+The brokers run with `allow.everyone.if.no.acl.found=false`: whatever is not granted here is
+refused (TopicAuthorizationFailed, GroupAuthorizationFailed). `render_markdown()` makes
+docs/kafka-security.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from bookpay_shared.consuming import consumer_group
+from bookpay_shared.contract import BOOKING, CHARGE, FLOWS, LINK, NOTIFICATION, Flow
+from bookpay_shared.events import ALL_EVENTS, ChargeRequested, Event
+from bookpay_shared.topics import dlq
+
+ADMIN = "admin"
+INTERNAL_PUBLISHER = "internal-publisher"
+SERVICES = (BOOKING, CHARGE, LINK, NOTIFICATION)
+PRINCIPALS = (*SERVICES, INTERNAL_PUBLISHER, ADMIN)
+"""Every Kafka user the brokers know (SASL usernames; ACL principals are `User:<name>`)."""
+
+EXTRA_PRODUCERS: Mapping[type[Event], tuple[str, ...]] = {ChargeRequested: (INTERNAL_PUBLISHER,)}
+"""Principals besides the owning services that may publish an event."""
+
+ResourceType = Literal["TOPIC", "GROUP"]
+Operation = Literal["WRITE", "READ"]
+
+
+@dataclass(frozen=True, order=True)
+class Acl:
+    """One ALLOW rule: `principal` may `operation` the resource (a literal name, any host)."""
+
+    principal: str
+    resource_type: ResourceType
+    resource: str
+    operation: Operation
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What one principal may do."""
+
+    principal: str
+    writes: tuple[str, ...]
+    reads: tuple[str, ...]
+    groups: tuple[str, ...]
+
+    def acls(self) -> list[Acl]:
+        return [
+            *(Acl(self.principal, "TOPIC", t, "WRITE") for t in self.writes),
+            *(Acl(self.principal, "TOPIC", t, "READ") for t in self.reads),
+            *(Acl(self.principal, "GROUP", g, "READ") for g in self.groups),
+        ]
+
+
+def grants(flows: Mapping[type[Event], Flow] = FLOWS) -> tuple[Grants, ...]:
+    """Every principal's rights but the super user's, from the contract's flows."""
+
+    def producers(event: type[Event]) -> tuple[str, ...]:
+        return (*flows[event].producers, *EXTRA_PRODUCERS.get(event, ()))
+
+    result = []
+    for principal in (*SERVICES, INTERNAL_PUBLISHER):
+        owned = [e.TOPIC for e in ALL_EVENTS if principal in producers(e)]
+        consumed = [e.TOPIC for e in ALL_EVENTS if principal in flows[e].consumers]
+        result.append(
+            Grants(
+                principal,
+                writes=tuple(dict.fromkeys([*owned, *(dlq(t) for t in consumed)])),
+                reads=tuple(consumed),
+                groups=tuple(consumer_group(principal, t) for t in consumed),
+            )
+        )
+    return tuple(result)
+
+
+def all_acls() -> list[Acl]:
+    return sorted(acl for g in grants() for acl in g.acls())
+
+
+def may_write(principal: str, topic: str) -> bool:
+    return principal == ADMIN or any(
+        g.principal == principal and topic in g.writes for g in grants()
+    )
+
+
+_GENERATED = (
+    "<!-- Generated from bookpay_shared.kafka_acls by "
+    "`python -m bookpay_shared.contract --write docs/`. Do not edit. -->"
+)
+
+
+def render_markdown() -> str:
+    rows = [
+        "| principal | writes | reads (consumer group `<principal>.<topic>`) |",
+        "|---|---|---|",
+    ]
+    for g in grants():
+        writes = ", ".join(f"`{t}`" for t in g.writes) or "nothing"
+        reads = ", ".join(f"`{t}`" for t in g.reads) or "nothing"
+        rows.append(f"| `{g.principal}` | {writes} | {reads} |")
+    rows.append(f"| `{ADMIN}` | everything (super user) | everything |")
+    table = "\n".join(rows)
+    return f"""{_GENERATED}
+
+# Kafka: principals and ACLs
+
+Every client authenticates to Kafka with SASL (mechanism PLAIN in the local stack and in
+docker-compose; SCRAM-SHA-512 or mTLS in a deployment, over TLS) as its own principal, and the
+brokers authorize every request with Kafka's standard authorizer
+(`org.apache.kafka.metadata.authorizer.StandardAuthorizer`) and
+`allow.everyone.if.no.acl.found=false`: what is not granted below is refused
+(`TopicAuthorizationFailed`, `GroupAuthorizationFailed`).
+
+The table is derived in code (`bookpay_shared.kafka_acls`) from the contract's producers and
+consumers ([events.md](events.md)), so a new event or subscription changes the ACLs with it:
+
+- a service writes the topics of the events it owns, and the dead-letter topic (`<topic>.dlq`)
+  of each topic it consumes;
+- a service reads the topics it consumes, each in its own consumer group `<service>.<topic>`;
+- `{INTERNAL_PUBLISHER}` is for internal services that ask for charges over Kafka: it writes
+  `charge-requested` only (charge-service checks every request against its records before
+  anything is charged or a payment link is made);
+- `{ADMIN}` is the super user: the brokers' own (inter-broker and controller) connections,
+  creating topics and ACLs, and the local stack's tools and tests. No service runs as it.
+
+{table}
+
+Writing a topic also allows describing it and, for an idempotent producer, the producer id
+(`IdempotentWrite` is implied by `Write` on a topic); reading a topic or a group allows
+describing it.
+
+## Credentials
+
+Each service reads its principal from its settings: `<PREFIX>_KAFKA_SECURITY_PROTOCOL`
+(`SASL_PLAINTEXT`, or `SASL_SSL` with TLS), `<PREFIX>_KAFKA_SASL_MECHANISM` (`PLAIN`,
+`SCRAM-SHA-256` or `SCRAM-SHA-512`), `<PREFIX>_KAFKA_USERNAME` and `<PREFIX>_KAFKA_PASSWORD`
+(a secret, never logged). The local stack (`bookpay_devstack`) starts its broker with a SASL
+PLAIN listener that knows every principal above (development passwords), creates these ACLs
+when it starts, and passes each service its own credentials; its tests and tools connect as
+`{ADMIN}`, or as `{INTERNAL_PUBLISHER}` where they stand for an internal service publishing
+ChargeRequested. docker-compose.yml does the same with the official Kafka image.
+
+Consumers also check what they read: an event dated in the future (`occurred_at` more than
+5 minutes ahead) is dead-lettered by every consumer; link-service makes payment links only from
+charge-service's ChargeAccepted (and PaymentFailed with `next_action: payment_link`), never
+from a raw ChargeRequested; notification-service emails only links on bookpay's own payment
+page origin.
+"""
