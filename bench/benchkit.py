@@ -23,10 +23,11 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from bookpay_devstack.config import StackConfig
-from bookpay_devstack.kafka import ensure_tools
+from bookpay_devstack.kafka import client_properties, ensure_tools
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services, SystemConfig
 from bookpay_shared import topics
+from bookpay_shared.kafka import KafkaConnection
 
 OFFSET = 1000
 """Bench ports are the test stack's plus this, so a bench runs beside `make run` and the tests."""
@@ -317,9 +318,9 @@ class Watcher:
         topics.PAYMENT_LINK_CREATED,
     )
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, connection: KafkaConnection) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **connection.client_args(),
             enable_auto_commit=False,
             group_id=None,
             fetch_max_wait_ms=50,
@@ -395,8 +396,9 @@ class Watcher:
 
 
 @contextlib.asynccontextmanager
-async def watching(bootstrap_servers: str) -> AsyncIterator[Watcher]:
-    watcher = Watcher(bootstrap_servers)
+async def watching(connection: KafkaConnection) -> AsyncIterator[Watcher]:
+    """Watch the topics as the admin principal (the broker authenticates every client)."""
+    watcher = Watcher(connection)
     await watcher.start()
     try:
         yield watcher
@@ -591,11 +593,15 @@ async def kafka_perf(stack: Stack, records: int, record_size: int = 500) -> dict
             [NewTopic(topic, num_partitions=topics.EVENT_PARTITIONS, replication_factor=1)]
         )
     bootstrap = stack.kafka_bootstrap_servers
+    # The broker authenticates every client (SASL): the tools log in as the admin principal.
+    client_config = stack.config.runtime_dir / "bench-kafka-client.properties"
+    client_config.write_text(client_properties(stack.config))
     produced = await _run(
         _java_tool(
             libs, "org.apache.kafka.tools.ProducerPerformance",
             "--topic", topic, "--num-records", str(records), "--record-size", str(record_size),
-            "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}",
+            "--throughput", "-1", "--command-config", str(client_config),
+            "--producer-props", f"bootstrap.servers={bootstrap}",
             "acks=all", "enable.idempotence=true",
         ),
         timeout=600,
@@ -608,7 +614,7 @@ async def kafka_perf(stack: Stack, records: int, record_size: int = 500) -> dict
         _java_tool(
             libs, "org.apache.kafka.tools.ConsumerPerformance",
             "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(records),
-            "--group", f"bench-perf-{uuid.uuid4().hex[:8]}", "--timeout", "60000",
+            "--command-config", str(client_config), "--group", f"bench-perf-{uuid.uuid4().hex[:8]}", "--timeout", "60000",
         ),
         timeout=600,
     )  # fmt: skip

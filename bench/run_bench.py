@@ -165,7 +165,7 @@ class Bench:
 
     @contextlib.asynccontextmanager
     async def watcher(self) -> AsyncIterator[Watcher]:
-        async with benchkit.watching(self.stack.kafka_bootstrap_servers) as watcher:
+        async with benchkit.watching(self.stack.config.kafka_connection()) as watcher:
             yield watcher
 
     async def charges(self, mode: Mode, seconds: float) -> dict[str, Any]:
