@@ -41,8 +41,9 @@ def client_address() -> str:
 
 class Links:
     def __init__(self, system: Services, stack: Stack, kafka: AIOKafkaProducer) -> None:
-        self.base_url = system.url("link-service")
-        self.api = httpx.AsyncClient(base_url=self.base_url, timeout=15)
+        self.base_url = system.public_url("link-service")
+        """The payment pages (link-service's public app)."""
+        self.api = httpx.AsyncClient(base_url=system.url("link-service"), timeout=15)
         self.kafka = kafka
         self.stack = stack
 

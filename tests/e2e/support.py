@@ -51,6 +51,8 @@ class Bookpay:
     def __init__(self, system: Services, stack: Stack) -> None:
         self.booking = httpx.AsyncClient(base_url=system.url("booking-service"), timeout=15)
         self.charge = httpx.AsyncClient(base_url=system.url("charge-service"), timeout=15)
+        self.webhooks = httpx.AsyncClient(base_url=system.public_url("charge-service"), timeout=15)
+        """charge-service's public app: Stripe's webhook alone."""
         self.stripe = httpx.AsyncClient(
             base_url=stack.stripe_url,
             auth=(stack.config.stripe_api_key, ""),
@@ -58,7 +60,7 @@ class Bookpay:
         )
 
     async def close(self) -> None:
-        for client in (self.booking, self.charge, self.stripe):
+        for client in (self.booking, self.charge, self.webhooks, self.stripe):
             await client.aclose()
 
     async def new_account(self, *, connected: bool = True, admins: int = 2) -> str:

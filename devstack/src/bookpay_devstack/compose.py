@@ -244,6 +244,12 @@ def _port_problems(
     test = " ".join(map(str, (service.get("healthcheck") or {}).get("test", [])))
     if f"127.0.0.1:{port}/healthz" not in test:
         problems.append(f"{spec.name}: its healthcheck must GET /healthz on its own port")
+    if spec.public_port_setting is not None:
+        public = settings[spec.public_port_setting.lower()]
+        if public == port:
+            problems.append(f"{spec.name}: its public app must have a port of its own")
+        if f"{public}:{public}" not in published:
+            problems.append(f"{spec.name}: public port {public} is not published as itself")
     return problems
 
 

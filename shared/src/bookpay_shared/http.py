@@ -7,6 +7,7 @@ validation errors and anything unexpected (a bug: 500, logged) to that shape.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,6 +44,17 @@ class Unprocessable(ApiError):
     code = "unprocessable"
 
 
+class RateLimited(ApiError):
+    """429 `rate_limited`, with `Retry-After`."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, wait_seconds: float, message: str) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(wait_seconds))
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
@@ -57,7 +69,10 @@ def _field_problems(exc: RequestValidationError) -> list[dict[str, str]]:
 
 async def _on_api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return JSONResponse(
+        error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers
+    )
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -7,7 +7,9 @@ import uuid
 from datetime import datetime
 
 from bookpay_shared.events import utcnow
-from bookpay_shared.http import Conflict, NotFound
+from bookpay_shared.guards import client_address
+from bookpay_shared.http import Conflict, NotFound, RateLimited
+from bookpay_shared.ratelimit import RateLimiter
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -148,8 +150,20 @@ async def cancel_link(
     return LinkOut.of(link, utcnow())
 
 
+def limit_resends(request: Request, account_id: uuid.UUID) -> None:
+    """Resends (each an email to the customer) are rate limited per account and per client."""
+    limiter: RateLimiter = request.app.state.resend_limiter
+    client = client_address(request, request.app.state.trusted_proxies)
+    wait = max(limiter.allow(f"account:{account_id}"), limiter.allow(f"client:{client}"))
+    if wait:
+        raise RateLimited(wait, "too many resends; wait a moment and try again")
+
+
 @router.post(
-    "/accounts/{account_id}/links/{link_id}/resend", response_model=LinkOut, status_code=202
+    "/accounts/{account_id}/links/{link_id}/resend",
+    response_model=LinkOut,
+    status_code=202,
+    dependencies=[Depends(limit_resends)],
 )
 async def resend_link(
     account_id: uuid.UUID,
