@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from bookpay_shared.events import utcnow
 from bookpay_shared.guards import client_address
 from bookpay_shared.http import Conflict, NotFound, RateLimited
+from bookpay_shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from bookpay_shared.ratelimit import RateLimiter
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from link_service import handlers, payments
@@ -78,6 +80,8 @@ class LinkDetailOut(LinkOut):
 
 class LinksOut(BaseModel):
     links: list[LinkOut]
+    next_cursor: str | None = None
+    """Pass as `cursor` for the next page; null on the last page."""
 
 
 class ActionIn(BaseModel):
@@ -96,26 +100,56 @@ class LinkSettingsOut(BaseModel):
     is_default: bool
 
 
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+async def _page(
+    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID | None, limit: int, cursor: str | None
+) -> tuple[list[LinkOut], str | None]:
+    after = Cursor.decode(cursor) if cursor else None
+    found = await handlers.list_links(
+        deps.pool,
+        account_id,
+        customer_id=customer_id,
+        limit=limit + 1,
+        before=(after.created_at, after.id) if after else None,
+    )
+    page = found[:limit]
+    more = len(found) > limit
+    next_cursor = Cursor(page[-1].created_at, page[-1].link_id).encode() if more else None
+    now = utcnow()
+    return [LinkOut.of(link, now) for link in page], next_cursor
+
+
 @router.get("/accounts/{account_id}/links", response_model=LinksOut)
 async def list_links(
     account_id: uuid.UUID,
     state: LinkState | None = None,
     customer_id: uuid.UUID | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
     deps: Deps = Depends(get_deps),
 ) -> LinksOut:
-    links = await handlers.list_links(deps.pool, account_id, customer_id=customer_id)
-    now = utcnow()
-    shown = [LinkOut.of(link, now) for link in links]
-    return LinksOut(links=[link for link in shown if state is None or link.state is state])
+    """The account's links, newest first, `limit` a page; `next_cursor` asks for the next page
+    (a `state` filter applies to each page, which may then hold fewer than `limit`)."""
+    shown, next_cursor = await _page(deps, account_id, customer_id, limit, cursor)
+    return LinksOut(
+        links=[link for link in shown if state is None or link.state is state],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get("/accounts/{account_id}/customers/{customer_id}/links", response_model=LinksOut)
 async def list_customer_links(
-    account_id: uuid.UUID, customer_id: uuid.UUID, deps: Deps = Depends(get_deps)
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    deps: Deps = Depends(get_deps),
 ) -> LinksOut:
-    links = await handlers.list_links(deps.pool, account_id, customer_id=customer_id)
-    now = utcnow()
-    return LinksOut(links=[LinkOut.of(link, now) for link in links])
+    """The customer's links, newest first, `limit` a page; `next_cursor` for the next."""
+    shown, next_cursor = await _page(deps, account_id, customer_id, limit, cursor)
+    return LinksOut(links=shown, next_cursor=next_cursor)
 
 
 @router.get("/accounts/{account_id}/links/{link_id}", response_model=LinkDetailOut)
