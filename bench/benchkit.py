@@ -51,7 +51,7 @@ def stack_config(root: Path) -> StackConfig:
         stripe_port=18420 + OFFSET,
         smtp_port=11025 + OFFSET,
         smtp_api_port=11080 + OFFSET,
-        stripe_webhook_url=f"http://127.0.0.1:{18002 + OFFSET}/v1/stripe/webhooks",
+        stripe_webhook_url=f"http://127.0.0.1:{17102 + OFFSET}/v1/stripe/webhooks",
     )
 
 
@@ -61,6 +61,9 @@ def system_config() -> SystemConfig:
         charge_port=18002 + OFFSET,
         link_port=18003 + OFFSET,
         notification_port=18004 + OFFSET,
+        # The public apps (Stripe's webhook, the payment pages), like the test stack's + OFFSET.
+        charge_webhook_port=17102 + OFFSET,
+        link_public_port=17103 + OFFSET,
         log_level="WARNING",
         extra_env=BENCH_ENV,
     )

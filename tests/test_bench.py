@@ -9,10 +9,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from bookpay_devstack.config import StackConfig
+from bookpay_devstack.system import SystemConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -94,3 +97,23 @@ def test_percentiles_and_ratios() -> None:
     assert ratios["charges_over_producer_records"] == 0.002
     assert ratios["charges_over_floor"] == 5.0
     assert run_bench.ratios({"floor": {"error": "x"}})["charges_over_floor"] is None
+
+
+def test_the_bench_stack_listens_apart_from_the_test_stack() -> None:
+    from bookpay_devstack.pytest_plugin import OFFSET, TEST_SYSTEM, stack_config_for_tests
+
+    if OFFSET == benchkit.OFFSET:
+        pytest.skip("BOOKPAY_TEST_PORT_OFFSET puts the test stack on the bench ports")
+
+    def ports(system: SystemConfig, stack: StackConfig) -> set[int]:
+        infra = {stack.kafka_port, stack.kafka_controller_port, stack.postgres_port}
+        infra |= {stack.stripe_port, stack.smtp_port, stack.smtp_api_port}
+        # Two instances of each service, as --instances or the instance tests may start.
+        two = replace(system, instances=dict.fromkeys((s.name for s in system.specs()), 2))
+        services = two.all_ports()
+        assert len(services) == len(set(services)) and not infra & set(services)
+        return infra | set(services)
+
+    bench = ports(benchkit.system_config(), benchkit.stack_config(ROOT))
+    test = ports(TEST_SYSTEM, stack_config_for_tests(ROOT))
+    assert bench.isdisjoint(test)

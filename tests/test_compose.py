@@ -44,6 +44,18 @@ def test_service_waits_for_its_database_and_topics(
     assert waits[c.KAFKA_INIT] == "service_completed_successfully"
 
 
+def test_emails_and_webhooks_reach_the_public_apps(compose: dict[str, Any]) -> None:
+    assert c.public_url_problems(compose) == []
+    broken = copy.deepcopy(compose)
+    notification = broken["services"]["notification-service"]["environment"]
+    notification["NOTIFICATION_PAYMENT_PAGE_BASE_URL"] = "http://localhost:8003"
+    broken["services"]["localstripe-webhooks"]["environment"]["WEBHOOK_URL"] = (
+        "http://charge-service:8002/v1/stripe/webhooks"
+    )
+    problems = "\n".join(c.public_url_problems(broken))
+    assert "NOTIFICATION_PAYMENT_PAGE_BASE_URL" in problems and "WEBHOOK_URL" in problems
+
+
 def test_kafka_init_creates_exactly_the_topic_list(compose: dict[str, Any]) -> None:
     assert c.topic_problems(compose, ROOT) == []
     script = (ROOT / c.TOPICS_SCRIPT).read_text()

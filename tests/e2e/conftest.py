@@ -52,7 +52,8 @@ async def internal_publisher(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def link_service_url(system: Services) -> str:
-    return system.url("link-service")
+    """The payment pages' origin: link-service's public app."""
+    return system.public_url("link-service")
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

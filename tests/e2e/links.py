@@ -43,8 +43,9 @@ class Links:
     def __init__(
         self, system: Services, stack: Stack, kafka: AIOKafkaProducer, keys: httpx.Auth
     ) -> None:
-        self.base_url = system.url("link-service")
-        self.api = httpx.AsyncClient(base_url=self.base_url, timeout=15, auth=keys)
+        self.base_url = system.public_url("link-service")
+        """The payment pages (link-service's public app)."""
+        self.api = httpx.AsyncClient(base_url=system.url("link-service"), timeout=15, auth=keys)
         self.kafka = kafka
         self.stack = stack
 

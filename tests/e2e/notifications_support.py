@@ -165,7 +165,7 @@ def link_created(
 
 def link_url(system: Services) -> str:
     """A payment-page URL as link-service makes them: a random token."""
-    return f"{system.url('link-service')}/pay/{secrets.token_urlsafe(32)}"
+    return f"{system.public_url('link-service')}/pay/{secrets.token_urlsafe(32)}"
 
 
 def link_paid(

@@ -79,6 +79,8 @@ class Bookpay:
         self.charge = httpx.AsyncClient(
             base_url=system.url("charge-service"), timeout=15, auth=self.keys
         )
+        self.webhooks = httpx.AsyncClient(base_url=system.public_url("charge-service"), timeout=15)
+        """charge-service's public app: Stripe's webhook alone (no credential)."""
         self.stripe = httpx.AsyncClient(
             base_url=stack.stripe_url,
             auth=(stack.config.stripe_api_key, ""),
@@ -86,7 +88,7 @@ class Bookpay:
         )
 
     async def close(self) -> None:
-        for client in (self.booking, self.charge, self.stripe):
+        for client in (self.booking, self.charge, self.webhooks, self.stripe):
             await client.aclose()
 
     async def new_account(self, *, connected: bool = True, admins: int = 2) -> str:

@@ -459,3 +459,37 @@ async def test_staff_send_a_link_over_http_with_its_expiry(
         },
     )
     assert wrong_method.status_code == 422
+
+
+async def test_link_lists_are_paged_with_a_cursor(
+    bookpay: Bookpay, links: Links, event_log: EventLog
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [1000, 1100, 1200])
+    made = []
+    for amount in (1000, 1100, 1200):
+        charge_id = await links.request_charge(customer, amount)
+        [created] = await links.created(event_log, charge_id)
+        made.append(created.get("link_id"))
+    for url in (
+        f"/v1/accounts/{account}/links",
+        f"/v1/accounts/{account}/customers/{customer.customer_id}/links",
+    ):
+        seen: list[str] = []
+        cursor = None
+        pages = 0
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = (await links.api.get(url, params=params)).json()
+            seen += [entry["link_id"] for entry in page["links"]]
+            pages += 1
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert pages == 2 and sorted(seen) == sorted(made) and len(seen) == 3, (url, seen)
+    whole = (await links.api.get(f"/v1/accounts/{account}/links")).json()
+    assert len(whole["links"]) == 3 and whole["next_cursor"] is None
+    bad = await links.api.get(f"/v1/accounts/{account}/links", params={"cursor": "nope"})
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_cursor")
+    too_big = await links.api.get(f"/v1/accounts/{account}/links", params={"limit": 10_000})
+    assert too_big.status_code == 422

@@ -49,7 +49,7 @@ def intent_event(event_type: str, intent_id: str, charge_id: str) -> dict[str, A
 
 
 async def post_webhook(bookpay: Bookpay, payload: bytes, signature: str) -> httpx.Response:
-    return await bookpay.charge.post(
+    return await bookpay.webhooks.post(
         "/v1/stripe/webhooks",
         content=payload,
         headers={"Stripe-Signature": signature, "Content-Type": "application/json"},

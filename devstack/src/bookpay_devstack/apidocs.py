@@ -19,7 +19,7 @@ import json
 import pkgutil
 import sys
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -27,9 +27,11 @@ from typing import Any
 
 from bookpay_shared.generated_docs import docs_cli
 from bookpay_shared.http import ApiError
+from bookpay_shared.runtime import ServiceRuntime
 from bookpay_shared.settings import ServiceSettings
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
+from starlette.routing import BaseRoute
 
 from bookpay_devstack.compose import settings_class
 from bookpay_devstack.system import ServiceSpec, SystemConfig
@@ -68,6 +70,17 @@ class Page:
 
 
 @dataclass(frozen=True)
+class PublicApp:
+    """An app the service serves on a port of its own for the public (no staff route, no
+    docs, no OpenAPI document)."""
+
+    title: str
+    setting: str
+    port: int
+    routes: tuple[Page, ...]
+
+
+@dataclass(frozen=True)
 class ServiceApi:
     spec: ServiceSpec
     openapi: dict[str, Any]
@@ -75,6 +88,7 @@ class ServiceApi:
     pages: tuple[Page, ...]
     errors: tuple[str, ...]
     """`<status> <code>` of every API error the service's route modules raise."""
+    public: tuple[PublicApp, ...] = ()
 
 
 def placeholder_settings(spec: ServiceSpec) -> ServiceSettings:
@@ -88,17 +102,16 @@ def placeholder_settings(spec: ServiceSpec) -> ServiceSettings:
     return cls.model_validate({name: PLACEHOLDERS[name] for name in required})
 
 
-async def _build_app(spec: ServiceSpec) -> FastAPI:
-    create_app: Callable[[ServiceSettings], tuple[object, FastAPI]]
+async def _build_app(spec: ServiceSpec) -> tuple[ServiceRuntime, FastAPI]:
+    create_app: Callable[[ServiceSettings], tuple[ServiceRuntime, FastAPI]]
     create_app = importlib.import_module(f"{spec.package}.main").create_app
-    _, app = create_app(placeholder_settings(spec))
-    return app
+    return create_app(placeholder_settings(spec))
 
 
 async def _describe(specs: Sequence[ServiceSpec]) -> list[ServiceApi]:
     services = []
     for spec in specs:
-        app = await _build_app(spec)
+        runtime, app = await _build_app(spec)
         openapi = app.openapi()
         modules = _route_modules(spec.package)
         services.append(
@@ -106,8 +119,17 @@ async def _describe(specs: Sequence[ServiceSpec]) -> list[ServiceApi]:
                 spec,
                 openapi,
                 endpoints=tuple(_endpoints(openapi)),
-                pages=tuple(_pages(app, modules)),
+                pages=tuple(_pages(app)),
                 errors=tuple(_errors_of(modules)),
+                public=tuple(
+                    PublicApp(
+                        public.title,
+                        f"{spec.env_prefix}_{spec.public_port_setting}",
+                        port,
+                        tuple(_pages(public, every_route=True)),
+                    )
+                    for public, port in runtime.public_apps
+                ),
             )
         )
     return services
@@ -155,14 +177,23 @@ def _scope(operation: dict[str, Any]) -> str:
     return ", ".join(scopes)
 
 
-def _pages(app: FastAPI, modules: Sequence[ModuleType]) -> list[Page]:
-    routers = [v for m in modules for v in vars(m).values() if isinstance(v, APIRouter)]
-    routes = [*app.routes, *(r for router in routers for r in router.routes)]
+def _routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, those of included routers too (our apps include them with no prefix)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if isinstance(included, APIRouter):
+            yield from _routes(included.routes)
+        else:
+            yield route
+
+
+def _pages(app: FastAPI, *, every_route: bool = False) -> list[Page]:
+    """The app's routes left out of its OpenAPI document (or all of them)."""
     pages = {
         (method, route.path_format): _first_line(route.endpoint.__doc__)
         or route.name.replace("_", " ").title()
-        for route in routes
-        if isinstance(route, APIRoute) and not route.include_in_schema
+        for route in _routes(app.routes)
+        if isinstance(route, APIRoute) and (every_route or not route.include_in_schema)
         for method in route.methods or ()
     }
     return [Page(m, path, summary) for (m, path), summary in sorted(pages.items(), key=_by_path)]
@@ -234,7 +265,29 @@ The OpenAPI document of each is in [openapi/](openapi/), as the service serves i
 `/openapi.json`. Services share data through Kafka events ([events.md](events.md)); these APIs
 are for staff, internal callers and customers' browsers.
 
+What the public reaches is served apart from the staff API, by an app of its own on a port of
+its own in the same process: link-service's payment pages (`/pay/...`) and charge-service's
+Stripe webhook. Those apps carry no staff route and no `/docs` or `/openapi.json`, so the staff
+ports can stay inside the private network while only the public ports are exposed. Each staff
+API serves its documents at `/docs` (Swagger UI served by the service itself: no CDN, it works
+offline) and `/openapi.json`.
+
 {ports}
+
+## Limits
+
+- Every app refuses a request body over its limit with 413 `body_too_large`, from the
+  `Content-Length` before reading any of it, or while a chunked body streams in
+  (`<PREFIX>_MAX_BODY_BYTES`, 64 KiB by default; the Stripe webhook's own limit
+  `CHARGE_WEBHOOK_MAX_BODY_BYTES`, 256 KiB).
+- Rate limits answer 429 `rate_limited` with `Retry-After`: the payment pages per client
+  address, new-card attempts and link resends per account and per client address. The client
+  address is the connection's peer, or, behind a proxy listed in `<PREFIX>_TRUSTED_PROXIES`,
+  the address that proxy puts in `X-Forwarded-For`. The limits are kept in each process: with N
+  instances a client gets up to N times the rate (a store shared by the instances, such as
+  PostgreSQL or the load balancer, is the next step).
+- A charge takes at most `CHARGE_MAX_ATTEMPTS_PER_CHARGE` card attempts in all (5 by
+  default); one more is answered 429 `too_many_attempts`.
 
 ## Conventions
 
@@ -272,18 +325,20 @@ holds `accounts:create`.
 
 Who acted (a charge's `requested_by`, a link's history, who gave a card-saving consent) is the
 credential: `key:<key id>`, `platform`, or an identity provider's subject; request bodies do not
-say it. The payment pages (`/pay/…`), `GET /healthz` and the Stripe webhook take no credential.
+say it. The public apps (the payment pages `/pay/…` and the Stripe webhook, which Stripe signs)
+and `GET /healthz` take no credential.
 
 Below each service's table are the error codes its routes return besides `422 invalid_request`
 and `500 internal_error`."""
 
 
 def _ports(services: Sequence[ServiceApi]) -> str:
-    rows = [["service", "default port", "OpenAPI"]]
+    rows = [["service", "default port (staff)", "public app, default port", "OpenAPI"]]
     rows += [
         [
             f"[{s.spec.name}](#{s.spec.name})",
             str(s.spec.port),
+            ", ".join(f"{p.title}: {p.port} (`{p.setting}`)" for p in s.public),
             f"[openapi/{s.spec.name}.json](openapi/{s.spec.name}.json)",
         ]
         for s in services
@@ -314,6 +369,14 @@ def _service_section(service: ServiceApi) -> str:
         pages += [[p.method, f"`{p.path}`", p.summary] for p in service.pages]
         parts.append(
             f"Pages and assets for browsers (HTML, not in the OpenAPI document):\n\n{_table(pages)}"
+        )
+    for public in service.public:
+        routes = [["method", "path", "what"]]
+        routes += [[p.method, f"`{p.path}`", p.summary] for p in public.routes]
+        parts.append(
+            f"### {public.title}\n\nA public app of its own, on port {public.port} "
+            f"(`{public.setting}`), apart from the staff API: it serves only these routes, "
+            f"and no `/docs` or `/openapi.json`.\n\n{_table(routes)}"
         )
     return "\n\n".join(parts)
 

@@ -96,7 +96,7 @@ async def run_command(args: argparse.Namespace) -> None:
     started = time.monotonic()
     config = config_from_args(args)
     system = SystemConfig(echo=True, instances=parse_instances(args.instances))
-    ports = [system.port(name, n) for name, n in system.all_instances()]
+    ports = system.all_ports()
     require_free_ports("bookpay services", config.host, ports)
     async with run_infra(config) as stack:
         services = Services(stack, system)
@@ -149,6 +149,8 @@ def print_ready(stack: Stack, services: Services, demo: Demo, seconds: float) ->
         ): f"{services.url(name, n)}  (log {logs / process_label(name, n)}.log)"
         for name, n in services.instances()
     }
+    urls["payment pages (public)"] = f"{services.public_url('link-service')}/pay/<token>"
+    urls["Stripe webhook (public)"] = f"{services.public_url('charge-service')}/v1/stripe/webhooks"
     print_table("\nbookpay services:", urls)
     print_table("infrastructure:", stack.addresses())
     print_table(f"demo ({ACCOUNT_NAME}):", demo.describe())

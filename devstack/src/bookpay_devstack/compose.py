@@ -296,6 +296,34 @@ def _port_problems(
     test = " ".join(map(str, (service.get("healthcheck") or {}).get("test", [])))
     if f"127.0.0.1:{port}/healthz" not in test:
         problems.append(f"{spec.name}: its healthcheck must GET /healthz on its own port")
+    if spec.public_port_setting is not None:
+        public = settings[spec.public_port_setting.lower()]
+        if public == port:
+            problems.append(f"{spec.name}: its public app must have a port of its own")
+        if f"{public}:{public}" not in published:
+            problems.append(f"{spec.name}: public port {public} is not published as itself")
+    return problems
+
+
+def public_url_problems(compose: Mapping[str, Any]) -> list[str]:
+    """What reaches the public apps does so on their ports, not the staff APIs': the emails'
+    payment-page links, and localstripe's webhooks."""
+    services = compose["services"]
+    link = environment(services["link-service"], {})
+    charge = environment(services["charge-service"], {})
+    notification = environment(services["notification-service"], {})
+    pages = link.get("LINK_PUBLIC_BASE_URL", "")
+    problems = []
+    if not pages.rstrip("/").endswith(f":{link.get('LINK_PUBLIC_HTTP_PORT')}"):
+        problems.append("link-service: LINK_PUBLIC_BASE_URL must be its public app's port")
+    if notification.get("NOTIFICATION_PAYMENT_PAGE_BASE_URL") != pages:
+        problems.append(
+            "notification-service: NOTIFICATION_PAYMENT_PAGE_BASE_URL must be link-service's "
+            "LINK_PUBLIC_BASE_URL"
+        )
+    hook = environment(services.get("localstripe-webhooks", {}), {}).get("WEBHOOK_URL", "")
+    if f"charge-service:{charge.get('CHARGE_WEBHOOK_HTTP_PORT')}/" not in hook:
+        problems.append("localstripe-webhooks: WEBHOOK_URL must be charge-service's webhook app")
     return problems
 
 
@@ -456,6 +484,7 @@ def all_problems(root: Path) -> Iterator[str]:
     for spec in SystemConfig().specs():
         if spec.name in compose.get("services", {}):
             yield from settings_problems(compose, spec)
+    yield from public_url_problems(compose)
     yield from topic_problems(compose, root)
     yield from kafka_security_problems(compose, root)
     yield from database_problems(compose, root)

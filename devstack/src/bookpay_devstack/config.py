@@ -80,7 +80,8 @@ class StackConfig:
     # localstripe: any key starting with sk_ is accepted; webhooks go to the charge service.
     stripe_api_key: str = "sk_test_bookpay_local_only"
     stripe_publishable_key: str = "pk_test_bookpay_local_only"
-    stripe_webhook_url: str = "http://127.0.0.1:8002/v1/stripe/webhooks"
+    stripe_webhook_url: str = "http://127.0.0.1:8102/v1/stripe/webhooks"
+    """charge-service's webhook app (its own port, apart from the staff API)."""
     stripe_webhook_secret: str = "whsec_dev_bookpay_local_only"
 
     # Every service's platform key (<PREFIX>_PLATFORM_KEY): acts for every account, creates

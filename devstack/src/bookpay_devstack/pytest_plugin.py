@@ -26,6 +26,8 @@ TEST_SYSTEM = SystemConfig(
     charge_port=18002 + OFFSET,
     link_port=18003 + OFFSET,
     notification_port=18004 + OFFSET,
+    charge_webhook_port=17102 + OFFSET,
+    link_public_port=17103 + OFFSET,
     environment="test",
     # Sweeps look at work left in flight after seconds, not minutes, so tests can wait for them.
     extra_env={"CHARGE_RECONCILE_IDLE_SECONDS": "4", "CHARGE_RECONCILE_EVERY_SECONDS": "1"},
@@ -42,7 +44,7 @@ def stack_config_for_tests(root: Path | None = None) -> StackConfig:
         stripe_port=18420 + OFFSET,
         smtp_port=11025 + OFFSET,
         smtp_api_port=11080 + OFFSET,
-        stripe_webhook_url=f"http://127.0.0.1:{TEST_SYSTEM.charge_port}/v1/stripe/webhooks",
+        stripe_webhook_url=f"http://127.0.0.1:{TEST_SYSTEM.charge_webhook_port}/v1/stripe/webhooks",
     )
 
 

@@ -7,12 +7,13 @@ services exactly the same way: `python -m <package>.main` with settings in the e
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bookpay_devstack.process import ManagedProcess
+from bookpay_devstack.process import ManagedProcess, StartupError
 from bookpay_devstack.stack import Stack
 
 
@@ -23,6 +24,11 @@ class ServiceSpec:
     env_prefix: str
     database: str
     port: int
+    public_port: int | None = None
+    """The port of the service's public app (link-service's payment pages, charge-service's
+    Stripe webhook), if it has one; the staff API is on `port`."""
+    public_port_setting: str | None = None
+    """The setting naming that port: `<PREFIX>_<public_port_setting>`."""
 
 
 INSTANCE_PORT_STEP = 10
@@ -39,6 +45,11 @@ class SystemConfig:
     charge_port: int = 8002
     link_port: int = 8003
     notification_port: int = 8004
+    charge_webhook_port: int = 8102
+    link_public_port: int = 8103
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    """Locally, requests from the loopback may carry X-Forwarded-For, as from a local proxy
+    (the tests give each client its own address that way)."""
     log_level: str = "INFO"
     environment: str = "development"
     echo: bool = False
@@ -53,6 +64,25 @@ class SystemConfig:
         spec = next(s for s in self.specs() if s.name == name)
         return spec.port + INSTANCE_PORT_STEP * (instance - 1)
 
+    def public_port(self, name: str, instance: int = 1) -> int:
+        spec = next(s for s in self.specs() if s.name == name)
+        if spec.public_port is None:
+            raise LookupError(f"{name} has no public app")
+        return spec.public_port + INSTANCE_PORT_STEP * (instance - 1)
+
+    def all_ports(self) -> list[int]:
+        """Every port the services listen on: staff APIs and public apps. Refused when two
+        would share one (an instance's port + 10 * (n - 1) landing on another's)."""
+        ports = []
+        for name, instance in self.all_instances():
+            ports.append(self.port(name, instance))
+            if next(s for s in self.specs() if s.name == name).public_port is not None:
+                ports.append(self.public_port(name, instance))
+        shared = sorted({port for port in ports if ports.count(port) > 1})
+        if shared:
+            raise StartupError(f"these instances would share ports {shared}: run fewer of them")
+        return ports
+
     def all_instances(self) -> list[tuple[str, int]]:
         """Every (service, instance number) to run."""
         return [
@@ -66,8 +96,24 @@ class SystemConfig:
             ServiceSpec(
                 "booking-service", "booking_service", "BOOKING", "booking", self.booking_port
             ),
-            ServiceSpec("charge-service", "charge_service", "CHARGE", "charge", self.charge_port),
-            ServiceSpec("link-service", "link_service", "LINK", "link", self.link_port),
+            ServiceSpec(
+                "charge-service",
+                "charge_service",
+                "CHARGE",
+                "charge",
+                self.charge_port,
+                self.charge_webhook_port,
+                "WEBHOOK_HTTP_PORT",
+            ),
+            ServiceSpec(
+                "link-service",
+                "link_service",
+                "LINK",
+                "link",
+                self.link_port,
+                self.link_public_port,
+                "PUBLIC_HTTP_PORT",
+            ),
             ServiceSpec(
                 "notification-service",
                 "notification_service",
@@ -93,6 +139,10 @@ class Services:
     def port(self, name: str, instance: int = 1) -> int:
         return self.config.port(name, instance)
 
+    def public_url(self, name: str, instance: int = 1) -> str:
+        """The service's public app: link-service's payment pages, charge-service's webhook."""
+        return f"http://127.0.0.1:{self.config.public_port(name, instance)}"
+
     def instances(self) -> list[tuple[str, int]]:
         return self.config.all_instances()
 
@@ -101,7 +151,7 @@ class Services:
         spec: ServiceSpec,
         overrides: Mapping[str, str] | None = None,
         *,
-        port: int | None = None,
+        instance: int = 1,
     ) -> dict[str, str]:
         cfg = self.stack.config
         p = spec.env_prefix
@@ -116,11 +166,15 @@ class Services:
             f"{p}_KAFKA_USERNAME": spec.name,
             f"{p}_KAFKA_PASSWORD": cfg.kafka_password(spec.name),
             f"{p}_HTTP_HOST": "127.0.0.1",
-            f"{p}_HTTP_PORT": str(port or spec.port),
+            f"{p}_HTTP_PORT": str(self.config.port(spec.name, instance)),
             f"{p}_LOG_LEVEL": self.config.log_level,
             f"{p}_PLATFORM_KEY": cfg.platform_key,
+            f"{p}_TRUSTED_PROXIES": json.dumps(list(self.config.trusted_proxies)),
             "PYTHONUNBUFFERED": "1",
         }
+        if spec.public_port_setting is not None:
+            public_port = self.config.public_port(spec.name, instance)
+            env[f"{p}_{spec.public_port_setting}"] = str(public_port)
         if spec.env_prefix == "CHARGE":
             env |= {
                 "CHARGE_STRIPE_SECRET_KEY": cfg.stripe_api_key,
@@ -133,7 +187,7 @@ class Services:
             }
         if spec.env_prefix == "LINK":
             env |= {
-                "LINK_PUBLIC_BASE_URL": f"http://127.0.0.1:{spec.port}",
+                "LINK_PUBLIC_BASE_URL": self.public_url(spec.name),
                 "LINK_STRIPE_SECRET_KEY": cfg.stripe_api_key,
                 "LINK_STRIPE_API_BASE": self.stack.stripe_url,
                 "LINK_STRIPE_STAND_IN": "localstripe",
@@ -148,7 +202,7 @@ class Services:
                 "NOTIFICATION_SMTP_HOST": self.stack.smtp_host,
                 "NOTIFICATION_SMTP_PORT": str(self.stack.smtp_port),
                 # Emails link only to link-service's pages (its LINK_PUBLIC_BASE_URL).
-                "NOTIFICATION_PAYMENT_PAGE_BASE_URL": self.url("link-service"),
+                "NOTIFICATION_PAYMENT_PAGE_BASE_URL": self.public_url("link-service"),
             }
         return env | dict(self.config.extra_env) | dict(overrides or {})
 
@@ -161,7 +215,7 @@ class Services:
             label,
             [sys.executable, "-m", f"{spec.package}.main"],
             log_path=self.stack.logs_dir / f"{label}.log",
-            env=self.env(spec, overrides, port=self.port(name, instance)),
+            env=self.env(spec, overrides, instance=instance),
             echo=self.config.echo,
         )
         process.start()

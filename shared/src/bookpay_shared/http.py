@@ -7,6 +7,7 @@ validation errors and anything unexpected (a bug: 500, logged) to that shape.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,6 +44,18 @@ class Conflict(ApiError):
 class Unprocessable(ApiError):
     status_code = 422
     code = "unprocessable"
+
+
+class RateLimited(ApiError):
+    """429 `rate_limited`, with `Retry-After`."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, wait_seconds: float, message: str) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(wait_seconds))
+        self.headers = {"Retry-After": str(self.retry_after)}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -5,6 +5,12 @@ registers its consumers, routes and background tasks, and awaits `serve()`. Noth
 before the loop runs. Start-up order: database (migrations
 applied), Kafka producer, outbox relay, consumers, then HTTP. `GET /healthz` answers 200 only
 when the database and Kafka are reachable.
+
+HTTP is served by one or more apps, each on its own port and each with its own uvicorn server
+in the same process: the staff app (`http_app`: the `/v1/accounts/...` API and its `/docs`)
+and, for a service that has one, public apps (`public_app`: what customers' browsers or Stripe
+reach, with no staff route and no `/docs` or `/openapi.json`). Every app has `/healthz` and a
+request body limit (`guards.BodyLimit`).
 """
 
 from __future__ import annotations
@@ -12,15 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.abc import Traversable
 from typing import Any, TypeVar
 
+import swagger_ui_bundle
 import uvicorn
 import uvloop
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bookpay_shared import projections
 from bookpay_shared.api_keys import KeyStore, ProjectedKeys
@@ -28,6 +38,7 @@ from bookpay_shared.auth import Authenticator, TokenVerifier
 from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
+from bookpay_shared.guards import BodyLimit
 from bookpay_shared.kafka import Producer
 from bookpay_shared.logs import configure
 from bookpay_shared.ordered import ConsumerOptions
@@ -56,6 +67,8 @@ class ServiceRuntime:
     consumers: Consumers = field(init=False)
     faults: FaultPoints = field(init=False)
     _tasks: list[BackgroundTask] = field(default_factory=list)
+    public_apps: list[tuple[FastAPI, int]] = field(default_factory=list)
+    """Apps served besides the staff app, each on its own port."""
 
     def __post_init__(self) -> None:
         kafka = self.settings.kafka_connection()
@@ -111,18 +124,29 @@ class ServiceRuntime:
             log.info("%s stopped", self.name)
 
     def http_app(self, *, title: str, **fastapi_args: Any) -> FastAPI:
-        @contextlib.asynccontextmanager
-        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-            async with self.running():
-                yield
-
-        app = FastAPI(title=title, lifespan=lifespan, **fastapi_args)
+        """The staff app, on `http_port`: the service's API and its docs at `/docs`, served
+        with Swagger UI's own files (no CDN: the docs work offline)."""
+        app = FastAPI(title=title, docs_url=None, redoc_url=None, **fastapi_args)
         app.state.authenticator = Authenticator(
             self.keys or ProjectedKeys(self.db),
             platform_key=self.settings.platform_key.get_secret_value(),
             tokens=self.tokens,
         )
+        self._add_healthz(app)
+        _add_docs(app, title)
+        app.add_middleware(BodyLimit, max_bytes=self.settings.max_body_bytes)
+        return app
 
+    def public_app(self, *, title: str, port: int, max_body_bytes: int | None = None) -> FastAPI:
+        """An app for the public (customers' browsers, Stripe) on its own port: no staff route,
+        no docs, no OpenAPI document, no credentials; served by `serve` next to the staff app."""
+        app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+        self._add_healthz(app)
+        app.add_middleware(BodyLimit, max_bytes=max_body_bytes or self.settings.max_body_bytes)
+        self.public_apps.append((app, port))
+        return app
+
+    def _add_healthz(self, app: FastAPI) -> None:
         @app.get("/healthz", tags=["ops"])
         async def healthz() -> JSONResponse:
             checks = {
@@ -134,8 +158,6 @@ class ServiceRuntime:
                 {"status": "ok" if status == 200 else "unavailable", **checks}, status
             )
 
-        return app
-
     async def _database_ok(self) -> bool:
         try:
             async with asyncio.timeout(2):
@@ -145,17 +167,83 @@ class ServiceRuntime:
         return True
 
     async def serve(self, app: FastAPI) -> None:
-        """Serve HTTP (and, through the app's lifespan, everything else) until SIGINT/SIGTERM."""
-        config = uvicorn.Config(
-            app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            log_config=None,
-            access_log=False,
-            http="httptools",
-            timeout_graceful_shutdown=10,
+        """Run everything, and serve HTTP (the staff app and every public app, one uvicorn
+        server each) until SIGINT/SIGTERM; then stop the servers, then everything else."""
+        apps = [(app, self.settings.http_port), *self.public_apps]
+        servers = [
+            _Server(
+                uvicorn.Config(
+                    served,
+                    host=self.settings.http_host,
+                    port=port,
+                    lifespan="off",
+                    log_config=None,
+                    access_log=False,
+                    # X-Forwarded-For is read by guards.client_address, from trusted proxies only.
+                    proxy_headers=False,
+                    http="httptools",
+                    timeout_graceful_shutdown=10,
+                )
+            )
+            for served, port in apps
+        ]
+
+        def stop(*_: object) -> None:
+            for server in servers:
+                server.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            async with self.running():
+                tasks = [asyncio.create_task(s.serve()) for s in servers]
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                stop()  # one server ended (a stop, or a port it could not bind): end them all
+                await asyncio.gather(*tasks)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves the signals to `ServiceRuntime.serve`, which stops every
+    server of the process at once."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+_SWAGGER_FILES = {
+    "swagger-ui-bundle.js": "application/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+_DOCS_ASSETS = "/docs/assets"
+
+
+def _add_docs(app: FastAPI, title: str) -> None:
+    """`/docs`: Swagger UI from the swagger-ui-bundle package's files, served by the app."""
+    folder = swagger_ui_bundle.swagger_ui_path
+
+    async def docs(_: Request) -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{title} - API docs",
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
         )
-        await uvicorn.Server(config).serve()
+
+    async def docs_asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        media_type = _SWAGGER_FILES.get(name)
+        if media_type is None:
+            raise StarletteHTTPException(404, "not found")
+        return FileResponse(f"{folder}/{name}", media_type=media_type)
+
+    # Plain routes, like FastAPI's own /docs: not part of the API or its documents.
+    app.add_route("/docs", docs, include_in_schema=False)
+    app.add_route(_DOCS_ASSETS + "/{name}", docs_asset, include_in_schema=False)
 
 
 async def _supervised(task: BackgroundTask) -> None:

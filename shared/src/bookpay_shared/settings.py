@@ -4,15 +4,18 @@ prefix (CHARGE_, BOOKING_, LINK_, NOTIFICATION_); `main` reads them once and pas
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bookpay_shared.guards import IpNetwork, parse_networks
 from bookpay_shared.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # A refused setting's error never quotes the input: it may hold a secret.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: SecretStr = Field(description="postgresql://user:password@host:port/database")
@@ -39,17 +42,36 @@ class ServiceSettings(BaseSettings):
     """The platform credential: acts for every account with every scope, and alone may create
     accounts (see bookpay_shared.auth). Empty: none. At least 32 characters, and no
     development placeholder, in production."""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """The largest request body any route takes; a larger one is answered 413 unread."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (`10.0.0.0/8`) of the reverse proxies in front of the service.
+    Only a request from one of them has its client address taken from X-Forwarded-For; with
+    none, the connection's peer is the client (rate limits are per client address)."""
     fault_points: frozenset[str] = frozenset()
     """Test-only crash points (see bookpay_shared.faults); refused in production."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_networks(value)  # a typo is refused at start-up, not ignored
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[IpNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _no_faults_in_production(self) -> ServiceSettings:
         if self.environment == "production" and self.fault_points:
             raise ValueError("fault_points must be empty in production")
         if self.platform_key.get_secret_value():
-            refuse_placeholder(self.platform_key, "platform_key", self.environment)
-            if self.environment == "production" and len(self.platform_key.get_secret_value()) < 32:
-                raise ValueError("platform_key must be at least 32 characters in production")
+            refuse_placeholder(
+                self.platform_key, "platform_key", self.environment, min_length=PLATFORM_KEY_LENGTH
+            )
+        if self.kafka_password is not None:
+            refuse_placeholder(self.kafka_password, "kafka_password", self.environment)
+        refuse_placeholder_dsn(self.database_url, "database_url", self.environment)
         return self
 
     @model_validator(mode="after")
@@ -67,9 +89,85 @@ class ServiceSettings(BaseSettings):
         )
 
 
-def refuse_placeholder(value: SecretStr, name: str, environment: str) -> None:
-    """Refuse development placeholder secrets outside development and test."""
-    if environment == "production" and (
-        "dev" in value.get_secret_value() or not value.get_secret_value()
+DEVELOPMENT_SECRETS = frozenset(
+    {
+        # devstack (make run, the tests) and docker-compose.yml
+        "sk_test_bookpay_local_only",
+        "pk_test_bookpay_local_only",
+        "whsec_dev_bookpay_local_only",
+        "bookpay_dev_only",
+        "sk_test_compose_local_only",
+        "pk_test_compose_local_only",
+        "whsec_compose_local_only",
+        "bookpay_compose_local_only",
+        "bp_platform_dev_local_only_5f1c0e9a7d3b4e21",
+        "bp_platform_compose_local_only",
+        # the services' own defaults and the API documents' placeholders
+        "dev-only-link-csrf-secret",
+        "sk_test_docs_only",
+        "pk_test_docs_only",
+    }
+)
+"""Secrets that are known because the repository holds them: never good in production."""
+
+PLACEHOLDER_MARKERS = (
+    "dev",
+    "local_only",
+    "local-only",
+    "docs_only",
+    "changeme",
+    "change-me",
+    "change_me",
+    "placeholder",
+    "example",
+    "secret",
+    "password",
+    "xxxx",
+)
+"""Text that marks a value as made up, whichever the secret."""
+
+MIN_SECRET_LENGTH = 16
+PLATFORM_KEY_LENGTH = 32
+"""The platform key acts for every account: it needs more than the other secrets."""
+
+
+def placeholder_problem(secret: str, *, min_length: int = MIN_SECRET_LENGTH) -> str | None:
+    """Why `secret` is not a real secret (None when nothing says it is not)."""
+    if not secret.strip():
+        return "is empty"
+    if secret in DEVELOPMENT_SECRETS:
+        return "is a development value from this repository"
+    lowered = secret.lower()
+    if any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+        return "looks like a placeholder"
+    if len(secret) < min_length:
+        return f"is shorter than {min_length} characters"
+    return None
+
+
+def refuse_placeholder(
+    value: SecretStr | None, name: str, environment: str, *, min_length: int = MIN_SECRET_LENGTH
+) -> None:
+    """In production, refuse a secret that is missing, empty, too short, one of the repository's
+    development values, or text that marks a placeholder ("dev", "changeme", ...). The error
+    names the setting, never its value."""
+    if environment != "production":
+        return
+    problem = (
+        "is not set"
+        if value is None
+        else placeholder_problem(value.get_secret_value(), min_length=min_length)
+    )
+    if problem is not None:
+        raise ValueError(f"{name} {problem}; set a real secret in production")
+
+
+def refuse_placeholder_dsn(value: SecretStr, name: str, environment: str) -> None:
+    """In production, refuse a database URL whose password is a development value."""
+    if environment != "production":
+        return
+    password = urlsplit(value.get_secret_value()).password
+    if password is not None and (
+        password in DEVELOPMENT_SECRETS or placeholder_problem(password, min_length=1)
     ):
-        raise ValueError(f"{name} holds a development placeholder; set a real secret in production")
+        raise ValueError(f"{name} holds a development password; set a real one in production")

@@ -59,6 +59,10 @@ class CannotRetry(Exception):
     """The charge cannot take another card."""
 
 
+class TooManyAttempts(Exception):
+    """The charge has made as many attempts as one charge may (a guard against card testing)."""
+
+
 class UnknownCharge(LookupError):
     pass
 
@@ -405,6 +409,12 @@ async def try_another_card(
         elif not charge.can_try_another_card():
             raise CannotRetry(
                 f"charge {charge_id} is {charge.status}; only a failed new-card charge takes another card"
+            )
+        elif charge.attempts >= deps.max_attempts_per_charge:
+            raise TooManyAttempts(
+                f"charge {charge_id} has had {charge.attempts} card attempts, the most one "
+                f"charge may have ({deps.max_attempts_per_charge}); start a new charge, or ask "
+                "the customer to pay through a payment link"
             )
         else:
             again = replace(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
@@ -23,8 +23,10 @@ class Deps:
     stripe: StripeGateway
     faults: FaultPoints
     stripe_max_attempts: int = 4
-    webhook_secret: str = ""
+    webhook_secret: str = field(default="", repr=False)
     webhook_tolerance_seconds: int = 300
+    max_attempts_per_charge: int = 5
+    """Attempts one charge may make in all (the first included)."""
     projection_wait: timedelta = timedelta(minutes=10)
     """How long an event naming a customer, booking or charge not known here yet is retried
     (booking-service's events may still be on their way) before it is refused."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
+from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
@@ -31,6 +32,7 @@ def create_app(
         stripe_max_attempts=settings.stripe_max_attempts,
         webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
         webhook_tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
+        max_attempts_per_charge=settings.max_attempts_per_charge,
     )
     consumers.register(runtime, deps)
     runtime.add_background_task(
@@ -44,9 +46,22 @@ def create_app(
     app.state.runtime = runtime
     app.state.deps = deps
     app.state.settings = settings
+    app.state.trusted_proxies = settings.trusted_networks
+    app.state.attempt_limiter = RateLimiter(
+        settings.attempt_rate_limit_per_second, settings.attempt_rate_limit_burst
+    )
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(pages.router)
+    # Stripe's webhook is public: its own app and port, with nothing of the staff API.
+    webhooks = runtime.public_app(
+        title="bookpay charge-service webhooks",
+        port=settings.webhook_http_port,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+    webhooks.state.deps = deps
+    install_error_handlers(webhooks)
+    webhooks.include_router(routes.webhook_router)
     return runtime, app
 
 

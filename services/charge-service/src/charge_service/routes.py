@@ -10,8 +10,10 @@ from typing import Annotated, Any, TypeVar
 from bookpay_shared.auth import Identity, Scope, authorized
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.events import BookingIds, ChargeMethod, check_method_fields
-from bookpay_shared.http import ApiError, Conflict, NotFound, Unprocessable
+from bookpay_shared.guards import client_address
+from bookpay_shared.http import ApiError, Conflict, NotFound, RateLimited, Unprocessable
 from bookpay_shared.money import Currency, PositiveAmount
+from bookpay_shared.ratelimit import RateLimiter
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,6 +24,8 @@ from charge_service.domain import Charge
 from charge_service.stripe_types import StripeRequestRejected
 
 router = APIRouter()
+webhook_router = APIRouter()
+"""Stripe's webhook, served alone on its own port (see main)."""
 T = TypeVar("T")
 
 PM_PATTERN = r"^pm_[A-Za-z0-9_]+$"
@@ -132,6 +136,8 @@ async def _errors() -> AsyncIterator[None]:
         raise Conflict(str(exc), code="charge_id_conflict") from exc
     except charging.CannotRetry as exc:
         raise Conflict(str(exc), code="charge_not_retryable") from exc
+    except charging.TooManyAttempts as exc:
+        raise ApiError(str(exc), code="too_many_attempts", status_code=429) from exc
     except StripeRequestRejected as exc:
         raise Unprocessable(f"Stripe refused the card: {exc}", code="stripe_rejected") from exc
     except TransientError as exc:
@@ -240,14 +246,26 @@ async def create_charge(
     return ChargeAccepted(charge_id=recorded.charge_id, status=recorded.status.value)
 
 
+def limit_attempts(request: Request, account_id: uuid.UUID) -> None:
+    """New-card attempts are rate limited per account and per client address."""
+    limiter: RateLimiter = request.app.state.attempt_limiter
+    client = client_address(request, request.app.state.trusted_proxies)
+    wait = max(limiter.allow(f"account:{account_id}"), limiter.allow(f"client:{client}"))
+    if wait:
+        raise RateLimited(wait, "too many card attempts; wait a moment and try again")
+
+
 @router.post(
     "/v1/accounts/{account_id}/charges/{charge_id}/attempts",
-    dependencies=[authorized(Scope.CHARGES_WRITE)],
+    # The credential first: a caller who is refused spends nothing of the account's limit.
+    dependencies=[authorized(Scope.CHARGES_WRITE), Depends(limit_attempts)],
 )
 async def try_another_card(
     account_id: uuid.UUID, charge_id: uuid.UUID, body: NewCardIn, deps: Deps = Depends(get_deps)
 ) -> dict[str, Any]:
-    """Another card for a new-card charge whose card failed: same charge, same PaymentIntent."""
+    """Another card for a new-card charge whose card failed: same charge, same PaymentIntent.
+    A charge takes at most `CHARGE_MAX_ATTEMPTS_PER_CHARGE` attempts in all (429
+    `too_many_attempts` after that)."""
     charge = await _call(
         lambda: charging.try_another_card(
             deps,
@@ -272,7 +290,7 @@ async def get_charge(
     return await views.charge_view(deps.pool, charge)
 
 
-@router.post("/v1/stripe/webhooks")
+@webhook_router.post("/v1/stripe/webhooks")
 async def stripe_webhook(request: Request, deps: Deps = Depends(get_deps)) -> dict[str, str]:
     payload = await request.body()
     try:

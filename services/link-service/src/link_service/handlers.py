@@ -216,9 +216,13 @@ async def list_links(
     *,
     customer_id: uuid.UUID | None = None,
     state: LinkState | None = None,
+    limit: int = 100,
+    before: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Link]:
     async with pool.acquire() as conn:
-        return await repo.list_links(conn, account_id, customer_id=customer_id, state=state)
+        return await repo.list_links(
+            conn, account_id, customer_id=customer_id, state=state, limit=limit, before=before
+        )
 
 
 async def history(pool: Pool, link_id: uuid.UUID) -> list[repo.HistoryEntry]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
+from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from link_service import consumers, pages, payments, routes, security
 from link_service.handlers import SERVICE, Deps
-from link_service.ratelimit import RateLimiter
 from link_service.settings import LinkSettings
 from link_service.stripe_gateway import StripeApiGateway, StripeGateway
 from link_service.views import StripeJs
@@ -43,12 +43,21 @@ def create_app(
         public_origin=settings.public_origin,
         secure_cookies=settings.public_base_url.startswith("https://"),
     )
-    install_error_handlers(app)
-    security.install(
-        app, settings, RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.trusted_proxies = settings.trusted_networks
+    app.state.resend_limiter = RateLimiter(
+        settings.resend_rate_limit_per_second, settings.resend_rate_limit_burst
     )
+    install_error_handlers(app)
+    page_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    security.install(app, settings, page_limiter)
     app.include_router(routes.router)
-    app.include_router(pages.router)
+    # The payment pages are public: their own app and port, with nothing of the staff API.
+    public = runtime.public_app(title="bookpay payment pages", port=settings.public_http_port)
+    public.state.deps = deps
+    public.state.page_config = app.state.page_config
+    install_error_handlers(public)
+    security.install(public, settings, page_limiter)
+    public.include_router(pages.router)
     return runtime, app
 
 

@@ -9,8 +9,11 @@ from typing import Annotated
 
 from bookpay_shared.auth import Identity, Scope, authorized
 from bookpay_shared.events import utcnow
-from bookpay_shared.http import Conflict, NotFound
-from fastapi import APIRouter, Depends, Request
+from bookpay_shared.guards import client_address
+from bookpay_shared.http import Conflict, NotFound, RateLimited
+from bookpay_shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
+from bookpay_shared.ratelimit import RateLimiter
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from link_service import handlers, payments
@@ -80,6 +83,8 @@ class LinkDetailOut(LinkOut):
 
 class LinksOut(BaseModel):
     links: list[LinkOut]
+    next_cursor: str | None = None
+    """Pass as `cursor` for the next page; null on the last page."""
 
 
 class LinkSettingsIn(BaseModel):
@@ -93,17 +98,43 @@ class LinkSettingsOut(BaseModel):
     is_default: bool
 
 
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+async def _page(
+    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID | None, limit: int, cursor: str | None
+) -> tuple[list[LinkOut], str | None]:
+    after = Cursor.decode(cursor) if cursor else None
+    found = await handlers.list_links(
+        deps.pool,
+        account_id,
+        customer_id=customer_id,
+        limit=limit + 1,
+        before=(after.created_at, after.id) if after else None,
+    )
+    page = found[:limit]
+    more = len(found) > limit
+    next_cursor = Cursor(page[-1].created_at, page[-1].link_id).encode() if more else None
+    now = utcnow()
+    return [LinkOut.of(link, now) for link in page], next_cursor
+
+
 @router.get("/accounts/{account_id}/links", response_model=LinksOut, dependencies=[Reads])
 async def list_links(
     account_id: uuid.UUID,
     state: LinkState | None = None,
     customer_id: uuid.UUID | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
     deps: Deps = Depends(get_deps),
 ) -> LinksOut:
-    links = await handlers.list_links(deps.pool, account_id, customer_id=customer_id)
-    now = utcnow()
-    shown = [LinkOut.of(link, now) for link in links]
-    return LinksOut(links=[link for link in shown if state is None or link.state is state])
+    """The account's links, newest first, `limit` a page; `next_cursor` asks for the next page
+    (a `state` filter applies to each page, which may then hold fewer than `limit`)."""
+    shown, next_cursor = await _page(deps, account_id, customer_id, limit, cursor)
+    return LinksOut(
+        links=[link for link in shown if state is None or link.state is state],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(
@@ -112,11 +143,15 @@ async def list_links(
     dependencies=[Reads],
 )
 async def list_customer_links(
-    account_id: uuid.UUID, customer_id: uuid.UUID, deps: Deps = Depends(get_deps)
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    deps: Deps = Depends(get_deps),
 ) -> LinksOut:
-    links = await handlers.list_links(deps.pool, account_id, customer_id=customer_id)
-    now = utcnow()
-    return LinksOut(links=[LinkOut.of(link, now) for link in links])
+    """The customer's links, newest first, `limit` a page; `next_cursor` for the next."""
+    shown, next_cursor = await _page(deps, account_id, customer_id, limit, cursor)
+    return LinksOut(links=shown, next_cursor=next_cursor)
 
 
 @router.get(
@@ -153,8 +188,22 @@ async def cancel_link(
     return LinkOut.of(link, utcnow())
 
 
+def limit_resends(request: Request, account_id: uuid.UUID, _: LinksCaller) -> None:
+    """Resends (each an email to the customer) are rate limited per account and per client,
+    once the credential has been checked (a caller who is refused spends nothing of the
+    account's limit; the route gets the same Identity, checked once)."""
+    limiter: RateLimiter = request.app.state.resend_limiter
+    client = client_address(request, request.app.state.trusted_proxies)
+    wait = max(limiter.allow(f"account:{account_id}"), limiter.allow(f"client:{client}"))
+    if wait:
+        raise RateLimited(wait, "too many resends; wait a moment and try again")
+
+
 @router.post(
-    "/accounts/{account_id}/links/{link_id}/resend", response_model=LinkOut, status_code=202
+    "/accounts/{account_id}/links/{link_id}/resend",
+    response_model=LinkOut,
+    status_code=202,
+    dependencies=[Depends(limit_resends)],
 )
 async def resend_link(
     account_id: uuid.UUID,

@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 
+from bookpay_shared.guards import client_address
+from bookpay_shared.ratelimit import RateLimiter
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from link_service.ratelimit import RateLimiter
 from link_service.settings import LinkSettings
 
 PAGES_PREFIX = "/pay"
@@ -40,14 +41,9 @@ def page_csp(settings: LinkSettings) -> str:
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
-def client_address(request: Request) -> str:
-    """The client's address as uvicorn reports it (X-Forwarded-For is honoured only from the
-    proxies uvicorn trusts: FORWARDED_ALLOW_IPS, loopback by default)."""
-    return request.client.host if request.client else "unknown"
-
-
 def install(app: FastAPI, settings: LinkSettings, limiter: RateLimiter) -> None:
     csp = page_csp(settings)
+    trusted = settings.trusted_networks
     https = settings.public_base_url.startswith("https://")
 
     @app.middleware("http")
@@ -56,7 +52,8 @@ def install(app: FastAPI, settings: LinkSettings, limiter: RateLimiter) -> None:
     ) -> Response:
         path = request.url.path
         is_page = path == PAGES_PREFIX or path.startswith(PAGES_PREFIX + "/")
-        wait = limiter.allow(client_address(request)) if is_page else 0.0
+        client = client_address(request, trusted) if is_page else ""
+        wait = limiter.allow(client) if is_page else 0.0
         if wait:
             response: Response = PlainTextResponse(
                 "Too many requests. Please wait a moment and try again.",

@@ -19,7 +19,11 @@ class LinkSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LINK_", extra="ignore", frozen=True)
 
     http_port: int = 8003
-    public_base_url: str = "http://127.0.0.1:8003"
+    """The staff API (and its /docs)."""
+    public_http_port: int = 8103
+    """The payment pages (`/pay/...`, their assets and POSTs) alone: the port customers reach,
+    through `public_base_url`."""
+    public_base_url: str = "http://127.0.0.1:8103"
     """Where customers reach the payment pages; links are `<public_base_url>/pay/<token>`."""
     default_expiry_hours: int = Field(default=24 * 7, ge=1, le=24 * 90)
 
@@ -39,6 +43,9 @@ class LinkSettings(ServiceSettings):
     rate_limit_per_second: float = Field(default=1.0, gt=0)
     rate_limit_burst: int = Field(default=30, ge=1)
     """Requests to /pay per client address: `burst` at once, refilled at `per_second`."""
+    resend_rate_limit_per_second: float = Field(default=0.05, gt=0)
+    resend_rate_limit_burst: int = Field(default=5, ge=1)
+    """Link resends (each one an email) per account and per client address."""
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("public_base_url", "stripe_js_url")
@@ -55,6 +62,8 @@ class LinkSettings(ServiceSettings):
         refuse_placeholder(self.csrf_secret, "csrf_secret", self.environment)
         if self.environment == "production" and not self.public_base_url.startswith("https://"):
             raise ValueError("public_base_url must be https in production")
+        if self.environment == "production" and self.public_http_port == self.http_port:
+            raise ValueError("public_http_port must differ from http_port")
         return self
 
     @property

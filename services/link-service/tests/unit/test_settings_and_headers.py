@@ -32,15 +32,19 @@ def test_the_csp_allows_our_origin_and_stripe_only() -> None:
 
 
 def test_production_refuses_placeholders_and_plain_http() -> None:
-    production = {**BASE, "environment": "production", "stripe_secret_key": "sk_live_real"}
+    production = {
+        **BASE,
+        "environment": "production",
+        "stripe_secret_key": "sk_live_51Hq8R2kY7vNw3xZ",
+    }
     with pytest.raises(ValidationError, match="csrf_secret"):
         LinkSettings.model_validate(production)
     with pytest.raises(ValidationError, match="https"):
-        LinkSettings.model_validate({**production, "csrf_secret": "a-long-random-secret"})
+        LinkSettings.model_validate({**production, "csrf_secret": "q8Vn2LrT5wXz9KpB4mJc"})
     LinkSettings.model_validate(
         {
             **production,
-            "csrf_secret": "a-long-random-secret",
+            "csrf_secret": "q8Vn2LrT5wXz9KpB4mJc",
             "public_base_url": "https://pay.example.com",
         }
     )

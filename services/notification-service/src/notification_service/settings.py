@@ -3,7 +3,7 @@ from __future__ import annotations
 from email.headerregistry import Address
 from email.utils import parseaddr
 
-from bookpay_shared.settings import ServiceSettings
+from bookpay_shared.settings import ServiceSettings, refuse_placeholder
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -25,7 +25,8 @@ class NotificationSettings(ServiceSettings):
     smtp_starttls: bool = False
     """Upgrade the connection with STARTTLS (and refuse a server that cannot)."""
     smtp_use_tls: bool = False
-    """Connect with implicit TLS (port 465 style)."""
+    """Connect with implicit TLS (port 465 style). Outside development and test, one of the
+    two is required: emails carry payment links and the login would cross in the clear."""
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     """The longest one send may take, from connecting to the server's reply to DATA."""
     mail_from: str = "bookpay <payments@bookpay.local>"
@@ -69,6 +70,14 @@ class NotificationSettings(ServiceSettings):
     def _consistent(self) -> NotificationSettings:
         if self.smtp_starttls and self.smtp_use_tls:
             raise ValueError("choose smtp_starttls or smtp_use_tls, not both")
+        if self.environment not in ("development", "test") and not (
+            self.smtp_starttls or self.smtp_use_tls
+        ):
+            raise ValueError(
+                "SMTP needs TLS outside development and test: set smtp_starttls or smtp_use_tls"
+            )
+        if self.smtp_password is not None:
+            refuse_placeholder(self.smtp_password, "smtp_password", self.environment, min_length=8)
         if (self.smtp_username is None) != (self.smtp_password is None):
             raise ValueError("set both smtp_username and smtp_password, or neither")
         if self.send_lease_seconds < 2 * self.smtp_timeout_seconds:

@@ -47,3 +47,34 @@ def test_a_real_server_with_starttls_and_a_login() -> None:
     )
     assert s.smtp_password is not None and s.smtp_password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(s)
+
+
+def test_smtp_needs_tls_outside_development_and_test() -> None:
+    with pytest.raises(ValidationError, match="TLS"):
+        settings(environment="production")
+    assert settings(environment="production", smtp_starttls=True).smtp_starttls
+    assert settings(environment="production", smtp_use_tls=True, smtp_port=465).smtp_use_tls
+    assert settings(environment="test").smtp_starttls is False
+
+
+def test_the_smtp_password_is_refused_when_a_placeholder_and_never_shown() -> None:
+    with pytest.raises(ValidationError, match="smtp_password") as refused:
+        settings(
+            environment="production",
+            smtp_starttls=True,
+            smtp_username="mailer",
+            smtp_password="changeme",
+        )
+    assert "changeme" not in str(refused.value)
+    real = "Zq7-vN3x-Lp9w-Tk2r"
+    good = settings(
+        environment="production", smtp_starttls=True, smtp_username="mailer", smtp_password=real
+    )
+    assert real not in repr(good) and real not in str(good)
+
+
+def test_the_mailer_config_does_not_show_the_password() -> None:
+    from notification_service.mailer import SmtpConfig
+
+    config = SmtpConfig("smtp.example.com", 587, "a@example.com", "mailer", "Zq7-vN3x-Lp9w-Tk2r")
+    assert "Zq7-vN3x-Lp9w-Tk2r" not in repr(config)

@@ -1,4 +1,4 @@
-from link_service.ratelimit import RateLimiter
+from bookpay_shared.ratelimit import RateLimiter
 
 
 class Clock:

@@ -1,9 +1,10 @@
-"""A token bucket per client address, in process.
+"""A token bucket per key (a client address, an account...), in process.
 
-Each instance of link-service limits on its own: with N instances behind a load balancer a
-client gets up to N times the rate. That is enough to stop guessing tokens (256 random bits)
-and scraping, which is what the limit is for; a shared limit would need a counter in
-PostgreSQL or at the load balancer.
+Each instance of a service limits on its own: with N instances behind a load balancer a
+client gets up to N times the rate. That is enough for what the limits are for (guessing
+link tokens, scraping, card testing through new-card attempts, resend floods), because each
+of those needs far more requests than N bursts; a limit shared by every instance would need a
+counter in PostgreSQL or at the load balancer, the next step when one instance is not enough.
 """
 
 from __future__ import annotations
