@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ def stack_config(root: Path) -> StackConfig:
         smtp_port=11025 + OFFSET,
         smtp_api_port=11080 + OFFSET,
         stripe_webhook_url=f"http://127.0.0.1:{17102 + OFFSET}/v1/stripe/webhooks",
+        # pg_stat_statements: each charge mode reports the statements a charge costs.
+        postgres_settings=(
+            *StackConfig.postgres_settings,
+            ("shared_preload_libraries", "pg_stat_statements"),
+            ("pg_stat_statements.track", "all"),
+        ),
     )
 
 
@@ -330,6 +337,10 @@ class Outcomes:
     booked: dict[str, float] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     link_urls: dict[str, str] = field(default_factory=dict)
+    stamps: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
+    """Per charge and topic, in wall-clock seconds: the event's `occurred_at` (written in the
+    transaction that made it), the record's Kafka timestamp (when the outbox relay sent it) and
+    when the bench saw it. Differences between them split a charge's time into hops."""
 
 
 class Watcher:
@@ -337,6 +348,7 @@ class Watcher:
     consumer group, from the end) and wakes whoever waits for a charge."""
 
     TOPICS = (
+        topics.CHARGE_REQUESTED,
         topics.PAYMENT_SUCCEEDED,
         topics.PAYMENT_FAILED,
         topics.BOOKING_CHARGED,
@@ -378,10 +390,20 @@ class Watcher:
     async def _follow(self) -> None:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
-            now = time.monotonic()
+            now, wall = time.monotonic(), time.time()
             for messages in batches.values():
                 for message in messages:
                     self._note(message.topic, message.value or b"", now)
+                    self._stamp(message.topic, message.value or b"", message.timestamp, wall)
+
+    def _stamp(self, topic: str, value: bytes, kafka_ms: int, seen: float) -> None:
+        try:
+            body = json.loads(value)
+            occurred = datetime.fromisoformat(body["occurred_at"]).timestamp()
+            stamps = self.seen.stamps.setdefault(str(body["charge_id"]), {})
+        except (ValueError, KeyError, TypeError):
+            return
+        stamps.setdefault(topic, (occurred, kafka_ms / 1000, seen))
 
     def _note(self, topic: str, value: bytes, now: float) -> None:
         try:
@@ -471,8 +493,35 @@ def summarize(timings: Sequence[Timing], watcher: Watcher) -> dict[str, Any]:
         "latency_ms": percentiles([t.booked - t.sent for t in done]),
         "to_payment_succeeded_ms": percentiles(paid),
         "http_202_ms": percentiles([t.accepted - t.sent for t in done]),
+        "hops_ms": hops([watcher.seen.stamps.get(t.charge_id, {}) for t in done]),
         **problems,
     }
+
+
+HOPS = (
+    ("charge_requested_relayed", topics.CHARGE_REQUESTED, 0, topics.CHARGE_REQUESTED, 1),
+    ("charged_by_charge_service", topics.CHARGE_REQUESTED, 1, topics.PAYMENT_SUCCEEDED, 0),
+    ("payment_succeeded_relayed", topics.PAYMENT_SUCCEEDED, 0, topics.PAYMENT_SUCCEEDED, 1),
+    ("applied_by_booking_service", topics.PAYMENT_SUCCEEDED, 1, topics.BOOKING_CHARGED, 0),
+    ("booking_charged_relayed", topics.BOOKING_CHARGED, 0, topics.BOOKING_CHARGED, 1),
+    ("seen_by_bench", topics.BOOKING_CHARGED, 1, topics.BOOKING_CHARGED, 2),
+)
+"""Where a charge's time goes, from each event's `occurred_at` (its transaction), its Kafka
+timestamp (the outbox relay's send) and when the bench saw it: a `…_relayed` hop is the outbox
+(commit to send), the others a consumer's queueing plus its work (for charge-service, Stripe
+included). All on one machine's clock."""
+
+
+def hops(stamps: Sequence[Mapping[str, tuple[float, float, float]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, from_topic, from_index, to_topic, to_index in HOPS:
+        spans = [
+            max(0.0, s[to_topic][to_index] - s[from_topic][from_index])
+            for s in stamps
+            if from_topic in s and to_topic in s
+        ]
+        out[name] = {k: v for k, v in percentiles(spans).items() if k in ("p50", "p99")}
+    return out
 
 
 async def one_charge(
@@ -693,6 +742,58 @@ def pgbench_path() -> Path | None:
             return candidate
     found = shutil.which("pgbench")
     return Path(found) if found else None
+
+
+async def reset_statements(stack: Stack) -> None:
+    """Start counting statements afresh (every database of the server)."""
+    conn = await asyncpg.connect(stack.config.postgres_server_url)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+    finally:
+        await conn.close()
+
+
+async def statements(stack: Stack, charges: int, top: int = 12) -> dict[str, Any]:
+    """What the services asked PostgreSQL since `reset_statements`, per charge: statements
+    (and transactions) by database, and the statements that took the most server time."""
+    conn = await asyncpg.connect(stack.config.postgres_server_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT d.datname, s.query, s.calls, s.total_exec_time
+               FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+               WHERE d.datname = ANY($1::text[])""",
+            list(stack.config.databases),
+        )
+    finally:
+        await conn.close()
+    per = max(1, charges)
+    by_database: dict[str, dict[str, float]] = {}
+    for row in rows:
+        entry = by_database.setdefault(row["datname"], {"statements": 0.0, "commits": 0.0})
+        entry["statements"] += row["calls"] / per
+        if row["query"].strip().upper() == "COMMIT":
+            entry["commits"] += row["calls"] / per
+    heaviest = sorted(rows, key=lambda r: r["total_exec_time"], reverse=True)[:top]
+    most_called = sorted(rows, key=lambda r: r["calls"], reverse=True)[: top * 2]
+
+    def described(r: asyncpg.Record) -> dict[str, Any]:
+        return {
+            "database": r["datname"],
+            "calls_per_charge": round(r["calls"] / per, 2),
+            "mean_ms": round(r["total_exec_time"] / max(1, r["calls"]), 3),
+            "query": " ".join(r["query"].split())[:120],
+        }
+
+    return {
+        "per_charge": {
+            name: {k: round(v, 1) for k, v in sorted(entry.items())}
+            for name, entry in sorted(by_database.items())
+        },
+        "server_ms_per_charge": round(sum(r["total_exec_time"] for r in rows) / per, 2),
+        "heaviest": [described(r) for r in heaviest],
+        "most_called": [described(r) for r in most_called],
+    }
 
 
 async def postgres_tps(stack: Stack, seconds: float, clients: int = 4) -> dict[str, Any]:

@@ -181,11 +181,13 @@ class Bench:
                 api, watcher, self.customers, charges=min(workers, 50),
                 concurrency=workers, max_seconds=60, amount=CHARGE_AMOUNT,
             )  # fmt: skip
+            await benchkit.reset_statements(self.stack)
             timings = await benchkit.closed_loop(
                 api, watcher, self.customers, charges=plan.charges,
                 concurrency=workers, max_seconds=seconds, amount=CHARGE_AMOUNT,
             )  # fmt: skip
             summary = benchkit.summarize(timings, watcher)
+            summary["postgres"] = await benchkit.statements(self.stack, len(timings))
         return {
             "mode": mode.name,
             "stripe": _stripe_of(mode),

@@ -28,7 +28,17 @@ _MIGRATIONS_LOCK = 0x6B0_0C_9A_7  # any constant shared by every instance of a s
 
 def new_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
     """A pool that connects nothing until `open_pool` (no connections at construction)."""
-    return asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    return asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_keep_session)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a released connection needs beyond asyncpg's own clean-up (which rolls back an
+    open transaction and drops client-side listeners): nothing. asyncpg's default sends
+    `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every release, four
+    statements per transaction for state this code never leaves behind: no session settings,
+    no cursors outside a transaction, only transaction-level advisory locks in the services
+    (the migrations' session lock is released by its owner), and the outbox relay's LISTEN is
+    removed by the relay itself."""
 
 
 async def open_pool(pool: Pool, dsn: str, *, wait_seconds: float = 30.0) -> None:
