@@ -117,6 +117,21 @@ async def test_use_is_recorded_at_most_once_a_minute_per_key() -> None:
     assert len(keys.uses) == 2
 
 
+async def test_production_takes_only_live_keys_and_elsewhere_only_test_keys() -> None:
+    keys = FakeKeys()
+    test, live = issue_key("test"), issue_key("live")
+    keys.add(test.key, {"read"})
+    keys.add(live.key, {"read"})
+    production, development = Authenticator(keys, live=True), Authenticator(keys)
+
+    assert (await production.identify(f"Bearer {live.key}")).account_id == ACCOUNT
+    assert (await development.identify(f"Bearer {test.key}")).account_id == ACCOUNT
+    with pytest.raises(Unauthenticated, match="test API key is not accepted"):
+        await production.identify(f"Bearer {test.key}")
+    with pytest.raises(Unauthenticated, match="live API key is not accepted"):
+        await development.identify(f"Bearer {live.key}")
+
+
 async def test_a_missing_unknown_revoked_or_altered_key_is_unauthenticated() -> None:
     keys = FakeKeys()
     revoked, good = issue_key("test"), issue_key("test")

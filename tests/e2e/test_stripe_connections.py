@@ -43,6 +43,37 @@ async def test_a_stripe_account_not_connected_to_the_platform_is_refused_and_not
     assert [r.get("stripe_account_id") for r in announced] == [first]
 
 
+async def test_the_platforms_own_stripe_account_is_refused(bookpay: Bookpay) -> None:
+    account = await bookpay.new_account(connected=False)
+    own = (await bookpay.stripe.get("/v1/account")).json()["id"]
+
+    refused = await bookpay.charge.put(
+        f"/v1/accounts/{account}/stripe-connection", json={"stripe_account_id": own}
+    )
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "stripe_account_not_connected"
+    assert "platform's own account" in refused.json()["error"]["message"]
+
+
+async def test_a_stripe_account_belongs_to_one_account(bookpay: Bookpay) -> None:
+    first = await bookpay.new_account(connected=False)
+    second = await bookpay.new_account(connected=False)
+    stripe_account, other = await bookpay.new_stripe_account(), await bookpay.new_stripe_account()
+    await bookpay.connect(first, stripe_account)
+
+    taken = await bookpay.charge.put(
+        f"/v1/accounts/{second}/stripe-connection", json={"stripe_account_id": stripe_account}
+    )
+
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["error"]["code"] == "stripe_account_in_use"
+    assert (await bookpay.charge.get(f"/v1/accounts/{second}/stripe-connection")).status_code == 404
+    # Once the first account moves to another Stripe account, the second may take it.
+    await bookpay.connect(first, other)
+    assert (await bookpay.connect(second, stripe_account))["stripe_account_id"] == stripe_account
+
+
 async def test_every_connection_is_kept_with_who_made_it(bookpay: Bookpay) -> None:
     account = await bookpay.new_account(connected=False)
     first, second = await bookpay.new_stripe_account(), await bookpay.new_stripe_account()

@@ -8,9 +8,10 @@ connections depend on, so the local stack adds them, as real Stripe behaves:
 - `POST /v1/accounts` makes a connected account of the platform (`acct_…`; `type`, `country`
   and `email` are kept). It is onboarded at once: `charges_enabled` and `details_submitted` are
   true (real Stripe sets them once the account finishes onboarding).
-- `GET /v1/accounts/{id}` answers for those accounts only; any other id gets a 403
-  `account_invalid`, as real Stripe answers for an account that does not exist or is not
-  connected to the platform.
+- `GET /v1/accounts/{id}` answers for those accounts and for the platform's own account
+  (`PLATFORM_ACCOUNT`, as real Stripe answers for the key's own account); any other id gets a
+  403 `account_invalid`, as real Stripe answers for an account that does not exist or is not
+  connected to the platform. `GET /v1/account` is the platform's own account.
 - A PaymentIntent made with a `Stripe-Account` header belongs to that account: a request for it
   with another account's header gets a 404 `resource_missing`, and the list leaves it out.
   Requests without the header (the platform itself, the test Stripe.js stand-in) see every
@@ -36,6 +37,8 @@ OWNER = "_bookpay_stripe_account"
 exports no attribute whose name starts with `_`)."""
 
 _ACCOUNT_KEY = "bookpay_connected_account:"
+PLATFORM_ACCOUNT = "acct_bookpay_local_platform"
+"""The platform's own Stripe account (the key's account) in the local stand-in."""
 _INTENT_PATH = re.compile(r"^/v1/payment_intents/(pi_\w+)")
 _request_account: ContextVar[str | None] = ContextVar("stripe_account", default=None)
 
@@ -66,8 +69,26 @@ def apply(app: web.Application, resources: Any, errors: Any) -> None:
         store[_ACCOUNT_KEY + account_id] = account
         return web.json_response(account)
 
+    platform = {
+        "id": PLATFORM_ACCOUNT,
+        "object": "account",
+        "type": "standard",
+        "country": "US",
+        "email": None,
+        "charges_enabled": True,
+        "payouts_enabled": True,
+        "details_submitted": True,
+        "created": int(time.time()),
+        "livemode": False,
+    }
+
+    async def retrieve_platform(request: web.Request) -> web.Response:
+        return web.json_response(platform)
+
     async def retrieve_account(request: web.Request) -> web.Response:
         account_id = request.match_info["id"]
+        if account_id == PLATFORM_ACCOUNT:
+            return web.json_response(platform)
         account = store.get(_ACCOUNT_KEY + account_id)
         if account is None:
             raise user_error(
@@ -117,6 +138,7 @@ def apply(app: web.Application, resources: Any, errors: Any) -> None:
     resources.Event.__init__ = event_with_account
     app.router.add_post("/v1/accounts", create_account)
     app.router.add_get("/v1/accounts/{id}", retrieve_account)
+    app.router.add_get("/v1/account", retrieve_platform)
     app.middlewares.append(scope_to_account)
 
 

@@ -62,6 +62,12 @@ def key_id_of(key: str) -> uuid.UUID | None:
     return uuid.UUID(match.group(2)) if match else None
 
 
+def key_mode_of(key: str) -> KeyMode | None:
+    """`live` or `test` for something shaped like an API key, else None."""
+    match = _KEY.match(key)
+    return "live" if match and match.group(1) == "live" else "test" if match else None
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

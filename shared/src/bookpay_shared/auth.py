@@ -33,7 +33,14 @@ from typing import Any, Protocol
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from bookpay_shared.api_keys import KeyStore, UseThrottle, hash_key, key_id_of
+from bookpay_shared.api_keys import (
+    KeyMode,
+    KeyStore,
+    UseThrottle,
+    hash_key,
+    key_id_of,
+    key_mode_of,
+)
 from bookpay_shared.events import utcnow
 from bookpay_shared.http import ApiError, NotFound
 
@@ -107,8 +114,12 @@ class Authenticator:
         platform_key: str = "",
         tokens: TokenVerifier | None = None,
         clock: Callable[[], datetime] = utcnow,
+        live: bool = False,
     ) -> None:
+        """`live`: production, where only `bp_live_` keys are accepted (a `bp_test_` key is
+        refused even if its hash is known); elsewhere only `bp_test_` keys."""
         self.keys = keys
+        self._mode: KeyMode = "live" if live else "test"
         self._platform_hash = hash_key(platform_key) if platform_key else ""
         self.tokens = tokens
         self.clock = clock
@@ -118,6 +129,11 @@ class Authenticator:
         credential = credential_of(authorization)
         if credential is None:
             raise Unauthenticated("an API key is required: Authorization: Bearer <key>")
+        mode = key_mode_of(credential)
+        if mode is not None and mode != self._mode:
+            raise Unauthenticated(
+                f"a {mode} API key is not accepted here: this deployment takes {self._mode} keys"
+            )
         identity = await self._verify(credential)
         if identity is None:
             raise Unauthenticated("the API key is not valid (unknown, revoked or mistyped)")

@@ -131,6 +131,7 @@ class ServiceRuntime:
             self.keys or ProjectedKeys(self.db),
             platform_key=self.settings.platform_key.get_secret_value(),
             tokens=self.tokens,
+            live=self.settings.environment == "production",
         )
         self._add_healthz(app)
         _add_docs(app, title)

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
+import asyncpg
 from bookpay_shared import outbox, projections
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import StripeConnectionChanged
@@ -25,7 +26,14 @@ class NotConnected(Exception):
 
 
 class NotConnectedToPlatform(Exception):
-    """Stripe says the Stripe account does not exist or is not connected to our platform."""
+    """Stripe says the Stripe account does not exist or is not connected to our platform (the
+    platform's own account included: charges on it would be the platform's, not the
+    business's)."""
+
+
+class StripeAccountInUse(Exception):
+    """Another account is connected to this Stripe account: one business's Stripe account
+    (its customers, cards and payouts) belongs to one account here."""
 
 
 class UnknownCustomer(LookupError):
@@ -37,7 +45,13 @@ class UnknownCard(LookupError):
 
 
 async def verify_stripe_account(deps: Deps, stripe_account_id: str) -> ConnectedAccount:
-    """Ask Stripe whether the account exists and is connected to our platform."""
+    """Ask Stripe whether the account exists and is connected to our platform, and refuse the
+    platform's own account (Stripe answers for it too, but it is no business's account)."""
+    if stripe_account_id == await stripe_call(deps, deps.stripe.platform_account_id):
+        raise NotConnectedToPlatform(
+            f"Stripe account {stripe_account_id} is the platform's own account, not an account "
+            "connected to it; connect the business's own Stripe account"
+        )
     try:
         return await stripe_call(
             deps,
@@ -58,19 +72,29 @@ async def connect_stripe(
     connected to already changes nothing. Charges and links made before keep the Stripe
     account they were made on. Returns the account's connections, newest (current) first."""
     stripe_account = await verify_stripe_account(deps, stripe_account_id)
-    async with deps.pool.acquire() as conn, conn.transaction():
-        change = await repo.record_connection(conn, account_id, stripe_account_id, connected_by)
-        if change is not None:
-            await outbox.enqueue(
-                conn,
-                StripeConnectionChanged(
-                    correlation_id=account_id,
-                    account_id=account_id,
-                    stripe_account_id=stripe_account_id,
-                    version=change.version,
-                ),
-            )
-        history = await repo.connection_history(conn, account_id)
+    in_use = StripeAccountInUse(
+        f"Stripe account {stripe_account_id} is connected to another account; a Stripe account "
+        "belongs to one account (disconnect it there first)"
+    )
+    try:
+        async with deps.pool.acquire() as conn, conn.transaction():
+            holder = await repo.account_connected_to(conn, stripe_account_id)
+            if holder is not None and holder != account_id:
+                raise in_use
+            change = await repo.record_connection(conn, account_id, stripe_account_id, connected_by)
+            if change is not None:
+                await outbox.enqueue(
+                    conn,
+                    StripeConnectionChanged(
+                        correlation_id=account_id,
+                        account_id=account_id,
+                        stripe_account_id=stripe_account_id,
+                        version=change.version,
+                    ),
+                )
+            history = await repo.connection_history(conn, account_id)
+    except asyncpg.UniqueViolationError as exc:  # another account connected it just now
+        raise in_use from exc
     return history, stripe_account
 
 

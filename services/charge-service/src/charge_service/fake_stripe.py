@@ -105,6 +105,8 @@ class FakeStripeGateway:
     intents: dict[str, FakeIntent] = field(default_factory=dict)
     accounts: dict[str, ConnectedAccount] = field(default_factory=dict)
     """The accounts connected to the platform."""
+    platform_account: str = "acct_fake_platform"
+    """The platform's own Stripe account (not a connected one)."""
     _intents_of_customer: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _keys: dict[tuple[str, str], _Stored] = field(default_factory=dict)
@@ -435,8 +437,13 @@ class FakeStripeGateway:
 
         return self._call("retrieve_payment_intent", kwargs, effect)
 
+    async def platform_account_id(self) -> str:
+        return self._call("platform_account_id", {}, lambda: self.platform_account)
+
     async def retrieve_connected_account(self, *, stripe_account_id: str) -> ConnectedAccount:
         def effect() -> ConnectedAccount:
+            if stripe_account_id == self.platform_account:  # Stripe answers for our own account
+                return ConnectedAccount(stripe_account_id, True, True)
             account = self.accounts.get(stripe_account_id)
             if account is None:
                 raise StripeAccountNotConnected(

@@ -241,9 +241,14 @@ class MemoryStripeGateway:
                 stripe_account=stripe_account, payment_intent_id=payment_intent_id
             )
 
+    async def platform_account_id(self) -> str:
+        async with self._call():
+            return await self.stripe.platform_account_id()
+
     async def retrieve_connected_account(self, *, stripe_account_id: str) -> ConnectedAccount:
         async with self._call():
-            if stripe_account_id not in self.stripe.accounts:
+            known = stripe_account_id in self.stripe.accounts
+            if not known and stripe_account_id != self.stripe.platform_account:
                 self.stripe.connect_account(stripe_account_id)
             return await self.stripe.retrieve_connected_account(stripe_account_id=stripe_account_id)
 

@@ -27,6 +27,15 @@ Row = Any  # asyncpg.Record
 # --- Stripe connections -------------------------------------------------------------------
 
 
+async def account_connected_to(conn: Connection, stripe_account_id: str) -> uuid.UUID | None:
+    """The account connected to this Stripe account now, if any."""
+    account_id: uuid.UUID | None = await conn.fetchval(
+        "SELECT account_id FROM stripe_connections WHERE stripe_account_id = $1",
+        stripe_account_id,
+    )
+    return account_id
+
+
 async def record_connection(
     conn: Connection, account_id: uuid.UUID, stripe_account_id: str, connected_by: str
 ) -> StripeConnection | None:

@@ -130,6 +130,8 @@ async def _errors() -> AsyncIterator[None]:
         raise Conflict(str(exc), code="stripe_not_connected") from exc
     except cards.NotConnectedToPlatform as exc:
         raise Unprocessable(str(exc), code="stripe_account_not_connected") from exc
+    except cards.StripeAccountInUse as exc:
+        raise Conflict(str(exc), code="stripe_account_in_use") from exc
     except accepting.InvalidCharge as exc:
         raise Unprocessable(str(exc), code="charge_mismatch") from exc
     except accepting.ChargeConflict as exc:
@@ -152,10 +154,15 @@ async def _call(work: Callable[[], Awaitable[T]]) -> T:
 @router.put(
     "/v1/accounts/{account_id}/stripe-connection",
     responses={
+        409: {
+            "description": "`stripe_account_in_use`: another account is connected to this "
+            "Stripe account; nothing is recorded"
+        },
         422: {
             "description": "`stripe_account_not_connected`: Stripe does not know the "
-            "account, or it is not connected to this platform; nothing is recorded"
-        }
+            "account, it is not connected to this platform, or it is the platform's own "
+            "account; nothing is recorded"
+        },
     },
 )
 async def connect_stripe(

@@ -148,6 +148,7 @@ class StripeApiGateway:
             max_network_retries=max_network_retries,
         )
         self._setup_future_usage = supports_setup_future_usage
+        self._platform_account: str | None = None
         self._confirm_parameters = supports_confirm_parameters
         self._description = supports_description
         self._allowed_types = supports_allowed_payment_method_types
@@ -494,6 +495,17 @@ class StripeApiGateway:
             charges_enabled="charges_enabled" in account and bool(account.charges_enabled),
             details_submitted="details_submitted" in account and bool(account.details_submitted),
         )
+
+    async def platform_account_id(self) -> str:
+        """`GET /v1/account`, asked once per process (the platform's key does not change)."""
+        if self._platform_account is None:
+            account = await self._send(
+                "retrieve the platform's account",
+                {},
+                self._client.v1.accounts.retrieve_current_async(),
+            )
+            self._platform_account = account.id
+        return self._platform_account
 
     async def _confirm(
         self,

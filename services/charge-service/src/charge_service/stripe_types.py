@@ -222,6 +222,11 @@ class StripeGateway(Protocol):
         it is not connected to our platform."""
         ...
 
+    async def platform_account_id(self) -> str:
+        """The platform's own Stripe account (`GET /v1/account`): Stripe also answers
+        `GET /v1/accounts/{id}` for it, but it is not a connected account of the platform."""
+        ...
+
 
 _DEFAULT_MESSAGES = {
     StripeFailureReason.CARD_DECLINED: "The card was declined.",

@@ -26,8 +26,9 @@ async def test_an_account_connected_to_the_platform_is_verified_with_stripe() ->
     account = await cards.verify_stripe_account(deps(stripe), connected)
 
     assert account.stripe_account_id == connected and account.charges_enabled
-    assert [(c.method, c.kwargs["stripe_account_id"]) for c in stripe.calls] == [
-        ("retrieve_connected_account", connected)
+    assert [(c.method, c.kwargs.get("stripe_account_id")) for c in stripe.calls] == [
+        ("platform_account_id", None),
+        ("retrieve_connected_account", connected),
     ]
 
 
@@ -65,3 +66,11 @@ async def test_the_memory_stand_in_takes_any_account_as_connected() -> None:
     account = await cards.verify_stripe_account(deps(stripe), "acct_bench")
 
     assert account.stripe_account_id == "acct_bench"
+
+
+async def test_the_platforms_own_account_is_refused_though_stripe_answers_for_it() -> None:
+    stripe = FakeStripeGateway()
+
+    with pytest.raises(cards.NotConnectedToPlatform, match="platform's own account"):
+        await cards.verify_stripe_account(deps(stripe), stripe.platform_account)
+    assert "retrieve_connected_account" not in [c.method for c in stripe.calls]
