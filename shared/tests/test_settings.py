@@ -146,3 +146,11 @@ def test_logs_never_show_an_api_keys_secret_or_an_authorization_header() -> None
     assert secret not in line and "bp_platform_x1y2z3" not in line
     assert f"bp_test_{key_id}_[redacted]" in line  # the key id is public: it finds the key
     assert "Authorization: Bearer [redacted]" in line
+
+
+def test_logs_never_show_an_identity_providers_token() -> None:
+    token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJqYW5lIn0.c2lnbmF0dXJl-_x"
+
+    line = redact(f"refused {token} for jane")
+
+    assert line == "refused [jwt redacted] for jane"

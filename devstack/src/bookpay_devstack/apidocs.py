@@ -316,15 +316,18 @@ empty password works too, as with Stripe: `curl -u bp_test_…:`). The `scope` c
 the credential must be allowed to do. A credential is an account's API key (`bp_test_…` or
 `bp_live_…`, made with `POST /v1/accounts/{{account_id}}/api-keys` on booking-service) or the
 platform key (`<PREFIX>_PLATFORM_KEY`), which acts for every account with every scope and alone
-holds `accounts:create`.
+holds `accounts:create`. Where a deployment configures an identity provider
+(`<PREFIX>_OIDC_ISSUER`, `<PREFIX>_OIDC_AUDIENCE`, `<PREFIX>_OIDC_JWKS_URL`), its access tokens
+(RS256 or ES256 JWTs) are credentials too: the account from the token's `bookpay_account_id`
+claim, the scopes from its `scope` claim (shared/README.md).
 
-- No credential, or one that is unknown, mistyped or revoked: 401 `unauthenticated` (with
-  `WWW-Authenticate: Basic realm="bookpay"`).
-- A key of another account: 404 `not_found`, as if the resource did not exist.
-- A key without the route's scope: 403 `forbidden`.
+- No credential, or one that is unknown, mistyped, revoked or expired: 401 `unauthenticated`
+  (with `WWW-Authenticate: Basic realm="bookpay"`).
+- A credential of another account: 404 `not_found`, as if the resource did not exist.
+- A credential without the route's scope: 403 `forbidden`.
 
 Who acted (a charge's `requested_by`, a link's history, who gave a card-saving consent) is the
-credential: `key:<key id>`, `platform`, or an identity provider's subject; request bodies do not
+credential: `key:<key id>`, `platform`, or `oidc:<sub>` for a token; request bodies do not
 say it. The public apps (the payment pages `/pay/…` and the Stripe webhook, which Stripe signs)
 and `GET /healthz` take no credential.
 

@@ -8,7 +8,8 @@ and no password). A credential is either
 - the service's **platform key** (the `<PREFIX>_PLATFORM_KEY` setting), which acts for every
   account with every scope, and alone may create accounts, or
 - a **bearer token from an identity provider**, when a deployment plugs a `TokenVerifier` in
-  (claims → account and scopes).
+  (claims → account and scopes): `oidc.JwtVerifier`, configured by the `<PREFIX>_OIDC_…`
+  settings.
 
 Routes declare what they need with one dependency, `authorized(scope)`: it answers 401
 `unauthenticated` without a valid credential, 404 `not_found` when the path's `{account_id}`
@@ -136,7 +137,12 @@ class Authenticator:
             )
         identity = await self._verify(credential)
         if identity is None:
-            raise Unauthenticated("the API key is not valid (unknown, revoked or mistyped)")
+            raise Unauthenticated(
+                "the credential is not valid (an unknown, revoked or mistyped key, or an "
+                "expired or refused token)"
+                if self.tokens is not None
+                else "the API key is not valid (unknown, revoked or mistyped)"
+            )
         return identity
 
     async def _verify(self, credential: str) -> Identity | None:
@@ -197,7 +203,11 @@ def _uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-_bearer = HTTPBearer(auto_error=False, description="An API key (`bp_test_…`) or platform key")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key (`bp_test_…`), the platform key, or an identity provider's token "
+    "where one is configured",
+)
 
 
 def authorized(scope: Scope) -> Any:

@@ -2,7 +2,8 @@
 
 Every line goes through `redact` first: a payment link's token (`/pay/<token>`), a Stripe
 secret or restricted key, a webhook signing secret, a PaymentIntent's client secret, an API
-key's secret or a credential in an Authorization header never reaches a log, whichever code
+key's secret, an identity provider's token (a JWT) or a credential in an Authorization header
+never reaches a log, whichever code
 logged it (an exception's text or a traceback included).
 """
 
@@ -20,6 +21,8 @@ _SECRETS = (
     # An API key's secret (its key id is public); any credential in an Authorization header.
     (re.compile(r"\b(bp_(?:live|test)_[0-9a-f]{32})_[0-9a-f]+"), r"\1_[redacted]"),
     (re.compile(r"\b(Bearer|Basic) [A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
+    # A JWT anywhere: its header and payload are base64url JSON, so it starts with "eyJ".
+    (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), "[jwt redacted]"),
 )
 
 

@@ -41,6 +41,7 @@ from bookpay_shared.faults import FaultPoints
 from bookpay_shared.guards import BodyLimit
 from bookpay_shared.kafka import Producer
 from bookpay_shared.logs import configure
+from bookpay_shared.oidc import JwtVerifier
 from bookpay_shared.ordered import ConsumerOptions
 from bookpay_shared.outbox import OutboxRelay
 from bookpay_shared.settings import ServiceSettings
@@ -61,7 +62,8 @@ class ServiceRuntime:
     keys: KeyStore | None = None
     """Where API keys are found; by default this service's projection of api-keys-state."""
     tokens: TokenVerifier | None = None
-    """An identity provider's bearer tokens, accepted besides API keys (optional)."""
+    """An identity provider's bearer tokens, accepted besides API keys (optional); by default
+    the one the `<PREFIX>_OIDC_…` settings configure, if any."""
     db: Pool = field(init=False)
     producer: Producer = field(init=False)
     consumers: Consumers = field(init=False)
@@ -87,6 +89,10 @@ class ServiceRuntime:
             ),
         )
         self.faults = FaultPoints(self.settings.fault_points)
+        oidc = self.settings.oidc_config()
+        if self.tokens is None and oidc is not None:
+            self.tokens = JwtVerifier(oidc)
+            log.info("bearer tokens of %s for %s accepted", oidc.issuer, oidc.audience)
         if self.uses_projections:
             projections.register(self.consumers, self.db)
 

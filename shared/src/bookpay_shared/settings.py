@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bookpay_shared.guards import IpNetwork, parse_networks
 from bookpay_shared.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+from bookpay_shared.oidc import DEFAULT_ACCOUNT_CLAIM, DEFAULT_ROLES_CLAIM, OidcConfig
 
 
 class ServiceSettings(BaseSettings):
@@ -42,6 +43,21 @@ class ServiceSettings(BaseSettings):
     """The platform credential: acts for every account with every scope, and alone may create
     accounts (see bookpay_shared.auth). Empty: none. At least 32 characters, and no
     development placeholder, in production."""
+    oidc_issuer: str = ""
+    """An identity provider whose bearer tokens are accepted besides API keys: the `iss` of its
+    tokens. With oidc_audience and oidc_jwks_url; all three empty: no identity provider (see
+    bookpay_shared.oidc)."""
+    oidc_audience: str = ""
+    """The `aud` a token must name: this deployment's API as the identity provider knows it."""
+    oidc_jwks_url: str = ""
+    """Where the identity provider publishes its signing keys (https; http outside production)."""
+    oidc_account_claim: str = DEFAULT_ACCOUNT_CLAIM
+    """The claim that holds the account id (a UUID) a token acts for."""
+    oidc_platform_role: str = ""
+    """The role that lets a token without an account act for every account (with the scopes of
+    its `scope` claim); empty: every token must name an account."""
+    oidc_roles_claim: str = DEFAULT_ROLES_CLAIM
+    """The claim that lists a token's roles (a list, or space-separated)."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     """The largest request body any route takes; a larger one is answered 413 unread."""
     trusted_proxies: tuple[str, ...] = ()
@@ -78,6 +94,46 @@ class ServiceSettings(BaseSettings):
     def _kafka_credentials_when_sasl(self) -> ServiceSettings:
         self.kafka_connection()  # a SASL protocol without a username and password is refused
         return self
+
+    @model_validator(mode="after")
+    def _identity_provider_whole_or_none(self) -> ServiceSettings:
+        self.oidc_config()  # a partial identity provider is refused at start, not half-used
+        return self
+
+    def oidc_config(self) -> OidcConfig | None:
+        """The identity provider whose tokens are accepted, or None when none is configured."""
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
+        required = {
+            "oidc_issuer": self.oidc_issuer,
+            "oidc_audience": self.oidc_audience,
+            "oidc_jwks_url": self.oidc_jwks_url,
+        }
+        missing = [f"{prefix}{name.upper()}" for name, value in required.items() if not value]
+        if len(missing) == len(required):
+            if self.oidc_platform_role:
+                raise ValueError(
+                    f"{prefix}OIDC_PLATFORM_ROLE is set without an identity provider: set "
+                    f"{', '.join(missing)} too, or leave it empty"
+                )
+            return None
+        if missing:
+            raise ValueError(
+                "an identity provider needs its issuer, audience and JWKS URL together: "
+                f"{', '.join(missing)} not set (or leave all three empty for none)"
+            )
+        schemes = ("https",) if self.environment == "production" else ("https", "http")
+        if urlsplit(self.oidc_jwks_url).scheme not in schemes:
+            raise ValueError(f"{prefix}OIDC_JWKS_URL must be an {' or '.join(schemes)} URL")
+        if not self.oidc_account_claim or not self.oidc_roles_claim:
+            raise ValueError(f"{prefix}OIDC_ACCOUNT_CLAIM and {prefix}OIDC_ROLES_CLAIM name claims")
+        return OidcConfig(
+            issuer=self.oidc_issuer,
+            audience=self.oidc_audience,
+            jwks_url=self.oidc_jwks_url,
+            account_claim=self.oidc_account_claim,
+            platform_role=self.oidc_platform_role,
+            roles_claim=self.oidc_roles_claim,
+        )
 
     def kafka_connection(self) -> KafkaConnection:
         return KafkaConnection(
