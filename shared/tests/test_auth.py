@@ -203,16 +203,23 @@ def test_throttle_forgets_nothing_within_the_interval() -> None:
 
 @pytest.mark.parametrize("value", ["bp_platform_dev_local_only_0123456789abcdef", "short"])
 def test_production_refuses_a_placeholder_or_short_platform_key(value: str) -> None:
-    with pytest.raises(ValidationError):
+    kafka = {
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_username": "charge-service",
+        "kafka_password": SecretStr("Zr4kP9wLm2Qx7VbN5tHc"),
+    }
+    with pytest.raises(ValidationError, match="platform_key"):
         ServiceSettings(
             environment="production",
             database_url=SecretStr("postgresql://x"),
             http_port=1,
             platform_key=SecretStr(value),
+            **kafka,
         )
     ServiceSettings(
         environment="production",
         database_url=SecretStr("postgresql://x"),
         http_port=1,
         platform_key=SecretStr(PLATFORM),
+        **kafka,
     )

@@ -58,7 +58,13 @@ def test_every_service_refuses_the_development_stack_in_production() -> None:
 
     dev = StackConfig()
     db = "postgresql://bookpay:Vt8w2QmZ4nLp@db.internal:5432/charge"
+    kafka = {
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_username": "charge-service",
+        "kafka_password": "Zr4kP9wLm2Qx7VbN5tHc",
+    }
     charge = {
+        **kafka,
         "environment": "production",
         "database_url": db,
         "stripe_secret_key": REAL,
@@ -69,9 +75,6 @@ def test_every_service_refuses_the_development_stack_in_production() -> None:
         {
             **charge,
             "platform_key": "bp_platform_q8Vn2LrT5wXz9KpB4mJc7HsD3fGk6NaQ",
-            "kafka_security_protocol": "SASL_SSL",
-            "kafka_username": "charge-service",
-            "kafka_password": "Zr4kP9wLm2Qx7VbN5tHc",
         }
     )
     for changed in (
@@ -89,7 +92,10 @@ def test_every_service_refuses_the_development_stack_in_production() -> None:
             ChargeSettings.model_validate({**charge, **changed})
         for secret in changed.values():
             assert not isinstance(secret, str) or not secret or secret not in str(refused.value)
+    with pytest.raises(ValidationError, match="PLAINTEXT"):  # no broker credentials at all
+        ChargeSettings.model_validate({**charge, "kafka_security_protocol": "PLAINTEXT"})
     link = {
+        **kafka,
         "environment": "production",
         "database_url": db,
         "stripe_secret_key": REAL,

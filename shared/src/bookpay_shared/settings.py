@@ -93,6 +93,11 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _kafka_credentials_when_sasl(self) -> ServiceSettings:
         self.kafka_connection()  # a SASL protocol without a username and password is refused
+        if self.environment == "production" and self.kafka_security_protocol == "PLAINTEXT":
+            raise ValueError(
+                "kafka_security_protocol PLAINTEXT (no credentials) is refused in production: "
+                "use SASL_SSL (or SASL_PLAINTEXT on a private network) with the service's principal"
+            )
         return self
 
     @model_validator(mode="after")

@@ -114,4 +114,7 @@ def test_the_memory_stand_in_is_refused_in_production() -> None:
             stripe_secret_key="sk_live_real_key",
             environment="production",
             stripe_stand_in="memory",
+            kafka_security_protocol="SASL_SSL",
+            kafka_username="charge-service",
+            kafka_password="Zr4kP9wLm2Qx7VbN5tHc",
         )

@@ -36,6 +36,9 @@ def test_production_refuses_placeholders_and_plain_http() -> None:
         **BASE,
         "environment": "production",
         "stripe_secret_key": "sk_live_51Hq8R2kY7vNw3xZ",
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_username": "link-service",
+        "kafka_password": "Zr4kP9wLm2Qx7VbN5tHc",
     }
     with pytest.raises(ValidationError, match="csrf_secret"):
         LinkSettings.model_validate(production)
