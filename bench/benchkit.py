@@ -63,8 +63,11 @@ def stack_config(root: Path) -> StackConfig:
     )
 
 
-def system_config() -> SystemConfig:
+def system_config(instances: Mapping[str, int] | None = None) -> SystemConfig:
+    """The bench's services; `instances`: how many of a service (instance n on its port
+    + 10·(n-1), one consumer group), e.g. {"charge-service": 2}."""
     return SystemConfig(
+        instances=dict(instances or {}),
         booking_port=18001 + OFFSET,
         charge_port=18002 + OFFSET,
         link_port=18003 + OFFSET,
@@ -116,11 +119,11 @@ async def restart_services(services: Services, mode: Mode) -> float:
     started = time.monotonic()
     await asyncio.gather(*(p.stop() for p in services.processes.values() if p.running))
     await recreate_database(services.stack, "charge")
-    for name in services.specs:
-        services.start(name, mode.env)
+    for name, instance in services.instances():
+        services.start(name, mode.env, instance=instance)
     async with asyncio.TaskGroup() as group:
-        for name in services.specs:
-            group.create_task(services.wait_healthy(name, timeout=120))
+        for name, instance in services.instances():
+            group.create_task(services.wait_healthy(name, timeout=120, instance=instance))
     return time.monotonic() - started
 
 

@@ -301,12 +301,22 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def run(plan: Plan, only: set[str], quick: bool) -> dict[str, Any]:
+def _instances(parser: argparse.ArgumentParser, given: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in given:
+        name, _, count = item.partition("=")
+        if not count.isdigit() or int(count) < 1:
+            parser.error(f"--instances wants SERVICE=N, not {item!r}")
+        counts[name] = int(count)
+    return counts
+
+
+async def run(plan: Plan, only: set[str], quick: bool, instances: dict[str, int]) -> dict[str, Any]:
     root = find_repo_root()
     started = datetime.now(UTC)
     machine = benchkit.machine()
     async with Stack(benchkit.stack_config(root)) as stack:
-        services = Services(stack, benchkit.system_config())
+        services = Services(stack, benchkit.system_config(instances))
         bench = Bench(root, stack, services, plan)
         try:
             if "anchors" in only:
@@ -342,6 +352,7 @@ async def run(plan: Plan, only: set[str], quick: bool) -> dict[str, Any]:
         "seconds_total": round((datetime.now(UTC) - started).total_seconds(), 1),
         "command": " ".join(["bench/run_bench.py", *sys.argv[1:]]),
         "quick": quick,
+        "instances": instances,
         "git_commit": _git_commit(root),
         "machine": machine,
         "plan": plan.__dict__,
@@ -367,6 +378,14 @@ def main() -> None:
     parser.add_argument("--charges", type=int, help="charges per Stripe mode (a cap)")
     parser.add_argument("--quick", action="store_true", help="a short run with small counts")
     parser.add_argument(
+        "--instances",
+        action="append",
+        default=[],
+        metavar="SERVICE=N",
+        help="run N instances of a service in one consumer group (repeatable), "
+        "e.g. charge-service=2; HTTP requests go to the first instance",
+    )
+    parser.add_argument(
         "--only",
         help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all), "
         f"or one Stripe mode of charges: {', '.join(CHARGE_MODES)}",
@@ -379,7 +398,7 @@ def main() -> None:
     plan = Plan.quick(args.charges) if args.quick else Plan.full(args.charges)
     # uvloop, as the services run: the bench is a client that shares the cores it measures.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        report = runner.run(run(plan, only, args.quick))
+        report = runner.run(run(plan, only, args.quick, _instances(parser, args.instances)))
     text = json.dumps(report, indent=2)
     out_dir = find_repo_root() / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,9 @@ class FakeStripeGateway:
     """The accounts connected to the platform."""
     platform_account: str = "acct_fake_platform"
     """The platform's own Stripe account (not a connected one)."""
+    id_tag: str = "fake"
+    """Part of every id made here (`pi_fake000001`): processes with different tags never make
+    the same id."""
     _intents_of_customer: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _keys: dict[tuple[str, str], _Stored] = field(default_factory=dict)
@@ -553,7 +556,7 @@ class FakeStripeGateway:
         return intent
 
     def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_fake{next(self._ids):06d}"
+        return f"{prefix}_{self.id_tag}{next(self._ids):06d}"
 
     def _card(self, payment_method_id: str, stripe_account: str | None) -> FakeCard:
         card = self.cards.get(payment_method_id)

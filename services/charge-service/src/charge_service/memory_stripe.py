@@ -8,7 +8,13 @@ saved to a customer becomes a new PaymentMethod with its own `pm_…` id each ti
 a card takes them: a benchmark saves cards, then charges them off-session). Nothing is
 kept beyond the process, no webhook is ever sent, and calls are not recorded (the state it
 keeps per call is a dict entry: no call scans the store). Every `acct_…` id is taken as an
-account connected to the platform, so a benchmark connects any account it names. Never for production: the settings
+account connected to the platform, so a benchmark connects any account it names.
+
+Several instances of charge-service share one Stripe in reality; here each has its own memory.
+So that several instances can be measured, ids carry a per-process tag (no two instances make
+the same PaymentIntent id), a saved test card's id names its test card
+(`pm_m1f2e3d4000007_card_visa`), and an off-session charge naming a customer or card that
+another instance made adopts them from their ids, as the shared Stripe would have them. Never for production: the settings
 refuse it there.
 """
 
@@ -16,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from charge_service.fake_stripe import FakeStripeGateway
+from charge_service.fake_stripe import FakeCustomer, FakeStripeGateway
 from charge_service.stripe_types import (
     CardDetails,
     ConnectedAccount,
@@ -57,7 +64,7 @@ class MemoryStripeGateway:
     def __init__(self, *, latency_ms: float = 0.0, max_concurrent: int = 0) -> None:
         if latency_ms < 0 or max_concurrent < 0:
             raise ValueError("latency_ms and max_concurrent must not be negative")
-        self.stripe = FakeStripeGateway(record_calls=False)
+        self.stripe = FakeStripeGateway(record_calls=False, id_tag="m" + secrets.token_hex(4))
         self._latency = latency_ms / 1000
         self._cap = asyncio.Semaphore(max_concurrent) if max_concurrent else None
         self.in_flight = 0
@@ -81,17 +88,41 @@ class MemoryStripeGateway:
         test = TEST_PAYMENT_METHODS.get(payment_method_id)
         if test is None:
             return payment_method_id
+        made = self._new_test_card(
+            test,
+            payment_method_id,
+            stripe_account,
+            f"{self.stripe._new_id('pm')}_{payment_method_id[3:]}",
+        )
+        return made
+
+    def _new_test_card(
+        self, test: _TestCard, test_id: str, stripe_account: str, payment_method_id: str
+    ) -> str:
         made = self.stripe.add_card(
             brand=test.brand,
             last4=test.last4,
             stripe_account=stripe_account,
-            fingerprint=f"fp_{payment_method_id}",
+            fingerprint=f"fp_{test_id}",
+            payment_method_id=payment_method_id,
         )
         if test.decline_code is not None:
             self.stripe.decline(made, decline_code=test.decline_code)
         if test.requires_authentication:
             self.stripe.require_authentication(made)
         return made
+
+    def _adopt(self, stripe_account: str, customer_id: str, payment_method_id: str) -> None:
+        """A customer and saved test card another instance made (see the module's doc)."""
+        if customer_id not in self.stripe.customers and customer_id.startswith("cus_m"):
+            self.stripe.customers[customer_id] = FakeCustomer(
+                customer_id, stripe_account, None, None, {}
+            )
+        _, _, test_name = payment_method_id.partition("_card_")
+        test = TEST_PAYMENT_METHODS.get(f"pm_card_{test_name}")
+        if payment_method_id not in self.stripe.cards and test is not None:
+            self._new_test_card(test, f"pm_card_{test_name}", stripe_account, payment_method_id)
+            self.stripe.cards[payment_method_id].customer_id = customer_id
 
     async def create_customer(
         self,
@@ -172,6 +203,7 @@ class MemoryStripeGateway:
         description: str | None,
     ) -> IntentResult:
         async with self._call():
+            self._adopt(stripe_account, customer_id, payment_method_id)
             return await self.stripe.charge_off_session(
                 stripe_account=stripe_account,
                 amount=amount,

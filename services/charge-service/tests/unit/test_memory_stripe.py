@@ -57,6 +57,20 @@ async def test_a_test_card_saved_twice_becomes_two_payment_methods_that_can_be_c
     assert paid.succeeded and paid.card.last4 == "4242"
 
 
+async def test_an_instance_charges_a_card_another_instance_saved_with_ids_of_its_own() -> None:
+    one, other = MemoryStripeGateway(), MemoryStripeGateway()
+    customer, visa = await customer_with_card(one, 1)
+    poor, declined = await customer_with_card(one, 2, "pm_card_chargeDeclinedInsufficientFunds")
+
+    here = await charge(one, customer, visa, 1)
+    there = await charge(other, customer, visa, 2)
+    refused = await charge(other, poor, declined, 3)
+
+    assert here.succeeded and there.succeeded and there.card.last4 == "4242"
+    assert here.payment_intent_id != there.payment_intent_id
+    assert not refused.succeeded and refused.failure.decline_code == "insufficient_funds"
+
+
 async def test_test_cards_decline_and_want_authentication_as_stripe_s_do() -> None:
     stripe = MemoryStripeGateway()
     customer, declined = await customer_with_card(stripe, 1, "pm_card_chargeDeclined")
