@@ -194,9 +194,8 @@ async def test_a_revoked_key_is_refused_by_every_service(bookpay: Bookpay) -> No
     customer = await bookpay.new_customer(await bookpay.new_account(), [1000])
     key = await bookpay.new_key(customer.account_id, ["read", "charges:write"])
     key_id = key_id_of(key)
-    assert (await bookpay.booking.get(f"/v1/accounts/{customer.account_id}/api-keys")).json()[
-        "api_keys"
-    ][-1]["key_id"] == str(key_id)
+    listed = await bookpay.booking.get(f"/v1/accounts/{customer.account_id}/api-keys")
+    assert listed.json()["api_keys"][0]["key_id"] == str(key_id)  # newest first
 
     revoked = await bookpay.booking.delete(f"/v1/accounts/{customer.account_id}/api-keys/{key_id}")
 

@@ -294,6 +294,10 @@ offline) and `/openapi.json`.
 - Request and response bodies are JSON. Ids are UUIDs. Money is an integer amount in the
   currency's minor unit plus a lower-case ISO 4217 code (see [events.md](events.md#money)).
 - Request bodies refuse fields they do not know.
+- Lists of an account's things (links, emails, API keys) come newest first, a page at a time:
+  `limit` items (100 by default, at most 200) and `next_cursor`, to pass as `cursor` for the
+  next page, null on the last. A cursor is opaque; one the API did not give out is 400
+  `invalid_cursor`. A filter holds on every page.
 - `GET /healthz` answers 200 `{{"status": "ok", "database": true, "kafka": true}}` only when the
   service's database and Kafka are reachable, else 503 with `"status": "unavailable"`.
 - Every error is JSON with a 4xx status for bad input:

@@ -2,7 +2,7 @@
 booking-service's HTTP API with the platform key.
 
     bookpay-devstack keys create --account ID --scopes read,charges:write [--description TEXT]
-    bookpay-devstack keys list --account ID
+    bookpay-devstack keys list --account ID    (every key, newest first, page after page)
     bookpay-devstack keys revoke --account ID KEY_ID
 
 The platform key and booking-service's address come from `BOOKPAY_PLATFORM_KEY` and
@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from bookpay_shared.auth import ACCOUNT_SCOPES
+from bookpay_shared.pagination import MAX_LIMIT
 
 from .config import StackConfig
 
@@ -65,9 +66,32 @@ async def keys_command(args: argparse.Namespace) -> None:
         headers={"Authorization": f"Bearer {platform_key}"},
         timeout=15,
     ) as client:
-        response = await client.request(method, path, json=body)
-    if not response.is_success:
-        raise SystemExit(f"{method} {path}: {response.status_code} {response.text}")
-    print(json.dumps(response.json(), indent=2))
+        if args.action == "list":
+            answer: dict[str, Any] = {"api_keys": await every_key(client, path)}
+        else:
+            answer = _json(await client.request(method, path, json=body))
+    print(json.dumps(answer, indent=2))
     if args.action == "create":
         print("\nThe key above is shown this once; booking-service keeps only its hash.")
+
+
+async def every_key(client: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
+    """The account's keys, newest first, page after page (following `next_cursor`)."""
+    found: list[dict[str, Any]] = []
+    params = {"limit": str(MAX_LIMIT)}
+    while True:
+        page = _json(await client.get(path, params=params))
+        found += page["api_keys"]
+        if page.get("next_cursor") is None:
+            return found
+        params["cursor"] = page["next_cursor"]
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    if not response.is_success:
+        request = response.request
+        raise SystemExit(
+            f"{request.method} {request.url.path}: {response.status_code} {response.text}"
+        )
+    body: dict[str, Any] = response.json()
+    return body

@@ -152,7 +152,10 @@ Each service reads its principal from its settings: `<PREFIX>_KAFKA_SECURITY_PRO
 PLAIN listener that knows every principal above (development passwords), creates these ACLs
 when it starts, and passes each service its own credentials; its tests and tools connect as
 `{ADMIN}`, or as `{INTERNAL_PUBLISHER}` where they stand for an internal service publishing
-ChargeRequested. docker-compose.yml does the same with the official Kafka image.
+ChargeRequested. docker-compose.yml does the same with the official Kafka image. With
+`<PREFIX>_ENVIRONMENT=production` a service refuses to start on `PLAINTEXT` (no credentials)
+or with a password that looks like a placeholder (the development ones, any text such as
+`dev` or `changeme`, or one shorter than 16 characters).
 
 Consumers also check what they read: an event dated in the future (`occurred_at` more than
 5 minutes ahead) is dead-lettered by every consumer; link-service makes payment links only from

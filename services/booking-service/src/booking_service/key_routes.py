@@ -10,6 +10,7 @@ from typing import Annotated
 from bookpay_shared.api_keys import KeyMode
 from bookpay_shared.auth import ACCOUNT_SCOPES, Forbidden, Identity, Scope, authorized
 from bookpay_shared.db import Pool
+from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +61,8 @@ class NewKeyOut(KeyOut):
 
 class KeysOut(BaseModel):
     api_keys: list[KeyOut]
+    next_cursor: str | None = None
+    """Pass as `cursor` for the next page; null on the last page."""
 
 
 def key_mode(request: Request) -> KeyMode:
@@ -91,8 +94,17 @@ async def create_key(
 
 
 @router.get("", dependencies=[authorized(Scope.READ)])
-async def list_keys(account_id: uuid.UUID, pool: Pool = Depends(get_pool)) -> KeysOut:
-    return KeysOut(api_keys=[KeyOut.of(k) for k in await keys.list_keys(pool, account_id)])
+async def list_keys(
+    account_id: uuid.UUID,
+    after: After,
+    limit: PageLimit = DEFAULT_LIMIT,
+    pool: Pool = Depends(get_pool),
+) -> KeysOut:
+    """The account's keys, revoked ones too, newest first, `limit` a page; `next_cursor` for
+    the next."""
+    found = await keys.list_keys(pool, account_id, limit=limit + 1, after=after)
+    page = Page.of(found, limit, lambda k: Cursor(k.created_at, k.key_id))
+    return KeysOut(api_keys=[KeyOut.of(k) for k in page.items], next_cursor=page.next_cursor)
 
 
 @router.delete("/{key_id}")

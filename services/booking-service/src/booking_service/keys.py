@@ -13,6 +13,7 @@ from bookpay_shared import outbox
 from bookpay_shared.api_keys import IssuedKey, KeyMode, StoredKey, issue_key, key_prefix
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import ApiKeyStateChanged
+from bookpay_shared.pagination import START, Cursor
 
 from booking_service import repository as repo
 
@@ -86,9 +87,19 @@ async def revoke_key(
         return await _get(conn, account_id, key_id)
 
 
-async def list_keys(pool: Pool, account_id: uuid.UUID) -> list[ApiKey]:
+async def list_keys(
+    pool: Pool, account_id: uuid.UUID, *, limit: int, after: Cursor = START
+) -> list[ApiKey]:
+    """The account's keys, revoked ones too, newest first from the key after `after` (see
+    bookpay_shared.pagination)."""
     rows = await pool.fetch(
-        "SELECT * FROM api_keys WHERE account_id = $1 ORDER BY created_at, key_id", account_id
+        """SELECT * FROM api_keys
+           WHERE account_id = $1 AND (created_at, key_id) < ($3, $4)
+           ORDER BY created_at DESC, key_id DESC LIMIT $2""",
+        account_id,
+        limit,
+        after.created_at,
+        after.id,
     )
     return [_key(r) for r in rows]
 

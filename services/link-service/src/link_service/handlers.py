@@ -22,6 +22,7 @@ from bookpay_shared.events import (
     StripeConnectionChanged,
     utcnow,
 )
+from bookpay_shared.pagination import START, Cursor
 
 from link_service import repository as repo
 from link_service.domain import (
@@ -217,11 +218,11 @@ async def list_links(
     customer_id: uuid.UUID | None = None,
     state: LinkState | None = None,
     limit: int = 100,
-    before: tuple[datetime, uuid.UUID] | None = None,
+    after: Cursor = START,
 ) -> list[Link]:
     async with pool.acquire() as conn:
         return await repo.list_links(
-            conn, account_id, customer_id=customer_id, state=state, limit=limit, before=before
+            conn, account_id, customer_id=customer_id, state=state, limit=limit, after=after
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from bookpay_shared.db import Connection
 from bookpay_shared.events import StripeConnectionChanged
+from bookpay_shared.pagination import START, Cursor
 
 from link_service.domain import Link, LinkOrigin, LinkState
 
@@ -94,21 +95,21 @@ async def list_links(
     customer_id: uuid.UUID | None = None,
     state: LinkState | None = None,
     limit: int = 100,
-    before: tuple[datetime, uuid.UUID] | None = None,
+    after: Cursor = START,
 ) -> list[Link]:
-    """Newest first; `before`: only links that come after that (created_at, link_id)."""
+    """Newest first, from the link after `after` (see bookpay_shared.pagination)."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM links
             WHERE account_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
               AND ($3::text IS NULL OR state = $3)
-              AND ($5::timestamptz IS NULL OR (created_at, link_id) < ($5, $6))
+              AND (created_at, link_id) < ($5, $6)
             ORDER BY created_at DESC, link_id DESC LIMIT $4""",
         account_id,
         customer_id,
         state.value if state else None,
         limit,
-        before[0] if before else None,
-        before[1] if before else None,
+        after.created_at,
+        after.id,
     )
     return [_link(r) for r in rows]
 

@@ -11,9 +11,9 @@ from bookpay_shared.auth import Identity, Scope, authorized
 from bookpay_shared.events import utcnow
 from bookpay_shared.guards import client_address
 from bookpay_shared.http import Conflict, NotFound, RateLimited
-from bookpay_shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
+from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.ratelimit import RateLimiter
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from link_service import handlers, payments
@@ -98,39 +98,29 @@ class LinkSettingsOut(BaseModel):
     is_default: bool
 
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-
-
 async def _page(
-    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID | None, limit: int, cursor: str | None
+    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID | None, limit: int, after: Cursor
 ) -> tuple[list[LinkOut], str | None]:
-    after = Cursor.decode(cursor) if cursor else None
     found = await handlers.list_links(
-        deps.pool,
-        account_id,
-        customer_id=customer_id,
-        limit=limit + 1,
-        before=(after.created_at, after.id) if after else None,
+        deps.pool, account_id, customer_id=customer_id, limit=limit + 1, after=after
     )
-    page = found[:limit]
-    more = len(found) > limit
-    next_cursor = Cursor(page[-1].created_at, page[-1].link_id).encode() if more else None
+    page = Page.of(found, limit, lambda link: Cursor(link.created_at, link.link_id))
     now = utcnow()
-    return [LinkOut.of(link, now) for link in page], next_cursor
+    return [LinkOut.of(link, now) for link in page.items], page.next_cursor
 
 
 @router.get("/accounts/{account_id}/links", response_model=LinksOut, dependencies=[Reads])
 async def list_links(
     account_id: uuid.UUID,
+    after: After,
     state: LinkState | None = None,
     customer_id: uuid.UUID | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    limit: PageLimit = DEFAULT_LIMIT,
     deps: Deps = Depends(get_deps),
 ) -> LinksOut:
     """The account's links, newest first, `limit` a page; `next_cursor` asks for the next page
     (a `state` filter applies to each page, which may then hold fewer than `limit`)."""
-    shown, next_cursor = await _page(deps, account_id, customer_id, limit, cursor)
+    shown, next_cursor = await _page(deps, account_id, customer_id, limit, after)
     return LinksOut(
         links=[link for link in shown if state is None or link.state is state],
         next_cursor=next_cursor,
@@ -145,12 +135,12 @@ async def list_links(
 async def list_customer_links(
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    after: After,
+    limit: PageLimit = DEFAULT_LIMIT,
     deps: Deps = Depends(get_deps),
 ) -> LinksOut:
     """The customer's links, newest first, `limit` a page; `next_cursor` for the next."""
-    shown, next_cursor = await _page(deps, account_id, customer_id, limit, cursor)
+    shown, next_cursor = await _page(deps, account_id, customer_id, limit, after)
     return LinksOut(links=shown, next_cursor=next_cursor)
 
 

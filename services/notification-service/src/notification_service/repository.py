@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bookpay_shared.db import Connection
+from bookpay_shared.pagination import START, Cursor
 
 from notification_service.domain import (
     BookingCharge,
@@ -156,16 +157,21 @@ async def list_notifications(
     status: DeliveryStatus | None,
     charge_id: uuid.UUID | None,
     limit: int,
+    after: Cursor = START,
 ) -> list[NotificationView]:
+    """Newest first, from the notification after `after` (see bookpay_shared.pagination)."""
     rows = await conn.fetch(
         """SELECT * FROM notifications
            WHERE account_id = $1 AND ($2::text IS NULL OR status = $2)
              AND ($3::uuid IS NULL OR charge_id = $3)
-           ORDER BY created_at DESC, id LIMIT $4""",
+             AND (created_at, id) < ($5, $6)
+           ORDER BY created_at DESC, id DESC LIMIT $4""",
         account_id,
         None if status is None else status.value,
         charge_id,
         limit,
+        after.created_at,
+        after.id,
     )
     return [_view(r) for r in rows]
 

@@ -11,8 +11,9 @@ from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingIds, utcnow
 from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.money import Currency, PositiveAmount
+from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.projections import get_account
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from notification_service import handlers
@@ -136,22 +137,32 @@ async def preview_payment_link_email(
     )
 
 
+class NotificationsOut(BaseModel):
+    notifications: list[NotificationOut]
+    next_cursor: str | None = None
+    """Pass as `cursor` for the next page; null on the last page."""
+
+
 @router.get("/accounts/{account_id}/notifications", dependencies=[authorized(Scope.READ)])
 async def list_notifications(
     account_id: uuid.UUID,
     pool: PoolDep,
+    after: After,
     status: DeliveryStatus | None = None,
     charge_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, list[NotificationOut]]:
-    """The account's emails, newest first: to whom, of what kind, and how delivery went."""
+    limit: PageLimit = DEFAULT_LIMIT,
+) -> NotificationsOut:
+    """The account's emails, newest first: to whom, of what kind, and how delivery went;
+    `limit` a page, `next_cursor` for the next (the filters hold on every page)."""
     async with pool.acquire() as conn:
         found = await repo.list_notifications(
-            conn, account_id, status=status, charge_id=charge_id, limit=limit
+            conn, account_id, status=status, charge_id=charge_id, limit=limit + 1, after=after
         )
-    return {
-        "notifications": [NotificationOut.model_validate(n, from_attributes=True) for n in found]
-    }
+    page = Page.of(found, limit, lambda n: Cursor(n.created_at, n.notification_id))
+    return NotificationsOut(
+        notifications=[NotificationOut.model_validate(n, from_attributes=True) for n in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.get("/accounts/{account_id}/notification-settings", dependencies=[authorized(Scope.READ)])
