@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -72,11 +73,23 @@ class Provider:
         """A token for ACCOUNT with read and charges:write, valid for five minutes; a claim
         given as None is left out."""
         claims = {**standard_claims(), **changes}
-        claims = {name: value for name, value in claims.items() if value is not None}
+        claims = {
+            name: int(time.time()) + value.seconds if isinstance(value, FromNow) else value
+            for name, value in claims.items()
+            if value is not None
+        }
         if kid == "e1":
             return jwt.encode(claims, self.ec, algorithm="ES256", headers={"kid": kid})
         key = self.rsa[signed_by or kid]
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+@dataclass(frozen=True)
+class FromNow:
+    """A time claim relative to when the token is made (parameters are made at collection,
+    possibly minutes before the test runs)."""
+
+    seconds: int
 
 
 def standard_claims() -> dict[str, Any]:
@@ -234,8 +247,8 @@ async def test_a_platform_role_does_not_widen_a_token_that_names_an_account(
     [
         {"iss": "https://evil.example.test/"},
         {"aud": "https://another-api.example.test"},
-        {"exp": int(time.time()) - 120},
-        {"nbf": int(time.time()) + 120},
+        {"exp": FromNow(-120)},
+        {"nbf": FromNow(120)},
         {"exp": None},
         {"sub": None},
         {"sub": "x" * 300},
