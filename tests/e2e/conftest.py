@@ -10,6 +10,7 @@ from bookpay_shared.kafka_acls import INTERNAL_PUBLISHER
 
 from .browser import browser, customer_browser  # noqa: F401  (fixtures)
 from .links import Links
+from .notifications_support import Notifications
 from .support import Bookpay
 
 
@@ -61,5 +62,13 @@ async def links(
     system: Services, stack: Stack, internal_publisher: AIOKafkaProducer, bookpay: Bookpay
 ) -> AsyncIterator[Links]:
     client = Links(system, stack, internal_publisher, bookpay.keys)
+    yield client
+    await client.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def notifications(system: Services, bookpay: Bookpay) -> AsyncIterator[Notifications]:
+    """notification-service's staff API, with the test accounts' keys."""
+    client = Notifications(system, bookpay.keys)
     yield client
     await client.close()

@@ -18,6 +18,11 @@ from bookpay_shared.events import ChargeMethod, Event, PaymentLinkCreated, Payme
 
 from .support import Bookpay, Customer, eventually
 
+EXPIRES = datetime(2027, 4, 20, 18, 0, tzinfo=UTC)
+"""When the notification tests' payment links expire."""
+PADDLE_AND_CAVES = [("Sunset paddle", 5000), ("Sea cave tour", 7500)]
+"""The notification tests' two bookings: title and amount in cents."""
+
 Email = dict[str, Any]
 """A message as the SMTP sink lists it: rcpt_tos, subject, text, html, raw, ..."""
 

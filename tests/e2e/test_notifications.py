@@ -7,11 +7,9 @@ booking-service's events."""
 import json
 import signal
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC
 
 import pytest
-import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from bookpay_devstack.events import EventLog, about
 from bookpay_devstack.stack import Stack
@@ -20,6 +18,8 @@ from bookpay_shared import topics
 from bookpay_shared.events import PaymentSucceeded
 
 from .notifications_support import (
+    EXPIRES,
+    PADDLE_AND_CAVES,
     Email,
     Notifications,
     admins_of,
@@ -42,15 +42,6 @@ from .support import Bookpay, Customer
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 MERCHANT = "Harbour Kayak Tours"
-EXPIRES = datetime(2027, 4, 20, 18, 0, tzinfo=UTC)
-PADDLE_AND_CAVES = [("Sunset paddle", 5000), ("Sea cave tour", 7500)]
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def notifications(system: Services, bookpay: Bookpay) -> AsyncIterator[Notifications]:
-    client = Notifications(system, bookpay.keys)
-    yield client
-    await client.close()
 
 
 # --- the customer's email ------------------------------------------------------------------

@@ -5,19 +5,18 @@ every page; a cursor this API did not give out is 400 `invalid_cursor`."""
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from bookpay_devstack.keys import every_key
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services
 
 from .notifications_support import (
+    EXPIRES,
+    PADDLE_AND_CAVES,
     Notifications,
     customer_with_bookings,
     link_created,
@@ -30,15 +29,6 @@ from .support import Bookpay, eventually
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 Item = dict[str, Any]
-EXPIRES = datetime(2027, 4, 20, 18, 0, tzinfo=UTC)
-PADDLE_AND_CAVES = [("Sunset paddle", 5000), ("Sea cave tour", 7500)]
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def notifications(system: Services, bookpay: Bookpay) -> AsyncIterator[Notifications]:
-    client = Notifications(system, bookpay.keys)
-    yield client
-    await client.close()
 
 
 async def pages(api: httpx.AsyncClient, url: str, items: str, **params: Any) -> list[list[Item]]:
