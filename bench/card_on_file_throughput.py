@@ -110,9 +110,13 @@ async def measure(
         account = (await booking.post("/v1/accounts", json={"name": "Bench", "admins": []})).json()[
             "account_id"
         ]
-        await charge.put(
-            f"/v1/accounts/{account}/stripe-connection", json={"stripe_account_id": "acct_bench"}
+        # charge-service asks Stripe whether the account is connected to the platform: make
+        # one on the local stand-in, as Connect onboarding would.
+        connected = (await stripe.post("/v1/accounts", data={"type": "standard"})).json()["id"]
+        put = await charge.put(
+            f"/v1/accounts/{account}/stripe-connection", json={"stripe_account_id": connected}
         )
+        put.raise_for_status()
         limit = asyncio.Semaphore(8)
 
         async def seeded() -> tuple[str, str]:
