@@ -298,8 +298,11 @@ offline) and `/openapi.json`.
   `limit` items (100 by default, at most 200) and `next_cursor`, to pass as `cursor` for the
   next page, null on the last. A cursor is opaque; one the API did not give out is 400
   `invalid_cursor`. A filter holds on every page.
-- `GET /healthz` answers 200 `{{"status": "ok", "database": true, "kafka": true}}` only when the
-  service's database and Kafka are reachable, else 503 with `"status": "unavailable"`.
+- `GET /healthz` answers 200 `{{"status": "ok"}}` while the process is alive (a liveness
+  probe); `GET /readyz` answers 200 `{{"status": "ready", "database": true, "kafka": true,
+  "consumers": true, "consumers_not_ready": []}}` only when the service's database is
+  reachable, its Kafka producer connected and every consumer joined its group, else 503 with
+  `"status": "unavailable"` and what is not ready (a readiness probe; `make run` waits for it).
 - Every error is JSON with a 4xx status for bad input:
 
   ```json
@@ -333,7 +336,7 @@ claim, the scopes from its `scope` claim (shared/README.md).
 Who acted (a charge's `requested_by`, a link's history, who gave a card-saving consent) is the
 credential: `key:<key id>`, `platform`, or `oidc:<sub>` for a token; request bodies do not
 say it. The public apps (the payment pages `/pay/…` and the Stripe webhook, which Stripe signs)
-and `GET /healthz` take no credential.
+`GET /healthz` and `GET /readyz` take no credential.
 
 Below each service's table are the error codes its routes return besides `422 invalid_request`
 and `500 internal_error`."""

@@ -127,7 +127,7 @@ def parse_instances(values: list[str]) -> dict[str, int]:
 
 
 async def start_services(services: Services) -> None:
-    """Start every instance of every service, then wait until each one's /healthz answers."""
+    """Start every instance of every service, then wait until each one's /readyz answers."""
     for name, instance in services.instances():
         services.start(name, instance=instance)
     try:

@@ -294,8 +294,8 @@ def _port_problems(
     if f"{port}:{port}" not in published:
         problems.append(f"{spec.name}: port {port} is not published as itself")
     test = " ".join(map(str, (service.get("healthcheck") or {}).get("test", [])))
-    if f"127.0.0.1:{port}/healthz" not in test:
-        problems.append(f"{spec.name}: its healthcheck must GET /healthz on its own port")
+    if f"127.0.0.1:{port}/readyz" not in test:
+        problems.append(f"{spec.name}: its healthcheck must GET /readyz on its own port")
     if spec.public_port_setting is not None:
         public = settings[spec.public_port_setting.lower()]
         if public == port:

@@ -224,7 +224,7 @@ class Services:
 
     async def wait_healthy(self, name: str, timeout: float = 60.0, instance: int = 1) -> None:
         process = self.processes[process_label(name, instance)]
-        await process.wait_http_ok(f"{self.url(name, instance)}/healthz", timeout)
+        await process.wait_http_ok(f"{self.url(name, instance)}/readyz", timeout)
 
     async def start_all(self, timeout: float = 90.0) -> None:
         for name, instance in self.instances():

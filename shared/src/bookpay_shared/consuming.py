@@ -128,6 +128,10 @@ class Consumers:
     def groups(self) -> list[str]:
         return [c.group_id for c in self._consumers]
 
+    def readiness(self) -> dict[str, bool]:
+        """Per consumer group: joined and fetching."""
+        return {c.group_id: c.ready for c in self._consumers}
+
     async def start(self) -> None:
         for consumer in self._consumers:
             await consumer.start()

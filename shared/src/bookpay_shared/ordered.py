@@ -125,6 +125,7 @@ class KeyOrderedConsumer:
         self._in_flight = 0
         self._room = asyncio.Event()
         self._stopping = False
+        self._joined = False
         self._fetcher: asyncio.Task[None] | None = None
 
     @property
@@ -284,7 +285,15 @@ class KeyOrderedConsumer:
             self._in_flight -= partition.offsets.pending
         self._room.set()
 
+    @property
+    def ready(self) -> bool:
+        """Joined its group (partitions assigned, possibly none when the group has more
+        members than partitions) and still fetching."""
+        fetching = self._fetcher is not None and not self._fetcher.done()
+        return self._joined and fetching
+
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._joined = True
         for tp in assigned:
             self._partitions.setdefault(tp, _Partition())
 

@@ -3,8 +3,10 @@
 A service's `main` reads its settings, then, inside the event loop, builds a `ServiceRuntime`,
 registers its consumers, routes and background tasks, and awaits `serve()`. Nothing connects
 before the loop runs. Start-up order: database (migrations
-applied), Kafka producer, outbox relay, consumers, then HTTP. `GET /healthz` answers 200 only
-when the database and Kafka are reachable.
+applied), Kafka producer, outbox relay, consumers, then HTTP. `GET /healthz` says the process
+is alive (200 whenever it answers); `GET /readyz` answers 200 only when the database is
+reachable, the Kafka producer is connected and every consumer has joined its group, else 503
+naming what is not ready (what an orchestrator's readiness probe and the dev stack wait for).
 
 HTTP is served by one or more apps, each on its own port and each with its own uvicorn server
 in the same process: the staff app (`http_app`: the `/v1/accounts/...` API and its `/docs`)
@@ -67,6 +69,7 @@ class ServiceRuntime:
     db: Pool = field(init=False)
     producer: Producer = field(init=False)
     consumers: Consumers = field(init=False)
+    _database_probe: asyncio.Task[Any] | None = field(init=False, default=None)
     faults: FaultPoints = field(init=False)
     _tasks: list[BackgroundTask] = field(default_factory=list)
     public_apps: list[tuple[FastAPI, int]] = field(default_factory=list)
@@ -156,22 +159,41 @@ class ServiceRuntime:
     def _add_healthz(self, app: FastAPI) -> None:
         @app.get("/healthz", tags=["ops"])
         async def healthz() -> JSONResponse:
+            """Alive: the process answers (a liveness probe restarts it when it does not)."""
+            return JSONResponse({"status": "ok"})
+
+        @app.get("/readyz", tags=["ops"])
+        async def readyz() -> JSONResponse:
+            """Ready for work: database, Kafka producer and every consumer group."""
+            consumers = self.consumers.readiness()
             checks = {
                 "database": await self._database_ok(),
                 "kafka": await self.producer.is_healthy(),
+                "consumers": all(consumers.values()),
             }
             status = 200 if all(checks.values()) else 503
+            waiting = sorted(group for group, ready in consumers.items() if not ready)
             return JSONResponse(
-                {"status": "ok" if status == 200 else "unavailable", **checks}, status
+                {
+                    "status": "ready" if status == 200 else "unavailable",
+                    **checks,
+                    "consumers_not_ready": waiting,
+                },
+                status,
             )
 
     async def _database_ok(self) -> bool:
-        try:
-            async with asyncio.timeout(2):
-                await self.db.fetchval("SELECT 1")
-        except Exception:
-            return False
-        return True
+        """`SELECT 1` answered within 2 s. The probe runs as a task of its own that is left to
+        finish when it is late: cancelling a query to a server that does not answer makes
+        asyncpg wait for the server, which would hang the health check with it. While a late
+        probe is still out, the answer is no without asking again."""
+        probe = self._database_probe
+        if probe is None or probe.done():
+            probe = self._database_probe = asyncio.create_task(self.db.fetchval("SELECT 1"))
+            # A late probe's failure is read here, so it is not reported as never retrieved.
+            probe.add_done_callback(lambda task: task.cancelled() or task.exception())
+        done, _ = await asyncio.wait({probe}, timeout=2)
+        return bool(done) and not probe.cancelled() and probe.exception() is None
 
     async def serve(self, app: FastAPI) -> None:
         """Run everything, and serve HTTP (the staff app and every public app, one uvicorn
