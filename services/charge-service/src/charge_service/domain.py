@@ -112,6 +112,8 @@ class Charge:
     saved_payment_method_id: str | None = None
     requested_at: datetime | None = None
     """When the charge was recorded (None until it is)."""
+    updated_at: datetime | None = None
+    """When the charge last changed, as read from the database (None until recorded)."""
     requested_method: ChargeMethod | None = None
     """The method asked for: `method` becomes payment_link when the bank wants the customer.
     Set from `method` when not given."""
@@ -352,3 +354,21 @@ def authentication_failure(on_session: bool) -> Failure:
             "the customer must pay while present (a payment link)."
         )
     return Failure(FailureReason.AUTHENTICATION_REQUIRED, message, None, retryable=True)
+
+
+@dataclass(frozen=True)
+class ChargeFilter:
+    """Which of an account's charges a staff list shows: every field left empty shows all.
+    `created_from` is inclusive and `created_to` exclusive, so adjacent ranges never share a
+    charge."""
+
+    customer_id: uuid.UUID | None = None
+    statuses: frozenset[ChargeStatus] = frozenset()
+    """Any of these (none: any status)."""
+    method: ChargeMethod | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.created_from and self.created_to and self.created_from >= self.created_to:
+            raise ValueError("created_from must be before created_to")

@@ -9,7 +9,7 @@ from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from charge_service import consumers, pages, reconcile, routes
+from charge_service import charge_lists, consumers, pages, reconcile, routes
 from charge_service.deps import Deps
 from charge_service.memory_stripe import MemoryStripeGateway
 from charge_service.settings import ChargeSettings
@@ -52,6 +52,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(charge_lists.router)
     app.include_router(pages.router)
     # Stripe's webhook is public: its own app and port, with nothing of the staff API.
     webhooks = runtime.public_app(

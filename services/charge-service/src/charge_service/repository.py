@@ -11,10 +11,12 @@ from typing import Any
 
 from bookpay_shared.db import Connection
 from bookpay_shared.events import ChargeMethod, FailureReason
+from bookpay_shared.pagination import START, Cursor
 
 from charge_service.domain import (
     BalanceClaim,
     Charge,
+    ChargeFilter,
     ChargeStatus,
     Failure,
     SavedCard,
@@ -286,6 +288,39 @@ async def get_charge(
     return None if row is None else _charge(row)
 
 
+async def list_charges(
+    conn: Connection,
+    account_id: uuid.UUID,
+    only: ChargeFilter,
+    *,
+    limit: int,
+    after: Cursor = START,
+) -> list[Charge]:
+    """The account's charges that pass `only`, newest first, from the charge after `after`
+    (see bookpay_shared.pagination): served by charges_account_newest, or by
+    charges_customer_newest for one customer."""
+    rows = await conn.fetch(
+        """SELECT * FROM charges
+           WHERE account_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
+             AND ($3::text[] IS NULL OR status = ANY($3))
+             AND ($4::text IS NULL OR method = $4)
+             AND ($5::timestamptz IS NULL OR created_at >= $5)
+             AND ($6::timestamptz IS NULL OR created_at < $6)
+             AND (created_at, charge_id) < ($7, $8)
+           ORDER BY created_at DESC, charge_id DESC LIMIT $9""",
+        account_id,
+        only.customer_id,
+        [s.value for s in only.statuses] or None,
+        only.method.value if only.method else None,
+        only.created_from,
+        only.created_to,
+        after.created_at,
+        after.id,
+        limit,
+    )
+    return [_charge(r) for r in rows]
+
+
 async def save_charge(conn: Connection, charge: Charge) -> None:
     """Persist a charge's mutable state (status, attempt, Stripe ids, card, failure)."""
     failure = charge.failure
@@ -473,6 +508,7 @@ def _charge(row: Row) -> Charge:
         paid_at=row["paid_at"],
         saved_payment_method_id=row["saved_payment_method_id"],
         requested_at=row["created_at"],
+        updated_at=row["updated_at"],
         requested_method=ChargeMethod(row["requested_method"]),
         requested_payment_method_id=row["requested_payment_method_id"],
         over_collected=row["over_collected_amount"],

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from bookpay_shared.db import Pool
+from bookpay_shared.events import ChargeMethod, FailureReason
 from pydantic import BaseModel
 
 from charge_service import repository as repo
-from charge_service.domain import Charge, SavedCard, StripeConnection
+from charge_service.domain import Charge, ChargeStatus, SavedCard, StripeConnection
 
 
 class CardOut(BaseModel):
@@ -74,6 +75,54 @@ class ConnectionOut(BaseModel):
             charges_enabled=charges_enabled,
             history=[ConnectionChangeOut.of(c) for c in history],
         )
+
+
+class FailureOut(BaseModel):
+    reason: FailureReason
+    message: str
+
+
+class ChargeSummaryOut(BaseModel):
+    """A charge in a staff list: what it is and how it stands (its Stripe ids, card and
+    history are on `GET …/charges/{charge_id}`)."""
+
+    charge_id: uuid.UUID
+    customer_id: uuid.UUID
+    booking_ids: list[uuid.UUID]
+    amount: int
+    currency: str
+    method: ChargeMethod
+    status: ChargeStatus
+    failure: FailureOut | None
+    """Why it failed (failed charges only)."""
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Charge) -> ChargeSummaryOut:
+        assert c.requested_at is not None and c.updated_at is not None, "a recorded charge"
+        return cls(
+            charge_id=c.charge_id,
+            customer_id=c.customer_id,
+            booking_ids=list(c.booking_ids),
+            amount=c.amount,
+            currency=c.currency,
+            method=c.method,
+            status=c.status,
+            failure=FailureOut(reason=c.failure.reason, message=c.failure.message)
+            if c.failure and c.status is ChargeStatus.FAILED
+            else None,
+            attempts=c.attempts,
+            created_at=c.requested_at,
+            updated_at=c.updated_at,
+        )
+
+
+class ChargesOut(BaseModel):
+    charges: list[ChargeSummaryOut]
+    next_cursor: str | None = None
+    """Pass as `cursor` for the next page; null on the last page."""
 
 
 async def charge_view(pool: Pool, charge: Charge) -> dict[str, Any]:

@@ -1,0 +1,97 @@
+"""Staff lists of charges (v1): an account's charges and a customer's, newest first, a page at
+a time (bookpay_shared.pagination), with the same filters on every page."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Annotated
+
+from bookpay_shared.auth import Scope, authorized
+from bookpay_shared.events import ChargeMethod
+from bookpay_shared.http import Unprocessable
+from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+
+from charge_service import repository as repo
+from charge_service.deps import Deps
+from charge_service.domain import Charge, ChargeFilter, ChargeStatus
+from charge_service.routes import get_deps
+from charge_service.views import ChargesOut, ChargeSummaryOut
+
+router = APIRouter()
+Reads = authorized(Scope.READ)
+
+
+def _filter(
+    status: Annotated[
+        list[ChargeStatus] | None,
+        Query(description="only charges in one of these statuses (repeat for several)"),
+    ] = None,
+    method: Annotated[ChargeMethod | None, Query(description="only charges paid this way")] = None,
+    created_from: Annotated[
+        AwareDatetime | None,
+        Query(description="only charges made at or after this time (with its offset)"),
+    ] = None,
+    created_to: Annotated[
+        AwareDatetime | None,
+        Query(description="only charges made before this time (with its offset)"),
+    ] = None,
+) -> ChargeFilter:
+    try:
+        return ChargeFilter(
+            statuses=frozenset(status or ()),
+            method=method,
+            created_from=created_from,
+            created_to=created_to,
+        )
+    except ValueError as exc:
+        raise Unprocessable(str(exc), code="invalid_filter") from exc
+
+
+Filter = Annotated[ChargeFilter, Depends(_filter)]
+
+
+def _position(charge: Charge) -> Cursor:
+    assert charge.requested_at is not None, "a recorded charge"
+    return Cursor(charge.requested_at, charge.charge_id)
+
+
+async def _page(
+    deps: Deps, account_id: uuid.UUID, only: ChargeFilter, limit: int, after: Cursor
+) -> ChargesOut:
+    async with deps.pool.acquire() as conn:
+        found = await repo.list_charges(conn, account_id, only, limit=limit + 1, after=after)
+    page = Page.of(found, limit, _position)
+    return ChargesOut(
+        charges=[ChargeSummaryOut.of(c) for c in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/v1/accounts/{account_id}/charges", dependencies=[Reads])
+async def list_charges(
+    account_id: uuid.UUID,
+    only: Filter,
+    after: After,
+    customer_id: uuid.UUID | None = None,
+    limit: PageLimit = DEFAULT_LIMIT,
+    deps: Deps = Depends(get_deps),
+) -> ChargesOut:
+    """The account's charges, newest first, `limit` a page; pass `next_cursor` as `cursor` for
+    the next page (null on the last). The filters hold on every page."""
+    return await _page(deps, account_id, replace(only, customer_id=customer_id), limit, after)
+
+
+@router.get("/v1/accounts/{account_id}/customers/{customer_id}/charges", dependencies=[Reads])
+async def list_customer_charges(
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    only: Filter,
+    after: After,
+    limit: PageLimit = DEFAULT_LIMIT,
+    deps: Deps = Depends(get_deps),
+) -> ChargesOut:
+    """The customer's charges, newest first, with the same filters and paging as the
+    account's list."""
+    return await _page(deps, account_id, replace(only, customer_id=customer_id), limit, after)
