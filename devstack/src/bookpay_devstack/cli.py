@@ -2,7 +2,8 @@
 
 `infra` starts the infrastructure only; `run` starts it, then the four services, then seeds a
 demo customer to charge; `keys` creates, lists and revokes an account's API keys through
-booking-service's API, with the platform key.
+booking-service's API, with the platform key; `kafka` runs Kafka's own command-line tools
+(topics, consumer groups, console consumer) against the stack's broker.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from bookpay_shared.money import format_amount
 
-from . import keys
+from . import kafka_tools, keys
 from .config import StackConfig
 from .process import StartupError, require_free_ports
 from .seed import ACCOUNT_NAME, DEMO_FILE, Demo, Endpoints, seed
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=run_command)
     keys.add_parser(commands)
+    kafka_tools.add_parser(commands)
     return parser
 
 
@@ -204,8 +206,20 @@ async def run_until_signalled(
     return 0
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments; a command that passes arguments through (`kafka TOOL ...`) gets every
+    argument after its name as `tool_args`, options included."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "passes_arguments_through", False):
+        args.tool_args = rest[1:] if rest[:1] == ["--"] else rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for chatty in ("httpx", "aiokafka"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from bookpay_shared.kafka import KafkaConnection
 from bookpay_shared.kafka_acls import ADMIN, PRINCIPALS, Acl, all_acls
 from bookpay_shared.topics import ALL_TOPICS, TopicSpec
 
@@ -218,18 +219,42 @@ _ACL_TOOL = Path(__file__).parent / "java" / "CreateAcls.java"
 
 
 def client_properties(config: StackConfig, principal: str = ADMIN) -> str:
-    """A Java Kafka client's configuration, connecting as `principal`."""
-    jaas = (
-        "org.apache.kafka.common.security.plain.PlainLoginModule required "
-        f'username="{principal}" password="{config.kafka_password(principal)}";'
-    )
+    """A Java Kafka client's configuration, connecting to the stack as `principal`."""
+    return connection_properties(config.kafka_connection(principal))
+
+
+_LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+def connection_properties(connection: KafkaConnection) -> str:
+    """A Java Kafka client's configuration (a properties file) for `connection`."""
     settings = {
-        "bootstrap.servers": config.kafka_bootstrap_servers,
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "PLAIN",
-        "sasl.jaas.config": jaas,
+        "bootstrap.servers": connection.bootstrap_servers,
+        "security.protocol": connection.security_protocol,
     }
-    return "".join(f"{key}={value}\n" for key, value in settings.items())
+    if connection.security_protocol.startswith("SASL"):
+        assert connection.password is not None
+        jaas = (
+            f"{_LOGIN_MODULES[connection.sasl_mechanism]} required "
+            f"username={_jaas_quoted(connection.username or '')} "
+            f"password={_jaas_quoted(connection.password.get_secret_value())};"
+        )
+        settings |= {"sasl.mechanism": connection.sasl_mechanism, "sasl.jaas.config": jaas}
+    # A properties file reads a backslash as an escape: the JAAS text's own ones are doubled.
+    return "".join(f"{key}={_backslashed(value)}\n" for key, value in settings.items())
+
+
+def _jaas_quoted(text: str) -> str:
+    """`text` as a JAAS option value: in double quotes, a backslash before `"` and `\\`."""
+    return '"' + _backslashed(text).replace('"', '\\"') + '"'
+
+
+def _backslashed(text: str) -> str:
+    return text.replace("\\", "\\\\")
 
 
 def acl_lines(acls: Sequence[Acl]) -> str:
