@@ -52,5 +52,7 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "uvicorn.access"):
+    # stripe-python and httpx each log every request at INFO: the gateway's own line (one per
+    # Stripe call, with its outcome and duration) says it once.
+    for noisy in ("aiokafka", "uvicorn.access", "stripe", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

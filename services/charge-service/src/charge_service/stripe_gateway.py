@@ -659,19 +659,21 @@ class StripeApiGateway:
     async def _send(self, operation: str, context: Mapping[str, str], call: Awaitable[_T]) -> _T:
         """Await one Stripe call, turning Stripe's errors into ours (and logging them)."""
         details = " ".join(f"{key}={value}" for key, value in context.items())
+        started = time.monotonic()
         try:
             result = await call
         except stripe.StripeError as exc:
             translated = _translate(exc)
             log.log(
                 logging.INFO if isinstance(translated, StripeCardRejected) else logging.WARNING,
-                "stripe %s failed: %s %s (code=%s status=%s request_id=%s)",
+                "stripe %s failed: %s %s (code=%s status=%s request_id=%s) in %.0f ms",
                 operation,
                 type(translated).__name__,
                 details,
                 exc.code,
                 exc.http_status,
                 exc.request_id,
+                (time.monotonic() - started) * 1000,
                 extra={**context, "stripe_code": exc.code, "stripe_request_id": exc.request_id},
             )
             raise translated from exc
@@ -679,11 +681,12 @@ class StripeApiGateway:
         obj = result if isinstance(result, stripe.StripeObject) else None
         log.log(
             level,
-            "stripe %s ok %s id=%s status=%s",
+            "stripe %s ok %s id=%s status=%s in %.0f ms",
             operation,
             details,
             _text(obj, "id"),
             _text(obj, "status"),
+            (time.monotonic() - started) * 1000,
             extra=dict(context),
         )
         return result
