@@ -4,6 +4,7 @@ no settings object shows a secret."""
 from __future__ import annotations
 
 import logging
+import secrets
 
 import pytest
 from bookpay_shared.logs import RedactingFormatter, redact
@@ -14,7 +15,10 @@ from bookpay_shared.settings import (
 )
 from pydantic import SecretStr
 
-REAL = "sk_live_51Hq8R2kY7vNw3xZaP0dLm"
+# Secrets that look real to the checks, made afresh for each run: no key-shaped value is kept
+# in the repository (hex digits never spell a placeholder marker).
+REAL = "sk_" + "live_" + secrets.token_hex(12)
+WEBHOOK_SECRET = "whsec_" + secrets.token_hex(12)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +72,7 @@ def test_every_service_refuses_the_development_stack_in_production() -> None:
         "environment": "production",
         "database_url": db,
         "stripe_secret_key": REAL,
-        "stripe_webhook_secret": "whsec_9dQ2vXk7LmN4pR8tZ3wY",
+        "stripe_webhook_secret": WEBHOOK_SECRET,
     }
     assert ChargeSettings.model_validate(charge).webhook_http_port == 8102
     ChargeSettings.model_validate(
@@ -99,7 +103,7 @@ def test_every_service_refuses_the_development_stack_in_production() -> None:
         "environment": "production",
         "database_url": db,
         "stripe_secret_key": REAL,
-        "stripe_publishable_key": "pk_live_51Hq8R2kY7vNw3xZ",
+        "stripe_publishable_key": "pk_" + "live_" + secrets.token_hex(12),
         "public_base_url": "https://pay.example.com",
     }
     with pytest.raises(ValidationError, match="csrf_secret"):
@@ -114,19 +118,19 @@ def test_settings_reprs_show_no_secret() -> None:
         {
             "database_url": "postgresql://bookpay:Vt8w2QmZ4nLp@db:5432/charge",
             "stripe_secret_key": REAL,
-            "stripe_webhook_secret": "whsec_9dQ2vXk7LmN4pR8tZ3wY",
+            "stripe_webhook_secret": WEBHOOK_SECRET,
         }
     )
     shown = repr(settings) + str(settings) + repr(settings.model_dump())
-    for secret in (REAL, "whsec_9dQ2vXk7LmN4pR8tZ3wY", "Vt8w2QmZ4nLp"):
+    for secret in (REAL, WEBHOOK_SECRET, "Vt8w2QmZ4nLp"):
         assert secret not in shown
 
 
 def test_deps_reprs_show_no_webhook_secret() -> None:
     from charge_service.deps import Deps
 
-    deps = Deps(pool=None, stripe=None, faults=None, webhook_secret="whsec_9dQ2vXk7LmN4pR8tZ3wY")  # type: ignore[arg-type]
-    assert "whsec_9dQ2vXk7LmN4pR8tZ3wY" not in repr(deps)
+    deps = Deps(pool=None, stripe=None, faults=None, webhook_secret=WEBHOOK_SECRET)  # type: ignore[arg-type]
+    assert WEBHOOK_SECRET not in repr(deps)
 
 
 def test_logs_never_show_a_link_token_or_a_stripe_secret() -> None:
@@ -143,7 +147,7 @@ def test_logs_never_show_a_link_token_or_a_stripe_secret() -> None:
     line = RedactingFormatter("%(message)s").format(record)
     assert token not in line and REAL not in line and "XyZ123" not in line
     assert "/pay/[redacted]/success" in line
-    assert redact("whsec_9dQ2vXk7LmN4pR8tZ3wY") == "whsec_[redacted]"
+    assert redact(WEBHOOK_SECRET) == "whsec_[redacted]"
 
 
 def test_logs_never_show_an_api_keys_secret_or_an_authorization_header() -> None:

