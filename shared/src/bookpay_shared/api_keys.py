@@ -129,13 +129,18 @@ async def apply_key(conn: Connection, e: ApiKeyStateChanged) -> None:
 
 
 class ProjectedKeys:
-    """A KeyStore on this service's projection of booking-service's keys."""
+    """A KeyStore on this service's projection of booking-service's keys. A subclass names
+    another table through the two statements (booking-service: its own `api_keys`)."""
+
+    FIND = """SELECT key_id, account_id, scopes, key_hash, revoked
+              FROM known_api_keys WHERE key_id = $1"""
+    RECORD_USE = "UPDATE known_api_keys SET last_used_at = $2 WHERE key_id = $1"
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     async def find(self, key_id: uuid.UUID) -> StoredKey | None:
-        row = await self.pool.fetchrow("SELECT * FROM known_api_keys WHERE key_id = $1", key_id)
+        row = await self.pool.fetchrow(self.FIND, key_id)
         if row is None:
             return None
         return StoredKey(
@@ -147,6 +152,4 @@ class ProjectedKeys:
         )
 
     async def record_use(self, key_id: uuid.UUID, at: datetime) -> None:
-        await self.pool.execute(
-            "UPDATE known_api_keys SET last_used_at = $2 WHERE key_id = $1", key_id, at
-        )
+        await self.pool.execute(self.RECORD_USE, key_id, at)

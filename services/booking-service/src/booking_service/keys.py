@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bookpay_shared import outbox
-from bookpay_shared.api_keys import IssuedKey, KeyMode, StoredKey, issue_key, key_prefix
+from bookpay_shared.api_keys import IssuedKey, KeyMode, ProjectedKeys, issue_key, key_prefix
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import ApiKeyStateChanged
 from bookpay_shared.pagination import START, Cursor
@@ -113,28 +113,12 @@ async def _get(conn: Connection, account_id: uuid.UUID, key_id: uuid.UUID) -> Ap
     return _key(row)
 
 
-class OwnKeys:
+class OwnKeys(ProjectedKeys):
     """booking-service verifies keys on its own table: a revocation counts at once here."""
 
-    def __init__(self, pool: Pool) -> None:
-        self.pool = pool
-
-    async def find(self, key_id: uuid.UUID) -> StoredKey | None:
-        row = await self.pool.fetchrow("SELECT * FROM api_keys WHERE key_id = $1", key_id)
-        if row is None:
-            return None
-        return StoredKey(
-            row["key_id"],
-            row["account_id"],
-            frozenset(row["scopes"]),
-            row["key_hash"],
-            row["revoked_at"] is not None,
-        )
-
-    async def record_use(self, key_id: uuid.UUID, at: datetime) -> None:
-        await self.pool.execute(
-            "UPDATE api_keys SET last_used_at = $2 WHERE key_id = $1", key_id, at
-        )
+    FIND = """SELECT key_id, account_id, scopes, key_hash, revoked_at IS NOT NULL AS revoked
+              FROM api_keys WHERE key_id = $1"""
+    RECORD_USE = "UPDATE api_keys SET last_used_at = $2 WHERE key_id = $1"
 
 
 def _key(row: repo.Row) -> ApiKey:
