@@ -25,7 +25,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
 
-.venv/.synced: $(UV) pyproject.toml uv.lock shared/pyproject.toml devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
+.venv/.synced: $(UV) pyproject.toml uv.lock shared/pyproject.toml devstack/pyproject.toml ops/pyproject.toml $(wildcard services/*/pyproject.toml)
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
@@ -41,7 +41,7 @@ infra: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy shared/src devstack/src services/*/src
+	$(RUN) mypy shared/src devstack/src ops/src services/*/src
 	$(RUN) mypy bench
 	$(RUN) python -m bookpay_devstack.import_rules
 

@@ -1,0 +1,1 @@
+"""bookpay-ops: see and steer a running bookpay from a terminal."""

@@ -1,0 +1,72 @@
+"""bookpay-ops: is anything stuck, what happened to a charge, what is in the dead letters, how
+fast is each service going. Works against any bookpay deployment given its Kafka and service
+addresses and credentials (options or BOOKPAY_* environment variables); the defaults are
+`make run`'s stack."""
+
+from __future__ import annotations
+
+import typer
+
+from bookpay_ops.config import (
+    DEFAULT_URLS,
+    DEV_PLATFORM_KEY,
+    BookingUrl,
+    BootstrapOption,
+    ChargeUrl,
+    LinkUrl,
+    MechanismOption,
+    NotificationUrl,
+    PasswordOption,
+    PlatformKeyOption,
+    ProtocolOption,
+    UsernameOption,
+    build_target,
+)
+
+app = typer.Typer(
+    name="bookpay-ops",
+    help=__doc__,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def connect(
+    ctx: typer.Context,
+    bootstrap_server: BootstrapOption = "127.0.0.1:9092",
+    username: UsernameOption = "admin",
+    password: PasswordOption = None,
+    security_protocol: ProtocolOption = "SASL_PLAINTEXT",
+    sasl_mechanism: MechanismOption = "PLAIN",
+    booking_url: BookingUrl = DEFAULT_URLS["booking-service"],
+    charge_url: ChargeUrl = DEFAULT_URLS["charge-service"],
+    link_url: LinkUrl = DEFAULT_URLS["link-service"],
+    notification_url: NotificationUrl = DEFAULT_URLS["notification-service"],
+    platform_key: PlatformKeyOption = DEV_PLATFORM_KEY,
+) -> None:
+    """Connection options come before the command: `bookpay-ops --bootstrap-server H:P lag`."""
+    ctx.obj = build_target(
+        bootstrap_server=bootstrap_server,
+        username=username,
+        password=password,
+        security_protocol=security_protocol,
+        sasl_mechanism=sasl_mechanism,
+        booking_url=booking_url,
+        charge_url=charge_url,
+        link_url=link_url,
+        notification_url=notification_url,
+        platform_key=platform_key,
+    )
+
+
+@app.command()
+def services(ctx: typer.Context) -> None:
+    """Each service's staff URL, as this tool reaches it."""
+    for name, url in ctx.obj.service_urls.items():
+        typer.echo(f"{name:22} {url}")
+
+
+def main() -> None:
+    app()
