@@ -107,7 +107,7 @@ async def run_command(args: argparse.Namespace) -> None:
             log.info("services healthy after %.1fs", time.monotonic() - started)
             demo = await seed(Endpoints.of(services), config.runtime_dir / DEMO_FILE)
             print_ready(stack, services, demo, time.monotonic() - started)
-            await asyncio.Event().wait()
+            await services.supervise()
         finally:
             await services.stop_all()
 

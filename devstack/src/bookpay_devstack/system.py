@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bookpay_devstack.process import ManagedProcess, StartupError
 from bookpay_devstack.stack import Stack
+
+log = logging.getLogger("bookpay_devstack")
 
 
 @dataclass(frozen=True)
@@ -245,3 +249,46 @@ class Services:
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.processes.values()))
+
+    async def supervise(self, policy: RestartPolicy | None = None) -> None:
+        """Watch every service process until cancelled: one that exits is reported at once
+        and started again with the same settings, after a backoff that grows while it keeps
+        failing (as a process manager or an orchestrator would)."""
+        async with asyncio.TaskGroup() as group:
+            for name, instance in self.instances():
+                group.create_task(self._keep_running(name, instance, policy or RestartPolicy()))
+
+    async def _keep_running(self, name: str, instance: int, policy: RestartPolicy) -> None:
+        label = process_label(name, instance)
+        failures = 0
+        started_at = time.monotonic()
+        while True:
+            process = self.processes[label]
+            code = await process.wait()
+            await process.stop()  # closes its log; sweeps anything left in its group
+            lived = time.monotonic() - started_at
+            failures = 1 if lived >= policy.healthy_after else failures + 1
+            delay = policy.delay(failures)
+            log.error(
+                "%s exited with code %s after %.0f s; restarting it in %.0f s (log %s)",
+                label,
+                code,
+                lived,
+                delay,
+                process.log_path,
+            )
+            await asyncio.sleep(delay)
+            self.start(name, instance=instance)
+            started_at = time.monotonic()
+            log.info("%s restarted (pid %s)", label, self.processes[label].pid)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    healthy_after: float = 60.0
+    """A process that ran this long before exiting starts over at `first_delay`."""
+
+    def delay(self, failures: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** (failures - 1)))

@@ -41,19 +41,25 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     removed by the relay itself."""
 
 
-async def open_pool(pool: Pool, dsn: str, *, wait_seconds: float = 30.0) -> None:
-    """Wait until the server accepts connections, then open the pool's connections."""
-    deadline = asyncio.get_running_loop().time() + wait_seconds
+async def open_pool(pool: Pool, dsn: str, *, wait_seconds: float | None = 30.0) -> None:
+    """Wait until the server accepts connections (for `wait_seconds`, or for as long as it
+    takes when None: 0.5 s between tries, doubling up to 15 s), then open the pool."""
+    loop = asyncio.get_running_loop()
+    deadline = None if wait_seconds is None else loop.time() + wait_seconds
+    delay = 0.5
     while True:
         try:
             conn = await asyncpg.connect(dsn)
             await conn.close()
             break
         except (OSError, asyncpg.CannotConnectNowError) as exc:
-            if asyncio.get_running_loop().time() > deadline:
+            if deadline is not None and loop.time() > deadline:
                 raise
-            log.warning("database not reachable yet (%s); retrying", type(exc).__name__)
-            await asyncio.sleep(0.5)
+            log.warning(
+                "database not reachable yet (%s); trying again in %.1f s", type(exc).__name__, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(15.0, delay * 2)
     await pool
 
 

@@ -5,13 +5,14 @@
 answered 413 before a byte of its body is read; a body without a length (chunked) is counted
 as it streams in, and answered 413 as soon as it goes over: the app then sees the client as
 gone and whatever it answers is dropped. No body is ever held whole beyond the limit.
+`UntilStarted` answers 503 to work routes while the service still waits for its dependencies.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import Request
@@ -83,6 +84,30 @@ class BodyLimit:
         )
 
 
+class UntilStarted:
+    """Answers 503 (with Retry-After) to every request but the probes until `started()` is
+    true: a service serves /healthz and /readyz while it waits for its database and Kafka,
+    and its work routes only once they are there."""
+
+    PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, started: Callable[[], bool]) -> None:
+        self.app = app
+        self.started = started
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.started() or scope.get("path") in self.PROBES:
+            await self.app(scope, receive, send)
+            return
+        await _reply(
+            send,
+            503,
+            "starting",
+            "the service is starting (waiting for its database and Kafka); try again shortly",
+            extra_headers=[(b"retry-after", b"2")],
+        )
+
+
 def _content_length(scope: Scope) -> int | None:
     """The declared body length, None when there is none, -1 when it is not a number."""
     for name, value in scope.get("headers", ()):
@@ -95,7 +120,13 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _reply(send: Send, status: int, code: str, message: str) -> None:
+async def _reply(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps(error_body(code, message)).encode()
     await send(
         {
@@ -105,6 +136,7 @@ async def _reply(send: Send, status: int, code: str, message: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *(extra_headers or []),
             ],
         }
     )

@@ -133,6 +133,10 @@ class KeyOrderedConsumer:
         return self._in_flight
 
     async def start(self) -> None:
+        """Join the group and start fetching; again after a failed start (Kafka was not
+        reachable), a no-op once started."""
+        if self._fetcher is not None:
+            return
         await self._consumer.start()
         self._consumer.subscribe([self.topic], listener=_Listener(self))
         self._fetcher = asyncio.create_task(self._fetch_forever(), name=f"fetch {self.group_id}")

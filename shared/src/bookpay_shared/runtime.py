@@ -2,11 +2,16 @@
 
 A service's `main` reads its settings, then, inside the event loop, builds a `ServiceRuntime`,
 registers its consumers, routes and background tasks, and awaits `serve()`. Nothing connects
-before the loop runs. Start-up order: database (migrations
-applied), Kafka producer, outbox relay, consumers, then HTTP. `GET /healthz` says the process
-is alive (200 whenever it answers); `GET /readyz` answers 200 only when the database is
-reachable, the Kafka producer is connected and every consumer has joined its group, else 503
-naming what is not ready (what an orchestrator's readiness probe and the dev stack wait for).
+before the loop runs. HTTP is served at once; then the service connects, in order: database
+(migrations applied), Kafka producer, outbox relay, consumers. A dependency that is not there
+yet (PostgreSQL or Kafka down, or still starting) is waited for, retried with backoff for as
+long as it takes, never a reason to exit; meanwhile every route but the probes answers 503
+(`guards.UntilStarted`). `GET /healthz` says the process is alive (200 whenever it answers);
+`GET /readyz` answers 200 only when the service has started, the database is reachable, the
+Kafka producer is connected and every consumer has joined its group, else 503 naming what is
+not ready (what an orchestrator's readiness probe and the dev stack wait for). Once started,
+an outage of either is ridden out by the parts themselves (pool reconnects, producer and
+consumers retry, consumers retry transient failures).
 
 HTTP is served by one or more apps, each on its own port and each with its own uvicorn server
 in the same process: the staff app (`http_app`: the `/v1/accounts/...` API and its `/docs`)
@@ -26,9 +31,11 @@ from dataclasses import dataclass, field
 from importlib.abc import Traversable
 from typing import Any, TypeVar
 
+import asyncpg
 import swagger_ui_bundle
 import uvicorn
 import uvloop
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
@@ -40,7 +47,7 @@ from bookpay_shared.auth import Authenticator, TokenVerifier
 from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
-from bookpay_shared.guards import BodyLimit
+from bookpay_shared.guards import BodyLimit, UntilStarted
 from bookpay_shared.kafka import Producer
 from bookpay_shared.logs import configure
 from bookpay_shared.oidc import JwtVerifier
@@ -74,6 +81,8 @@ class ServiceRuntime:
     _tasks: list[BackgroundTask] = field(default_factory=list)
     public_apps: list[tuple[FastAPI, int]] = field(default_factory=list)
     """Apps served besides the staff app, each on its own port."""
+    started: bool = field(init=False, default=False)
+    """Connected to the database and Kafka, consumers subscribed: work routes are served."""
 
     def __post_init__(self) -> None:
         kafka = self.settings.kafka_connection()
@@ -105,31 +114,42 @@ class ServiceRuntime:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        await open_pool(self.db, self.settings.database_url.get_secret_value())
-        components = [("service", self.migrations)]
-        if self.uses_projections:
-            components.insert(0, ("projections", projections.migrations()))
-        await apply_migrations(self.db, components)
-        await self.producer.start()
-        tasks = [asyncio.create_task(OutboxRelay(self.db, self.producer).run(), name="outbox")]
-        tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]
-        await self.consumers.start()
-        kafka = self.settings.kafka_connection()
-        log.info(
-            "%s started (Kafka principal %s over %s)",
-            self.name,
-            kafka.username or "none",
-            kafka.security_protocol,
-        )
+        """Connect everything (waiting for what is not there yet), run, then stop what was
+        started, also when the start itself is cancelled (a stop while still waiting)."""
+        tasks: list[asyncio.Task[None]] = []
+        pool_open = False
         try:
+            dsn = self.settings.database_url.get_secret_value()
+            await open_pool(self.db, dsn, wait_seconds=None)
+            pool_open = True
+            components = [("service", self.migrations)]
+            if self.uses_projections:
+                components.insert(0, ("projections", projections.migrations()))
+            await _until_up("the database", lambda: apply_migrations(self.db, components))
+            await _until_up("Kafka", self.producer.start)
+            tasks.append(
+                asyncio.create_task(OutboxRelay(self.db, self.producer).run(), name="outbox")
+            )
+            tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]
+            await _until_up("Kafka", self.consumers.start)
+            kafka = self.settings.kafka_connection()
+            log.info(
+                "%s started (Kafka principal %s over %s)",
+                self.name,
+                kafka.username or "none",
+                kafka.security_protocol,
+            )
+            self.started = True
             yield
         finally:
+            self.started = False
             await self.consumers.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.producer.stop()
-            await self.db.close()
+            if pool_open:
+                await self.db.close()
             log.info("%s stopped", self.name)
 
     def http_app(self, *, title: str, **fastapi_args: Any) -> FastAPI:
@@ -145,6 +165,7 @@ class ServiceRuntime:
         self._add_healthz(app)
         _add_docs(app, title)
         app.add_middleware(BodyLimit, max_bytes=self.settings.max_body_bytes)
+        app.add_middleware(UntilStarted, started=lambda: self.started)
         return app
 
     def public_app(self, *, title: str, port: int, max_body_bytes: int | None = None) -> FastAPI:
@@ -153,6 +174,7 @@ class ServiceRuntime:
         app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
         self._add_healthz(app)
         app.add_middleware(BodyLimit, max_bytes=max_body_bytes or self.settings.max_body_bytes)
+        app.add_middleware(UntilStarted, started=lambda: self.started)
         self.public_apps.append((app, port))
         return app
 
@@ -166,6 +188,10 @@ class ServiceRuntime:
         async def readyz() -> JSONResponse:
             """Ready for work: database, Kafka producer and every consumer group."""
             consumers = self.consumers.readiness()
+            if not self.started:
+                return JSONResponse(
+                    {"status": "starting", "consumers_not_ready": sorted(consumers)}, 503
+                )
             checks = {
                 "database": await self._database_ok(),
                 "kafka": await self.producer.is_healthy(),
@@ -223,14 +249,27 @@ class ServiceRuntime:
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            async with self.running():
-                tasks = [asyncio.create_task(s.serve()) for s in servers]
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                stop()  # one server ended (a stop, or a port it could not bind): end them all
-                await asyncio.gather(*tasks)
+            # HTTP first (the probes answer while the dependencies are waited for); the rest
+            # runs until one server ends (a stop, or a port it could not bind), then all end.
+            # A failure that waiting cannot mend (a broken migration) ends the servers too, and
+            # the process exits with it.
+            serving = [asyncio.create_task(s.serve()) for s in servers]
+            life = asyncio.create_task(self._run_until_cancelled(), name="running")
+            await asyncio.wait([*serving, life], return_when=asyncio.FIRST_COMPLETED)
+            stop()
+            await asyncio.gather(*serving)
+            if not life.done():
+                life.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await life
+            life.result()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    async def _run_until_cancelled(self) -> None:
+        async with self.running():
+            await asyncio.Event().wait()
 
 
 class _Server(uvicorn.Server):
@@ -273,6 +312,34 @@ def _add_docs(app: FastAPI, title: str) -> None:
     # Plain routes, like FastAPI's own /docs: not part of the API or its documents.
     app.add_route("/docs", docs, include_in_schema=False)
     app.add_route(_DOCS_ASSETS + "/{name}", docs_asset, include_in_schema=False)
+
+
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    KafkaConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
+
+
+async def _until_up(what: str, step: Callable[[], Awaitable[object]]) -> None:
+    """Run `step` until it gets through: while `what` is unreachable, wait (1 s, doubling up to
+    15 s) and try again. Any other failure (a broken migration, a refused password) is raised."""
+    delay = 1.0
+    while True:
+        try:
+            await step()
+            return
+        except _UNREACHABLE as exc:
+            log.warning("%s is not reachable (%r); trying again in %.0f s", what, exc, delay)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            log.warning("%s is not ready (%r); trying again in %.0f s", what, exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(15.0, delay * 2)
 
 
 async def _supervised(task: BackgroundTask) -> None:
