@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from bookpay_shared.money import format_amount
 from rich.console import Console, Group
 from rich.table import Table
 
@@ -190,7 +191,7 @@ def render(report: ChargesReport) -> Group:
         failed.add_row(
             f"{f.created_at:%H:%M:%S}",
             str(f.charge_id),
-            f"{f.amount} {f.currency}",
+            format_amount(f.amount, f.currency),
             f.method,
             (f.reason or "") + (f" ({f.decline_code})" if f.decline_code else ""),
             f.message or "",
