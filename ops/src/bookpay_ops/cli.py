@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from bookpay_ops.charges import charges_command
 from bookpay_ops.config import (
     DEFAULT_URLS,
     DEV_PLATFORM_KEY,
@@ -22,6 +23,7 @@ from bookpay_ops.config import (
     UsernameOption,
     build_target,
 )
+from bookpay_ops.outbox import outbox_command
 
 app = typer.Typer(
     name="bookpay-ops",
@@ -66,6 +68,10 @@ def services(ctx: typer.Context) -> None:
     """Each service's staff URL, as this tool reaches it."""
     for name, url in ctx.obj.service_urls.items():
         typer.echo(f"{name:22} {url}")
+
+
+app.command("outbox")(outbox_command)
+app.command("charges")(charges_command)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Annotated
 
 from bookpay_shared.auth import Scope, authorized
-from bookpay_shared.events import ChargeMethod
+from bookpay_shared.events import ChargeMethod, FailureReason
 from bookpay_shared.http import Unprocessable
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from fastapi import APIRouter, Depends, Query
@@ -38,6 +38,13 @@ def _filter(
         AwareDatetime | None,
         Query(description="only charges made before this time (with its offset)"),
     ] = None,
+    failure_reason: Annotated[
+        list[FailureReason] | None,
+        Query(
+            description="only failed charges that failed for one of these reasons "
+            "(repeat for several)"
+        ),
+    ] = None,
 ) -> ChargeFilter:
     try:
         return ChargeFilter(
@@ -45,6 +52,7 @@ def _filter(
             method=method,
             created_from=created_from,
             created_to=created_to,
+            failure_reasons=frozenset(failure_reason or ()),
         )
     except ValueError as exc:
         raise Unprocessable(str(exc), code="invalid_filter") from exc

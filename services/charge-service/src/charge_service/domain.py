@@ -368,6 +368,10 @@ class ChargeFilter:
     method: ChargeMethod | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    failure_reasons: frozenset[FailureReason] = frozenset()
+    """Only failed charges that failed for one of these reasons (none: no such filter). A
+    charge that went on after a failure (to a payment link, another card) is not failed, and
+    is not listed by reason."""
 
     def __post_init__(self) -> None:
         if self.created_from and self.created_to and self.created_from >= self.created_to:

@@ -306,6 +306,7 @@ async def list_charges(
              AND ($4::text IS NULL OR method = $4)
              AND ($5::timestamptz IS NULL OR created_at >= $5)
              AND ($6::timestamptz IS NULL OR created_at < $6)
+             AND ($10::text[] IS NULL OR (status = 'failed' AND failure_reason = ANY($10)))
              AND (created_at, charge_id) < ($7, $8)
            ORDER BY created_at DESC, charge_id DESC LIMIT $9""",
         account_id,
@@ -317,6 +318,7 @@ async def list_charges(
         after.created_at,
         after.id,
         limit,
+        [r.value for r in only.failure_reasons] or None,
     )
     return [_charge(r) for r in rows]
 

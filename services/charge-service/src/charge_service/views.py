@@ -80,6 +80,8 @@ class ConnectionOut(BaseModel):
 class FailureOut(BaseModel):
     reason: FailureReason
     message: str
+    decline_code: str | None = None
+    """The card issuer's decline code, when Stripe gave one (`insufficient_funds`, ...)."""
 
 
 class ChargeSummaryOut(BaseModel):
@@ -110,7 +112,11 @@ class ChargeSummaryOut(BaseModel):
             currency=c.currency,
             method=c.method,
             status=c.status,
-            failure=FailureOut(reason=c.failure.reason, message=c.failure.message)
+            failure=FailureOut(
+                reason=c.failure.reason,
+                message=c.failure.message,
+                decline_code=c.failure.decline_code,
+            )
             if c.failure and c.status is ChargeStatus.FAILED
             else None,
             attempts=c.attempts,

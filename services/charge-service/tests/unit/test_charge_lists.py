@@ -49,9 +49,23 @@ def test_a_failed_charge_is_listed_with_why_it_failed() -> None:
     assert shown["failure"] == {
         "reason": "no_card_on_file",
         "message": "This customer has no saved card.",
+        "decline_code": None,
     }
     assert shown["created_at"] == "2027-05-01T08:53:00Z"
     assert shown["booking_ids"] == [str(uuid.UUID(int=3))]
+
+
+def test_a_declined_charge_is_listed_with_the_banks_decline_code() -> None:
+    declined = recorded(
+        8,
+        status=ChargeStatus.FAILED,
+        failure=Failure(FailureReason.CARD_DECLINED, "Your card was declined.", "do_not_honor"),
+    )
+
+    failure = ChargeSummaryOut.of(declined).failure
+
+    assert failure is not None
+    assert (failure.reason, failure.decline_code) == (FailureReason.CARD_DECLINED, "do_not_honor")
 
 
 def test_a_charge_that_went_on_after_a_failure_is_listed_without_one() -> None:
@@ -91,6 +105,7 @@ def app_showing_filters() -> FastAPI:
             "statuses": sorted(only.statuses),
             "method": only.method,
             "created_from": only.created_from,
+            "failure_reasons": sorted(only.failure_reasons),
         }
 
     return app
@@ -111,7 +126,16 @@ async def test_filters_take_one_status_or_several() -> None:
         "statuses": ["failed", "processing"],
         "method": "payment_link",
         "created_from": None,
+        "failure_reasons": [],
     }
+
+
+async def test_filters_take_one_failure_reason_or_several() -> None:
+    one = await get("failure_reason=card_declined")
+    several = await get("failure_reason=link_expired&failure_reason=link_cancelled")
+
+    assert one.json()["failure_reasons"] == ["card_declined"]
+    assert several.json()["failure_reasons"] == ["link_cancelled", "link_expired"]
 
 
 @pytest.mark.parametrize(
@@ -122,6 +146,7 @@ async def test_filters_take_one_status_or_several() -> None:
         "created_from=yesterday",
         "created_from=2027-05-01T09:00:00",  # no offset: whose 9 o'clock?
         "created_from=2027-05-02T00:00:00Z&created_to=2027-05-01T00:00:00Z",
+        "failure_reason=bad_luck",
     ],
 )
 async def test_a_filter_we_cannot_read_is_refused(query: str) -> None:

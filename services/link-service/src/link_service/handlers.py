@@ -216,14 +216,27 @@ async def list_links(
     account_id: uuid.UUID,
     *,
     customer_id: uuid.UUID | None = None,
+    charge_id: uuid.UUID | None = None,
     state: LinkState | None = None,
     limit: int = 100,
     after: Cursor = START,
-) -> list[Link]:
+) -> list[repo.ListedLink]:
     async with pool.acquire() as conn:
         return await repo.list_links(
-            conn, account_id, customer_id=customer_id, state=state, limit=limit, after=after
+            conn,
+            account_id,
+            customer_id=customer_id,
+            charge_id=charge_id,
+            state=state,
+            limit=limit,
+            after=after,
         )
+
+
+async def addressee(pool: Pool, link: Link) -> repo.Addressee | None:
+    """The link's customer's name and email, as the projection knows them now."""
+    async with pool.acquire() as conn:
+        return await repo.get_addressee(conn, link)
 
 
 async def history(pool: Pool, link_id: uuid.UUID) -> list[repo.HistoryEntry]:

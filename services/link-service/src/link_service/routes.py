@@ -13,12 +13,13 @@ from bookpay_shared.guards import client_address
 from bookpay_shared.http import Conflict, NotFound, RateLimited
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.ratelimit import RateLimiter
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from link_service import handlers, payments
 from link_service.domain import MAX_EXPIRY_HOURS, Link, LinkOrigin, LinkState
 from link_service.handlers import Deps
+from link_service.repository import Addressee
 
 router = APIRouter(prefix="/v1")
 Reads = authorized(Scope.READ)
@@ -47,9 +48,14 @@ class LinkOut(BaseModel):
     payment_intent_id: str | None
     save_card: bool
     times_sent: int
+    customer_name: str | None = None
+    """The customer's name as this service knows it now (from booking-service's customers);
+    null while the customer is unknown here."""
+    customer_email: str | None = None
+    """The customer's email address, known as `customer_name` is."""
 
     @classmethod
-    def of(cls, link: Link, now: datetime) -> LinkOut:
+    def of(cls, link: Link, now: datetime, customer: Addressee | None = None) -> LinkOut:
         return cls(
             link_id=link.link_id,
             charge_id=link.charge_id,
@@ -67,6 +73,8 @@ class LinkOut(BaseModel):
             payment_intent_id=link.payment_intent_id,
             save_card=link.save_card,
             times_sent=link.sent_count,
+            customer_name=customer.name if customer else None,
+            customer_email=customer.email if customer else None,
         )
 
 
@@ -99,14 +107,29 @@ class LinkSettingsOut(BaseModel):
 
 
 async def _page(
-    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID | None, limit: int, after: Cursor
+    deps: Deps,
+    account_id: uuid.UUID,
+    limit: int,
+    after: Cursor,
+    *,
+    customer_id: uuid.UUID | None = None,
+    charge_id: uuid.UUID | None = None,
 ) -> tuple[list[LinkOut], str | None]:
     found = await handlers.list_links(
-        deps.pool, account_id, customer_id=customer_id, limit=limit + 1, after=after
+        deps.pool,
+        account_id,
+        customer_id=customer_id,
+        charge_id=charge_id,
+        limit=limit + 1,
+        after=after,
     )
-    page = Page.of(found, limit, lambda link: Cursor(link.created_at, link.link_id))
+    page = Page.of(found, limit, lambda f: Cursor(f.link.created_at, f.link.link_id))
     now = utcnow()
-    return [LinkOut.of(link, now) for link in page.items], page.next_cursor
+    return [LinkOut.of(f.link, now, f.customer) for f in page.items], page.next_cursor
+
+
+async def _shown(deps: Deps, link: Link) -> LinkOut:
+    return LinkOut.of(link, utcnow(), await handlers.addressee(deps.pool, link))
 
 
 @router.get("/accounts/{account_id}/links", response_model=LinksOut, dependencies=[Reads])
@@ -115,12 +138,18 @@ async def list_links(
     after: After,
     state: LinkState | None = None,
     customer_id: uuid.UUID | None = None,
+    charge_id: Annotated[
+        uuid.UUID | None, Query(description="only the link of this charge (at most one)")
+    ] = None,
     limit: PageLimit = DEFAULT_LIMIT,
     deps: Deps = Depends(get_deps),
 ) -> LinksOut:
     """The account's links, newest first, `limit` a page; `next_cursor` asks for the next page
-    (a `state` filter applies to each page, which may then hold fewer than `limit`)."""
-    shown, next_cursor = await _page(deps, account_id, customer_id, limit, after)
+    (a `state` filter applies to each page, which may then hold fewer than `limit`). Each link
+    shows its customer's name and email (null while this service does not know the customer)."""
+    shown, next_cursor = await _page(
+        deps, account_id, limit, after, customer_id=customer_id, charge_id=charge_id
+    )
     return LinksOut(
         links=[link for link in shown if state is None or link.state is state],
         next_cursor=next_cursor,
@@ -140,7 +169,7 @@ async def list_customer_links(
     deps: Deps = Depends(get_deps),
 ) -> LinksOut:
     """The customer's links, newest first, `limit` a page; `next_cursor` for the next."""
-    shown, next_cursor = await _page(deps, account_id, customer_id, limit, after)
+    shown, next_cursor = await _page(deps, account_id, limit, after, customer_id=customer_id)
     return LinksOut(links=shown, next_cursor=next_cursor)
 
 
@@ -156,7 +185,7 @@ async def get_link(
         raise NotFound(str(exc)) from exc
     entries = await handlers.history(deps.pool, link_id)
     return LinkDetailOut(
-        **LinkOut.of(link, utcnow()).model_dump(),
+        **(await _shown(deps, link)).model_dump(),
         history=[HistoryOut(at=e.at, state=e.state, note=e.note, actor=e.actor) for e in entries],
     )
 
@@ -175,7 +204,7 @@ async def cancel_link(
         raise NotFound(str(exc)) from exc
     except handlers.LinkConflict as exc:
         raise Conflict(str(exc), code="link_not_active") from exc
-    return LinkOut.of(link, utcnow())
+    return await _shown(deps, link)
 
 
 def limit_resends(request: Request, account_id: uuid.UUID, _: LinksCaller) -> None:
@@ -208,7 +237,7 @@ async def resend_link(
         raise NotFound(str(exc)) from exc
     except handlers.LinkConflict as exc:
         raise Conflict(str(exc), code="link_not_active") from exc
-    return LinkOut.of(link, utcnow())
+    return await _shown(deps, link)
 
 
 @router.get(

@@ -22,6 +22,7 @@ from bookpay_shared.events import (
     BookingStatus,
     ChargeAccepted,
     ChargeMethod,
+    CustomerStateChanged,
     FailureReason,
     PaymentFailed,
     StripeConnectionChanged,
@@ -227,6 +228,42 @@ async def published(pool: Pool, event_type: str) -> list[dict[str, Any]]:
         "SELECT message_key, payload FROM outbox WHERE event_type = $1 ORDER BY id", event_type
     )
     return [{"key": r["message_key"], **json.loads(r["payload"])} for r in rows]
+
+
+# --- staff lists ---------------------------------------------------------------------------
+
+
+async def test_listed_links_show_their_customer_once_known_and_one_charges_link(
+    pool: Pool,
+) -> None:
+    await known(pool)
+    d = deps(pool, FakeStripe())
+    first, second = charge_accepted(), charge_accepted(3000)
+    first_link, second_link = await new_link(d, first), await new_link(d, second)
+
+    before = await handlers.list_links(pool, ACCOUNT)
+    async with pool.acquire() as conn:
+        await projections.apply_customer(
+            conn,
+            CustomerStateChanged(
+                correlation_id=CUSTOMER,
+                customer_id=CUSTOMER,
+                account_id=ACCOUNT,
+                version=1,
+                name="Ada Lovelace",
+                email="ada@example.com",
+            ),
+        )
+    after = await handlers.list_links(pool, ACCOUNT)
+    only = await handlers.list_links(pool, ACCOUNT, charge_id=second.charge_id)
+
+    assert [f.link.link_id for f in before] == [second_link, first_link]
+    assert [f.customer for f in before] == [None, None]
+    ada = repo.Addressee("Ada Lovelace", "ada@example.com")
+    assert [f.customer for f in after] == [ada, ada]
+    assert [(f.link.link_id, f.customer) for f in only] == [(second_link, ada)]
+    assert await handlers.list_links(pool, ACCOUNT, charge_id=uuid.uuid4()) == []
+    assert await handlers.list_links(pool, uuid.uuid4(), charge_id=second.charge_id) == []
 
 
 # --- PaymentLinkClosed -----------------------------------------------------------------------

@@ -71,6 +71,7 @@ async def _link_payment(conn: Connection, event: PaymentSucceeded) -> LinkPaymen
         stripe_payment_intent_id=event.stripe_payment_intent_id,
         paid_at=event.paid_at,
         admins=tuple(Recipient(str(a.email), a.name) for a in admins),
+        customer_id=event.customer_id,
     )
 
 
@@ -137,6 +138,7 @@ async def _notify_admins_when_settled(
                     charge_id=charge_id,
                     recipient=admin,
                     email=email,
+                    customer_id=payment.customer_id,
                 )
                 for admin in unique_recipients(list(payment.admins))
             ],

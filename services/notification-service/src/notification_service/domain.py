@@ -75,6 +75,9 @@ class NewNotification:
     charge_id: uuid.UUID | None
     recipient: Recipient
     email: RenderedEmail
+    customer_id: uuid.UUID | None = None
+    """The customer the email is about (the recipient, or the payer the administrators hear
+    of); None only for emails written before it was kept."""
     link_url: str | None = field(default=None, repr=False)
     """A secret URL the email carries (the payment link), kept apart from the email, which
     holds `redacted_url(link_url)` in its place, and forgotten once the email is sent or
@@ -210,6 +213,8 @@ class LinkPayment:
     paid_at: datetime
     admins: tuple[Recipient, ...]
     """The account's administrators to notify (none when the account turned it off)."""
+    customer_id: uuid.UUID | None = None
+    """Who paid (PaymentSucceeded.customer_id); None only for payments kept before it was."""
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,7 @@ async def email_payment_link(deps: Deps, event: PaymentLinkCreated) -> None:
             charge_id=event.charge_id,
             recipient=recipient,
             email=email,
+            customer_id=event.customer_id,
             link_url=event.url,
         )
         await repo.add_notifications(conn, [notification])

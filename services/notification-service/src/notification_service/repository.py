@@ -33,8 +33,9 @@ async def add_notifications(conn: Connection, notifications: list[NewNotificatio
     """Write each notification unless its (dedupe_key, recipient) was written before."""
     await conn.executemany(
         """INSERT INTO notifications (id, dedupe_key, kind, account_id, charge_id, recipient,
-                                      recipient_name, subject, html, text, link_url)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                      recipient_name, subject, html, text, link_url,
+                                      customer_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (dedupe_key, lower(recipient)) DO NOTHING""",
         [
             (
@@ -49,6 +50,7 @@ async def add_notifications(conn: Connection, notifications: list[NewNotificatio
                 n.email.html,
                 n.email.text,
                 n.link_url,
+                n.customer_id,
             )
             for n in notifications
         ],
@@ -139,6 +141,7 @@ class NotificationView:
     notification_id: uuid.UUID
     kind: str
     charge_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
     recipient: str
     subject: str
     status: str
@@ -158,12 +161,15 @@ async def list_notifications(
     charge_id: uuid.UUID | None,
     limit: int,
     after: Cursor = START,
+    customer_id: uuid.UUID | None = None,
 ) -> list[NotificationView]:
-    """Newest first, from the notification after `after` (see bookpay_shared.pagination)."""
+    """Newest first, from the notification after `after` (see bookpay_shared.pagination):
+    served by notifications_account_paged, or notifications_customer_paged for a customer."""
     rows = await conn.fetch(
         """SELECT * FROM notifications
            WHERE account_id = $1 AND ($2::text IS NULL OR status = $2)
              AND ($3::uuid IS NULL OR charge_id = $3)
+             AND ($7::uuid IS NULL OR customer_id = $7)
              AND (created_at, id) < ($5, $6)
            ORDER BY created_at DESC, id DESC LIMIT $4""",
         account_id,
@@ -172,6 +178,7 @@ async def list_notifications(
         limit,
         after.created_at,
         after.id,
+        customer_id,
     )
     return [_view(r) for r in rows]
 
@@ -181,6 +188,7 @@ def _view(r: Row) -> NotificationView:
         notification_id=r["id"],
         kind=r["kind"],
         charge_id=r["charge_id"],
+        customer_id=r["customer_id"],
         recipient=r["recipient"],
         subject=r["subject"],
         status=r["status"],
@@ -207,8 +215,8 @@ async def add_link_payment(conn: Connection, p: LinkPayment) -> None:
     await conn.execute(
         """INSERT INTO link_payments (charge_id, account_id, merchant_name, customer_name,
                customer_email, booking_ids, amount, currency, stripe_payment_intent_id, paid_at,
-               admins)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
+               admins, customer_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)
            ON CONFLICT (charge_id) DO NOTHING""",
         p.charge_id,
         p.account_id,
@@ -221,6 +229,7 @@ async def add_link_payment(conn: Connection, p: LinkPayment) -> None:
         p.stripe_payment_intent_id,
         p.paid_at,
         json.dumps([{"name": a.name, "email": a.email} for a in p.admins]),
+        p.customer_id,
     )
 
 
@@ -244,6 +253,7 @@ def _link_payment(r: Row) -> LinkPayment:
         stripe_payment_intent_id=r["stripe_payment_intent_id"],
         paid_at=r["paid_at"],
         admins=tuple(Recipient(a["email"], a["name"]) for a in json.loads(r["admins"])),
+        customer_id=r["customer_id"],
     )
 
 

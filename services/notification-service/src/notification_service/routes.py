@@ -13,7 +13,7 @@ from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.money import Currency, PositiveAmount
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.projections import get_account
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from notification_service import handlers
@@ -81,6 +81,10 @@ class NotificationOut(BaseModel):
     notification_id: uuid.UUID
     kind: str
     charge_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    """The customer the email is about: the recipient of a payment link, or the payer the
+    administrators are told of (null for emails written before this was kept, when it could
+    not be worked out)."""
     recipient: str
     subject: str
     status: DeliveryStatus
@@ -143,6 +147,33 @@ class NotificationsOut(BaseModel):
     """Pass as `cursor` for the next page; null on the last page."""
 
 
+async def _page(
+    pool: Pool,
+    account_id: uuid.UUID,
+    after: Cursor,
+    limit: int,
+    *,
+    status: DeliveryStatus | None,
+    charge_id: uuid.UUID | None,
+    customer_id: uuid.UUID | None,
+) -> NotificationsOut:
+    async with pool.acquire() as conn:
+        found = await repo.list_notifications(
+            conn,
+            account_id,
+            status=status,
+            charge_id=charge_id,
+            customer_id=customer_id,
+            limit=limit + 1,
+            after=after,
+        )
+    page = Page.of(found, limit, lambda n: Cursor(n.created_at, n.notification_id))
+    return NotificationsOut(
+        notifications=[NotificationOut.model_validate(n, from_attributes=True) for n in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
 @router.get("/accounts/{account_id}/notifications", dependencies=[authorized(Scope.READ)])
 async def list_notifications(
     account_id: uuid.UUID,
@@ -150,18 +181,47 @@ async def list_notifications(
     after: After,
     status: DeliveryStatus | None = None,
     charge_id: uuid.UUID | None = None,
+    customer_id: Annotated[
+        uuid.UUID | None, Query(description="only the emails about this customer")
+    ] = None,
     limit: PageLimit = DEFAULT_LIMIT,
 ) -> NotificationsOut:
     """The account's emails, newest first: to whom, of what kind, and how delivery went;
     `limit` a page, `next_cursor` for the next (the filters hold on every page)."""
-    async with pool.acquire() as conn:
-        found = await repo.list_notifications(
-            conn, account_id, status=status, charge_id=charge_id, limit=limit + 1, after=after
-        )
-    page = Page.of(found, limit, lambda n: Cursor(n.created_at, n.notification_id))
-    return NotificationsOut(
-        notifications=[NotificationOut.model_validate(n, from_attributes=True) for n in page.items],
-        next_cursor=page.next_cursor,
+    return await _page(
+        pool,
+        account_id,
+        after,
+        limit,
+        status=status,
+        charge_id=charge_id,
+        customer_id=customer_id,
+    )
+
+
+@router.get(
+    "/accounts/{account_id}/customers/{customer_id}/notifications",
+    dependencies=[authorized(Scope.READ)],
+)
+async def list_customer_notifications(
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    pool: PoolDep,
+    after: After,
+    status: DeliveryStatus | None = None,
+    charge_id: uuid.UUID | None = None,
+    limit: PageLimit = DEFAULT_LIMIT,
+) -> NotificationsOut:
+    """The emails about one customer (their payment links, and the administrators' emails
+    about their payments), newest first, paged and filtered as the account's list."""
+    return await _page(
+        pool,
+        account_id,
+        after,
+        limit,
+        status=status,
+        charge_id=charge_id,
+        customer_id=customer_id,
     )
 
 
