@@ -63,7 +63,9 @@ def test_a_malformed_traceparent_starts_a_trace_instead() -> None:
 
 def test_client_spans_are_children_of_the_current_span() -> None:
     parent = propagate.extract({"traceparent": TRACEPARENT})
-    with tracing.tracer().start_as_current_span("handler", context=parent):
-        with tracing.client_span("stripe create payment intent", {"stripe.operation": "x"}):
-            inner = tracing.current_ids()
+    with (
+        tracing.tracer().start_as_current_span("handler", context=parent),
+        tracing.client_span("stripe create payment intent", {"stripe.operation": "x"}),
+    ):
+        inner = tracing.current_ids()
     assert inner is not None and inner[0] == TRACE_ID
