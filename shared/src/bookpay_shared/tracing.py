@@ -84,7 +84,7 @@ def extract_from_record(headers: RecordHeaders) -> otel_context.Context | None:
 
 
 def extract_from_http(headers: Mapping[str, str]) -> otel_context.Context | None:
-    """The context an HTTP request carries (`traceparent`, lower-case names), or None."""
+    """The context HTTP-style headers carry (`traceparent`, lower-case names), or None."""
     if "traceparent" not in headers:
         return None
     return propagate.extract(headers)
@@ -109,6 +109,15 @@ def consumer_span(
             }
         )
     with trace.use_span(span, end_on_exit=True):
+        yield span
+
+
+@contextmanager
+def continued(name: str, carrier: Mapping[str, str]) -> Iterator[Span]:
+    """A span continuing the trace of a stored carrier (`current_carrier` kept with a row and
+    acted on later, away from the request or event that wrote it); a new trace when empty."""
+    parent = extract_from_http(carrier) if carrier else None
+    with tracer().start_as_current_span(name, context=parent) as span:
         yield span
 
 
