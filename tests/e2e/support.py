@@ -235,6 +235,7 @@ class Bookpay:
         *,
         charge_id: str | None = None,
         currency: str = "usd",
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         body: dict[str, Any] = {
             "customer_id": customer.customer_id,
@@ -245,7 +246,9 @@ class Bookpay:
         }
         if charge_id:
             body["charge_id"] = charge_id
-        return await self.charge.post(f"/v1/accounts/{customer.account_id}/charges", json=body)
+        return await self.charge.post(
+            f"/v1/accounts/{customer.account_id}/charges", json=body, headers=headers
+        )
 
     async def charge_status(self, customer: Customer, charge_id: str) -> dict[str, Any]:
         response = await self.charge.get(f"/v1/accounts/{customer.account_id}/charges/{charge_id}")

@@ -15,6 +15,11 @@ one topic from pausing the others), consumed by a `KeyOrderedConsumer` (see `ord
 - any other failure is retried a few times, then dead-lettered: a bug never blocks a
   customer's events for good, and the message stays replayable from the dead letters.
 Handlers must be idempotent (see `inbox.claim`): redelivery is normal.
+
+Each record is handled in a consumer span, the child of the trace context its headers carry
+(`tracing.consumer_span`), so what the handler enqueues continues the same trace; and every
+line logged meanwhile, this module's retries and dead letters included, names the record and
+its event (`logs.handling`).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from pydantic import ValidationError
 
 from bookpay_shared.events import RECEIVED, Event, utcnow
 from bookpay_shared.kafka import KafkaConnection, OutgoingMessage, Producer
+from bookpay_shared.logs import EventContext, handling
 from bookpay_shared.ordered import ConsumerOptions, KeyOrderedConsumer
 from bookpay_shared.topics import dlq
+from bookpay_shared.tracing import consumer_span
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +113,11 @@ class Consumers:
         """Pass each valid `model` read from `topic` (the model's own by default) to `handler`."""
         topic = topic or model.TOPIC
         group_id = consumer_group(self.service, topic)
-        dead_letters = _DeadLetters(self.producer, consumer=group_id)
+        dead_letters = DeadLetters(self.producer, consumer=group_id)
         checked = _refusing_future_events(handler, self.clock)
 
         async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
-            while not await _process_safely(record, model, checked, dead_letters, retry):
-                pass  # handed back after a pause: tried again, never skipped
+            await handle_record(record, model, checked, dead_letters, retry)
 
         self._consumers.append(
             KeyOrderedConsumer(
@@ -156,11 +162,28 @@ def _refusing_future_events(handler: Handler[E], clock: Clock) -> Handler[E]:
     return checked
 
 
+async def handle_record(
+    record: ConsumerRecord[bytes, bytes],
+    model: type[E],
+    handler: Handler[E],
+    dead_letters: DeadLetters,
+    retry: RetryPolicy,
+) -> None:
+    """Handle one record until it is done with (handled or dead-lettered), in a consumer span
+    that continues the record's trace, every line logged meanwhile naming the record."""
+    with (
+        handling(_record_context(record)),
+        consumer_span(record.topic, record.partition, record.offset, record.headers),
+    ):
+        while not await _process_safely(record, model, handler, dead_letters, retry):
+            pass  # handed back after a pause: tried again, never skipped
+
+
 async def _process_safely(
     record: ConsumerRecord[bytes, bytes],
     model: type[E],
     handler: Handler[E],
-    dead_letters: _DeadLetters,
+    dead_letters: DeadLetters,
     retry: RetryPolicy,
 ) -> bool:
     try:
@@ -176,7 +199,7 @@ async def _process(
     record: ConsumerRecord[bytes, bytes],
     model: type[E],
     handler: Handler[E],
-    dead_letters: _DeadLetters,
+    dead_letters: DeadLetters,
     retry: RetryPolicy,
 ) -> bool:
     """True when the message is done with: handled, or dead-lettered with the reason."""
@@ -185,14 +208,48 @@ async def _process(
     except ValidationError as exc:
         await dead_letters.send(record, _describe(exc))
         return True
-    return await _handle_with_retries(event, handler, record, dead_letters, retry)
+    with handling(_event_context(record, event)):
+        return await _handle_with_retries(event, handler, record, dead_letters, retry)
+
+
+_CONTEXT_HEADERS = ("event_type", "event_id", "correlation_id")
+
+
+def _record_context(record: ConsumerRecord[bytes, bytes]) -> EventContext:
+    """What the record's headers say about its event (the outbox relay sets all three)."""
+    found = {
+        name: value.decode(errors="replace")
+        for name, value in record.headers
+        if name in _CONTEXT_HEADERS
+    }
+    return EventContext(
+        record.topic,
+        record.partition,
+        record.offset,
+        event_type=found.get("event_type"),
+        event_id=found.get("event_id"),
+        correlation_id=found.get("correlation_id"),
+    )
+
+
+def _event_context(record: ConsumerRecord[bytes, bytes], event: Event) -> EventContext:
+    """The record's event as parsed: its own id, type and correlation id, whatever the
+    headers said."""
+    return EventContext(
+        record.topic,
+        record.partition,
+        record.offset,
+        event_type=event.event_type,
+        event_id=str(event.event_id),
+        correlation_id=str(event.correlation_id),
+    )
 
 
 async def _handle_with_retries(
     event: E,
     handler: Handler[E],
     record: ConsumerRecord[bytes, bytes],
-    dead_letters: _DeadLetters,
+    dead_letters: DeadLetters,
     retry: RetryPolicy,
 ) -> bool:
     """Run the handler; True when the message is done with (handled or dead-lettered)."""
@@ -232,7 +289,10 @@ def _describe(exc: ValidationError) -> str:
 
 
 @dataclass(frozen=True)
-class _DeadLetters:
+class DeadLetters:
+    """Where a consumer group's unprocessable records go: `<topic>.dlq`, with every header of
+    the record (its trace context included) and the reason."""
+
     producer: Producer
     consumer: str
 

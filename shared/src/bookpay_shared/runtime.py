@@ -16,8 +16,9 @@ consumers retry, consumers retry transient failures).
 HTTP is served by one or more apps, each on its own port and each with its own uvicorn server
 in the same process: the staff app (`http_app`: the `/v1/accounts/...` API and its `/docs`)
 and, for a service that has one, public apps (`public_app`: what customers' browsers or Stripe
-reach, with no staff route and no `/docs` or `/openapi.json`). Every app has `/healthz` and a
-request body limit (`guards.BodyLimit`).
+reach, with no staff route and no `/docs` or `/openapi.json`). Every app has `/healthz`, a
+request body limit (`guards.BodyLimit`), and a server span and an access log line per request
+(`access.AccessLog`; uvicorn's own access log is off).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bookpay_shared import projections
+from bookpay_shared import projections, tracing
+from bookpay_shared.access import AccessLog
 from bookpay_shared.api_keys import KeyStore, ProjectedKeys
 from bookpay_shared.auth import Authenticator, TokenVerifier
 from bookpay_shared.consuming import Consumers
@@ -166,6 +168,7 @@ class ServiceRuntime:
         _add_docs(app, title)
         app.add_middleware(BodyLimit, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(UntilStarted, started=lambda: self.started)
+        app.add_middleware(AccessLog, trusted=self.settings.trusted_networks)
         return app
 
     def public_app(self, *, title: str, port: int, max_body_bytes: int | None = None) -> FastAPI:
@@ -175,6 +178,7 @@ class ServiceRuntime:
         self._add_healthz(app)
         app.add_middleware(BodyLimit, max_bytes=max_body_bytes or self.settings.max_body_bytes)
         app.add_middleware(UntilStarted, started=lambda: self.started)
+        app.add_middleware(AccessLog, trusted=self.settings.trusted_networks)
         self.public_apps.append((app, port))
         return app
 
@@ -360,15 +364,19 @@ def run_service(
     settings_type: type[S],
     create_app: Callable[[S], tuple[ServiceRuntime, FastAPI]],
 ) -> None:
-    """A service's entrypoint: read its settings once, configure logging, then build and serve
-    the app inside the event loop (nothing connects before the loop runs)."""
+    """A service's entrypoint: read its settings once, configure logging and tracing, then
+    build and serve the app inside the event loop (nothing connects before the loop runs)."""
     settings = settings_type()
-    configure(service, settings.log_level)
+    configure(service, settings.log_level, settings.log_format)
+    traces = tracing.configure(service)
 
     async def serve() -> None:
         runtime, app = create_app(settings)
         await runtime.serve(app)
 
     # uvloop: the same asyncio, a faster event loop (libuv); httptools parses HTTP for uvicorn.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve())
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve())
+    finally:
+        traces.shutdown()  # the spans not exported yet, when exporting

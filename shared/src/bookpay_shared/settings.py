@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bookpay_shared.guards import IpNetwork, parse_networks
 from bookpay_shared.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+from bookpay_shared.logs import LogFormat
 from bookpay_shared.oidc import DEFAULT_ACCOUNT_CLAIM, DEFAULT_ROLES_CLAIM, OidcConfig
 
 
@@ -32,6 +33,9 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     log_level: str = "INFO"
+    log_format: LogFormat = "text"
+    """`text`: `time level service logger: message`, then the handled event and the trace id;
+    `json`: one object per line with the same fields (docs/ops.md, "Traces and logs")."""
     database_pool_size: int = Field(default=20, ge=1)
     """Connections this process keeps to its database (the server's max_connections bounds
     the sum over every instance of every service)."""

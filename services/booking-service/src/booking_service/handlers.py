@@ -185,6 +185,13 @@ async def apply_payment(pool: Pool, event: PaymentSucceeded) -> None:
             return
         for booking, share in allocation.shares:
             await _settle(conn, event, booking, share)
+        log.info(
+            "charge %s: %d %s applied to its %d bookings",
+            event.charge_id,
+            event.amount - allocation.unapplied,
+            event.currency,
+            len(allocation.shares),
+        )
         if allocation.unapplied:
             log.warning(
                 "charge %s: %d %s could not be applied to its bookings",

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 import stripe
+from bookpay_shared.tracing import client_span
 
 from charge_service.stripe_types import (
     STRIPE_API_VERSION,
@@ -341,13 +342,6 @@ class StripeApiGateway:
                 if found is None:
                     raise
                 intent_id = found.payment_intent_id
-            log.info(
-                "stripe payment declined payment_intent_id=%s stripe_account=%s reason=%s",
-                intent_id,
-                stripe_account,
-                declined.failure.reason,
-                extra={**context, "reason": declined.failure.reason},
-            )
             return IntentResult(
                 payment_intent_id=intent_id,
                 status=declined.payment_intent_status or "requires_payment_method",
@@ -531,19 +525,10 @@ class StripeApiGateway:
                         customer_id=customer_id,
                         payment_method_id=payment_method_id,
                     )
-            intent = await self._send(
-                "confirm payment intent",
-                context,
-                self._confirm_call(stripe_account, payment_intent_id, params, idempotency_key),
+            intent = await self._confirm_call(
+                stripe_account, payment_intent_id, params, idempotency_key
             )
         except StripeCardRejected as declined:
-            log.info(
-                "stripe payment declined payment_intent_id=%s stripe_account=%s reason=%s",
-                payment_intent_id,
-                stripe_account,
-                declined.failure.reason,
-                extra={**context, "reason": declined.failure.reason},
-            )
             return IntentResult(
                 payment_intent_id=payment_intent_id,
                 status=declined.payment_intent_status or "requires_payment_method",
@@ -575,20 +560,29 @@ class StripeApiGateway:
         params: PaymentIntentConfirmParams,
         idempotency_key: str,
     ) -> stripe.PaymentIntent:
+        context = {"stripe_account": stripe_account, "payment_intent_id": payment_intent_id}
         intents = self._client.v1.payment_intents
         confirm: PaymentIntentConfirmParams = {"expand": ["payment_method"]}
         if self._confirm_parameters:
             confirm.update(params)
         else:
-            await intents.update_async(
-                payment_intent_id,
-                {"payment_method": params["payment_method"]},
-                {"stripe_account": stripe_account, "idempotency_key": f"{idempotency_key}:pm"},
+            await self._send(
+                "update payment intent",
+                context,
+                intents.update_async(
+                    payment_intent_id,
+                    {"payment_method": params["payment_method"]},
+                    {"stripe_account": stripe_account, "idempotency_key": f"{idempotency_key}:pm"},
+                ),
             )
-        return await intents.confirm_async(
-            payment_intent_id,
-            confirm,
-            {"stripe_account": stripe_account, "idempotency_key": idempotency_key},
+        return await self._send(
+            "confirm payment intent",
+            context,
+            intents.confirm_async(
+                payment_intent_id,
+                confirm,
+                {"stripe_account": stripe_account, "idempotency_key": idempotency_key},
+            ),
         )
 
     async def _result(
@@ -657,35 +651,42 @@ class StripeApiGateway:
         )
 
     async def _send(self, operation: str, context: Mapping[str, str], call: Awaitable[_T]) -> _T:
-        """Await one Stripe call, turning Stripe's errors into ours (and logging them)."""
+        """Await one Stripe call in a client span, turning Stripe's errors into ours, and log
+        exactly one line for it: the operation, the object's id and status (or Stripe's error
+        code, decline code, HTTP status and request id), the ids it acted on, the duration."""
         details = " ".join(f"{key}={value}" for key, value in context.items())
         started = time.monotonic()
-        try:
-            result = await call
-        except stripe.StripeError as exc:
-            translated = _translate(exc)
-            log.log(
-                logging.INFO if isinstance(translated, StripeCardRejected) else logging.WARNING,
-                "stripe %s failed: %s %s (code=%s status=%s request_id=%s) in %.0f ms",
-                operation,
-                type(translated).__name__,
-                details,
-                exc.code,
-                exc.http_status,
-                exc.request_id,
-                (time.monotonic() - started) * 1000,
-                extra={**context, "stripe_code": exc.code, "stripe_request_id": exc.request_id},
-            )
-            raise translated from exc
-        level = logging.DEBUG if operation.startswith("retrieve") else logging.INFO
+        with client_span(f"stripe {operation}", {"stripe.operation": operation, **context}):
+            try:
+                result = await call
+            except stripe.StripeError as exc:
+                translated = _translate(exc)
+                decline = _text(exc.error, "decline_code") if exc.error is not None else None
+                log.log(
+                    logging.INFO if isinstance(translated, StripeCardRejected) else logging.WARNING,
+                    "stripe %s error code=%s decline=%s http=%s request=%s %s (%s) in %.0f ms",
+                    operation,
+                    exc.code,
+                    decline,
+                    exc.http_status,
+                    exc.request_id,
+                    details,
+                    type(translated).__name__,
+                    (time.monotonic() - started) * 1000,
+                    extra={
+                        **context,
+                        "stripe_code": exc.code,
+                        "stripe_request_id": exc.request_id,
+                    },
+                )
+                raise translated from exc
         obj = result if isinstance(result, stripe.StripeObject) else None
-        log.log(
-            level,
-            "stripe %s ok %s id=%s status=%s in %.0f ms",
+        log.info(
+            "stripe %s ok id=%s status=%s %s in %.0f ms",
             operation,
-            details,
             _text(obj, "id"),
             _text(obj, "status"),
+            details,
             (time.monotonic() - started) * 1000,
             extra=dict(context),
         )

@@ -11,11 +11,13 @@ the parameters the local stand-in rejects (see docs/stripe-stand-in.md).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import stripe
+from bookpay_shared.tracing import client_span
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams, PaymentIntentModifyParams
@@ -165,29 +167,37 @@ class StripeApiGateway:
     async def _intent(
         self, operation: str, stripe_account: str, call: Awaitable[stripe.PaymentIntent]
     ) -> Intent:
-        try:
-            pi = await call
-        except stripe.StripeError as exc:
-            status = exc.http_status
-            log.warning(
-                "stripe %s payment intent failed stripe_account=%s status=%s code=%s request=%s",
-                operation,
-                stripe_account,
-                status,
-                exc.code,
-                exc.request_id,
-            )
-            if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
-                status is None or status >= 500 or status == 409
-            ):
-                raise StripeUnavailable(f"Stripe unavailable ({type(exc).__name__})") from exc
-            raise StripeRejected(exc.user_message or type(exc).__name__, exc.code) from exc
+        """Await one call in a client span; log exactly one line for it: the operation, the
+        PaymentIntent's id and status (or Stripe's error code, HTTP status and request id), the
+        account and the duration."""
+        started = time.monotonic()
+        name = f"{operation} payment intent"
+        with client_span(f"stripe {name}", {"stripe.operation": name}):
+            try:
+                pi = await call
+            except stripe.StripeError as exc:
+                status = exc.http_status
+                log.warning(
+                    "stripe %s error code=%s http=%s request=%s stripe_account=%s in %.0f ms",
+                    name,
+                    exc.code,
+                    status,
+                    exc.request_id,
+                    stripe_account,
+                    (time.monotonic() - started) * 1000,
+                )
+                if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
+                    status is None or status >= 500 or status == 409
+                ):
+                    raise StripeUnavailable(f"Stripe unavailable ({type(exc).__name__})") from exc
+                raise StripeRejected(exc.user_message or type(exc).__name__, exc.code) from exc
         log.info(
-            "stripe %s payment intent ok stripe_account=%s id=%s status=%s",
-            operation,
-            stripe_account,
+            "stripe %s ok id=%s status=%s stripe_account=%s in %.0f ms",
+            name,
             pi.id,
             pi.status,
+            stripe_account,
+            (time.monotonic() - started) * 1000,
         )
         metadata = pi.metadata.to_dict() if "metadata" in pi and pi.metadata else {}
         return Intent(

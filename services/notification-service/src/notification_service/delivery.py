@@ -25,6 +25,7 @@ from bookpay_shared import outbox
 from bookpay_shared.db import Pool
 from bookpay_shared.events import NotificationFailed
 from bookpay_shared.faults import NO_FAULTS, FaultPoints
+from bookpay_shared.tracing import continued
 
 from notification_service import repository as repo
 from notification_service.domain import (
@@ -86,14 +87,16 @@ class Sender:
         return len(deliveries)
 
     async def _attempt(self, delivery: Delivery) -> None:
-        self.faults.crash_point(BEFORE_SEND)
-        outcome = await self.mailer.send(delivery)
-        self.faults.crash_point(AFTER_SEND)
-        step = self.policy.next_step(outcome, delivery.attempt)
-        try:
-            await self._record(delivery, step)
-        except Exception:
-            log.exception("recording %s of %s failed; its lease will expire", step, delivery.id)
+        # In the trace of the event that wrote the email: its lines and its SMTP span join it.
+        with continued("email attempt", delivery.trace_context):
+            self.faults.crash_point(BEFORE_SEND)
+            outcome = await self.mailer.send(delivery)
+            self.faults.crash_point(AFTER_SEND)
+            step = self.policy.next_step(outcome, delivery.attempt)
+            try:
+                await self._record(delivery, step)
+            except Exception:
+                log.exception("recording %s of %s failed; its lease will expire", step, delivery.id)
 
     async def _record(self, delivery: Delivery, step: NextStep) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -119,6 +120,8 @@ class Delivery:
     attempt: int
     """This attempt's number, from 1."""
     link_url: str | None = field(default=None, repr=False)
+    trace_context: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Propagation headers of the trace that wrote the email; its send continues it."""
 
     def outgoing(self) -> RenderedEmail:
         """The email to send: with its secret link, if it has one."""

@@ -19,6 +19,7 @@ from email.utils import format_datetime, parseaddr
 from typing import Protocol
 
 import aiosmtplib
+from bookpay_shared.tracing import client_span
 
 from notification_service.domain import (
     Accepted,
@@ -85,22 +86,27 @@ class SmtpMailer:
         except (ValueError, TypeError) as exc:
             return PermanentFailure(f"cannot build the message: {exc}")
         try:
-            async with asyncio.timeout(c.timeout_seconds):
-                _, reply = await aiosmtplib.send(
-                    message,
-                    sender=parseaddr(c.mail_from)[1],
-                    recipients=[delivery.recipient.email],
-                    hostname=c.host,
-                    port=c.port,
-                    username=c.username,
-                    password=c.password,
-                    start_tls=c.starttls,
-                    use_tls=c.use_tls,
-                    timeout=c.timeout_seconds,
-                )
+            with client_span("smtp send", {"server.address": c.host, "server.port": c.port}):
+                _, reply = await self._send(message, delivery)
         except Exception as exc:
             return classify(exc)
         return Accepted(reply.strip())
+
+    async def _send(self, message: EmailMessage, delivery: Delivery) -> tuple[object, str]:
+        c = self.config
+        async with asyncio.timeout(c.timeout_seconds):
+            return await aiosmtplib.send(
+                message,
+                sender=parseaddr(c.mail_from)[1],
+                recipients=[delivery.recipient.email],
+                hostname=c.host,
+                port=c.port,
+                username=c.username,
+                password=c.password,
+                start_tls=c.starttls,
+                use_tls=c.use_tls,
+                timeout=c.timeout_seconds,
+            )
 
 
 def classify(exc: BaseException) -> SendOutcome:

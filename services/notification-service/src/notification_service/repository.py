@@ -11,6 +11,7 @@ from typing import Any
 
 from bookpay_shared.db import Connection
 from bookpay_shared.pagination import START, Cursor
+from bookpay_shared.tracing import current_carrier
 
 from notification_service.domain import (
     BookingCharge,
@@ -30,12 +31,15 @@ Row = Any  # asyncpg.Record
 
 
 async def add_notifications(conn: Connection, notifications: list[NewNotification]) -> None:
-    """Write each notification unless its (dedupe_key, recipient) was written before."""
+    """Write each notification unless its (dedupe_key, recipient) was written before, with the
+    trace context active now (its sends continue that trace)."""
+    carrier = current_carrier()
+    trace_context = json.dumps(carrier) if carrier else None
     await conn.executemany(
         """INSERT INTO notifications (id, dedupe_key, kind, account_id, charge_id, recipient,
                                       recipient_name, subject, html, text, link_url,
-                                      customer_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                      customer_id, trace_context)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
            ON CONFLICT (dedupe_key, lower(recipient)) DO NOTHING""",
         [
             (
@@ -51,6 +55,7 @@ async def add_notifications(conn: Connection, notifications: list[NewNotificatio
                 n.email.text,
                 n.link_url,
                 n.customer_id,
+                trace_context,
             )
             for n in notifications
         ],
@@ -89,6 +94,7 @@ def _delivery(r: Row) -> Delivery:
         email=RenderedEmail(r["subject"], r["html"], r["text"]),
         attempt=r["attempts"],
         link_url=r["link_url"],
+        trace_context=json.loads(r["trace_context"]) if r["trace_context"] else {},
     )
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 
 import pytest
 from bookpay_devstack.stack import Stack
+from bookpay_shared import tracing
 from bookpay_shared.db import Pool
 from notification_service import repository as repo
 from notification_service.delivery import Sender
@@ -28,6 +30,7 @@ from notification_service.domain import (
     redacted_url,
 )
 from notification_service.mailer import SmtpConfig, SmtpMailer
+from opentelemetry import propagate
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -306,3 +309,32 @@ async def test_the_sink_refusing_the_email(stack: Stack, mode: str, outcome: typ
 async def test_no_smtp_server_is_a_temporary_failure(stack: Stack) -> None:
     result = await smtp(stack, port=1).send(delivery("nobody@example.com"))
     assert isinstance(result, TemporaryFailure)
+
+
+@dataclass
+class TraceRecordingMailer(FakeMailer):
+    """Notes the trace id each send runs in."""
+
+    trace_ids: list[str | None] = field(default_factory=list)
+
+    async def send(self, delivery: Delivery) -> SendOutcome:
+        ids = tracing.current_ids()
+        self.trace_ids.append(ids[0] if ids else None)
+        return await super().send(delivery)
+
+
+async def test_an_emails_send_continues_the_trace_that_wrote_it(pool: Pool) -> None:
+    tracing.configure("notification-service", environ={})
+    trace_id = secrets.token_hex(16)
+    parent = propagate.extract({"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+    with tracing.tracer().start_as_current_span("handler", context=parent):
+        await add(pool, notification("traced@example.com"))
+    await add(pool, notification("untraced@example.com"))  # outside any span
+    mailer = TraceRecordingMailer()
+
+    assert await sender(pool, mailer).deliver_due() == 2
+
+    by_recipient = dict(zip([r for r, _ in mailer.sent], mailer.trace_ids, strict=True))
+    assert by_recipient["traced@example.com"] == trace_id
+    other = by_recipient["untraced@example.com"]
+    assert other is not None and other != trace_id  # a trace of its own
