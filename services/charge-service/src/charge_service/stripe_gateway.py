@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 import stripe
+from bookpay_shared.metrics import Metrics
 
 from charge_service.stripe_types import (
     STRIPE_API_VERSION,
@@ -138,7 +139,10 @@ class StripeApiGateway:
         supports_list_filters: bool = True,
         http_client: stripe.HTTPClient | None = None,
         max_network_retries: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
+        """Where each call's duration and failures are counted (`bookpay_stripe_*`)."""
         self._http = http_client or stripe.HTTPXClient(timeout=30)
         self._client = stripe.StripeClient(
             secret_key,
@@ -161,6 +165,7 @@ class StripeApiGateway:
         secret_key: str = "sk_test_localstripe",
         *,
         http_client: stripe.HTTPClient | None = None,
+        metrics: Metrics | None = None,
     ) -> StripeApiGateway:
         """A gateway for localstripe: every `supports_*` switch off."""
         return cls(
@@ -172,6 +177,7 @@ class StripeApiGateway:
             supports_allowed_payment_method_types=False,
             supports_list_filters=False,
             http_client=http_client,
+            metrics=metrics,
         )
 
     async def aclose(self) -> None:
@@ -657,13 +663,15 @@ class StripeApiGateway:
         )
 
     async def _send(self, operation: str, context: Mapping[str, str], call: Awaitable[_T]) -> _T:
-        """Await one Stripe call, turning Stripe's errors into ours (and logging them)."""
+        """Await one Stripe call, turning Stripe's errors into ours (and logging and counting
+        them)."""
         details = " ".join(f"{key}={value}" for key, value in context.items())
         started = time.monotonic()
         try:
             result = await call
         except stripe.StripeError as exc:
             translated = _translate(exc)
+            self._observe(operation, started, _error_kind(translated))
             log.log(
                 logging.INFO if isinstance(translated, StripeCardRejected) else logging.WARNING,
                 "stripe %s failed: %s %s (code=%s status=%s request_id=%s) in %.0f ms",
@@ -677,6 +685,7 @@ class StripeApiGateway:
                 extra={**context, "stripe_code": exc.code, "stripe_request_id": exc.request_id},
             )
             raise translated from exc
+        self._observe(operation, started)
         level = logging.DEBUG if operation.startswith("retrieve") else logging.INFO
         obj = result if isinstance(result, stripe.StripeObject) else None
         log.log(
@@ -690,3 +699,15 @@ class StripeApiGateway:
             extra=dict(context),
         )
         return result
+
+    def _observe(self, operation: str, started: float, error_kind: str | None = None) -> None:
+        if self._metrics is not None:
+            self._metrics.stripe_call(operation, time.monotonic() - started, error_kind)
+
+
+def _error_kind(error: StripeUnavailable | StripeRequestRejected) -> str:
+    """The `kind` label of a failed call: a decline is the card's answer, not a fault of ours
+    or Stripe's, and alerts leave it out."""
+    if isinstance(error, StripeCardRejected):
+        return "card_rejected"
+    return "unavailable" if isinstance(error, StripeUnavailable) else "rejected"

@@ -11,11 +11,13 @@ the parameters the local stand-in rejects (see docs/stripe-stand-in.md).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import stripe
+from bookpay_shared.metrics import Metrics
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams, PaymentIntentModifyParams
@@ -94,7 +96,10 @@ class StripeApiGateway:
         *,
         supports_setup_future_usage: bool = True,
         supports_allowed_payment_method_types: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
+        """Where each call's duration and failures are counted (`bookpay_stripe_*`)."""
         self._http = stripe.HTTPXClient(timeout=20)
         self._client = stripe.StripeClient(
             secret_key,
@@ -107,12 +112,15 @@ class StripeApiGateway:
         self._allowed_types = supports_allowed_payment_method_types
 
     @classmethod
-    def for_localstripe(cls, api_base: str, secret_key: str) -> StripeApiGateway:
+    def for_localstripe(
+        cls, api_base: str, secret_key: str, *, metrics: Metrics | None = None
+    ) -> StripeApiGateway:
         return cls(
             secret_key,
             api_base,
             supports_setup_future_usage=False,
             supports_allowed_payment_method_types=False,
+            metrics=metrics,
         )
 
     async def create_intent(
@@ -165,29 +173,40 @@ class StripeApiGateway:
     async def _intent(
         self, operation: str, stripe_account: str, call: Awaitable[stripe.PaymentIntent]
     ) -> Intent:
+        """Await one call: its Stripe errors turned into ours, logged with its duration and
+        counted (the operation label is `<operation> payment intent`)."""
+        operation = f"{operation} payment intent"
+        started = time.monotonic()
         try:
             pi = await call
         except stripe.StripeError as exc:
             status = exc.http_status
+            unavailable = isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
+                status is None or status >= 500 or status == 409
+            )
+            elapsed = self._observe(
+                operation, started, "unavailable" if unavailable else "rejected"
+            )
             log.warning(
-                "stripe %s payment intent failed stripe_account=%s status=%s code=%s request=%s",
+                "stripe %s failed stripe_account=%s status=%s code=%s request=%s in %.0f ms",
                 operation,
                 stripe_account,
                 status,
                 exc.code,
                 exc.request_id,
+                elapsed * 1000,
             )
-            if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
-                status is None or status >= 500 or status == 409
-            ):
+            if unavailable:
                 raise StripeUnavailable(f"Stripe unavailable ({type(exc).__name__})") from exc
             raise StripeRejected(exc.user_message or type(exc).__name__, exc.code) from exc
+        elapsed = self._observe(operation, started)
         log.info(
-            "stripe %s payment intent ok stripe_account=%s id=%s status=%s",
+            "stripe %s ok stripe_account=%s id=%s status=%s in %.0f ms",
             operation,
             stripe_account,
             pi.id,
             pi.status,
+            elapsed * 1000,
         )
         metadata = pi.metadata.to_dict() if "metadata" in pi and pi.metadata else {}
         return Intent(
@@ -198,3 +217,10 @@ class StripeApiGateway:
             metadata={str(k): str(v) for k, v in metadata.items()},
             client_secret=pi.client_secret,
         )
+
+    def _observe(self, operation: str, started: float, error_kind: str | None = None) -> float:
+        """Count one call; return its duration in seconds."""
+        elapsed = time.monotonic() - started
+        if self._metrics is not None:
+            self._metrics.stripe_call(operation, elapsed, error_kind)
+        return elapsed
