@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CONTENT_TYPE_LATEST", "METRIC_NAMES", "ConsumerMetrics", "HttpMetrics", "Metrics"]
@@ -33,8 +34,8 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 _RELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0)
 
 UNMATCHED_ROUTE = "unmatched"
-"""The `route` label of a request no route matched (a 404, or refused before routing): never
-the raw path, which may hold a payment token or be made up by anyone."""
+"""The `route` label of a request no route matches (a 404): never the raw path, which may hold a
+payment token or be made up by anyone."""
 
 
 @dataclass
@@ -218,8 +219,9 @@ class HttpMetrics:
     """ASGI middleware: every request counted by method, route template and status, and timed.
 
     The route is the matched route's template (`/pay/{token}`, `/v1/accounts/{account_id}/…`),
-    read from the scope after routing; a request no route matched (or that was refused before
-    routing, such as a body over the limit) is `unmatched`. A raw path never becomes a label:
+    found after the app answered (a request refused before routing, such as a body over the
+    limit, still counts under the route it was for); a request no route matches is
+    `unmatched`. A raw path never becomes a label:
     it may carry a payment token, and anyone can make up new ones."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
@@ -242,14 +244,28 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            template = _route_template(scope)
             m = self.metrics
             method = str(scope.get("method", ""))
             m.http_requests.labels(m.service, method, template, str(status)).inc()
             m.http_request_duration.labels(m.service, method, template).observe(
                 time.perf_counter() - started
             )
+
+
+def _route_template(scope: Scope) -> str:
+    """The template of the route that answered: the API's routes leave themselves in the scope
+    (`scope["route"]`); plain routes (`/metrics`, `/docs`, `/openapi.json`, mounted files) do
+    not with FastAPI's router, and are matched again here among the app's own routes."""
+    route = scope.get("route")
+    if route is None:
+        for candidate in getattr(scope.get("app"), "routes", ()):
+            match, _ = candidate.matches(scope)
+            if match is not Match.NONE:
+                route = candidate
+                break
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
 def metric_names(metrics: Metrics) -> frozenset[str]:

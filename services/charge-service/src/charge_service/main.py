@@ -69,7 +69,7 @@ def create_app(
     return runtime, app
 
 
-def _stripe_gateway(settings: ChargeSettings, metrics: Metrics) -> StripeGateway:
+def _stripe_gateway(settings: ChargeSettings, metrics: Metrics | None = None) -> StripeGateway:
     key = settings.stripe_secret_key.get_secret_value()
     if settings.stripe_stand_in == "memory":
         return MemoryStripeGateway(
