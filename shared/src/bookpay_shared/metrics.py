@@ -26,7 +26,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_TYPE_LATEST", "METRIC_NAMES", "ConsumerMetrics", "HttpMetrics", "Metrics"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "METRIC_NAMES",
+    "METRIC_SERIES",
+    "ConsumerMetrics",
+    "HttpMetrics",
+    "Metrics",
+]
 
 # Latency buckets in seconds: from a fast handler or route (ms) to a slow Stripe call (s).
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -161,6 +168,26 @@ class Metrics:
             registry=r,
         )
 
+    def series(self) -> dict[str, frozenset[str]]:
+        """Every series name the exposition can show (what a Prometheus query may use: a
+        counter's `<name>_total`, a gauge's `<name>`, a histogram's `<name>_bucket`, `_sum`
+        and `_count`), with the label names it carries (`le` for buckets)."""
+        found: dict[str, frozenset[str]] = {}
+        for metric in vars(self).values():
+            if not isinstance(metric, Counter | Gauge | Histogram):
+                continue
+            [family] = metric.describe()
+            # prometheus-client keeps a metric's label names only in this attribute.
+            labels = frozenset(metric._labelnames)
+            if isinstance(metric, Counter):
+                found[family.name + "_total"] = labels
+            elif isinstance(metric, Gauge):
+                found[family.name] = labels
+            else:
+                found[family.name + "_bucket"] = labels | {"le"}
+                found[family.name + "_sum"] = found[family.name + "_count"] = labels
+        return found
+
     def consumer(self, topic: str, group: str) -> ConsumerMetrics:
         """The series of one subscription, bound once."""
         return ConsumerMetrics(self, topic, group)
@@ -268,16 +295,7 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
-def metric_names(metrics: Metrics) -> frozenset[str]:
-    """The series names the exposition has, and so a Prometheus query may use: a counter's
-    `<name>_total`, a gauge's `<name>`, a histogram's `<name>_bucket`, `_sum` and `_count`."""
-    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
-    return frozenset(
-        collector.name + suffix
-        for collector in metrics.registry.collect()
-        for suffix in suffixes[collector.type]
-    )
-
-
-METRIC_NAMES: frozenset[str] = metric_names(Metrics("names"))
-"""Every series name bookpay exports (alert rules and dashboards may use only these)."""
+METRIC_SERIES: dict[str, frozenset[str]] = Metrics("names").series()
+"""Every series bookpay exports, with its labels: alert rules and dashboards may use only
+these (checked by tests/test_compose.py)."""
+METRIC_NAMES: frozenset[str] = frozenset(METRIC_SERIES)
