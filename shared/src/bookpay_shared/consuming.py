@@ -15,6 +15,9 @@ one topic from pausing the others), consumed by a `KeyOrderedConsumer` (see `ord
 - any other failure is retried a few times, then dead-lettered: a bug never blocks a
   customer's events for good, and the message stays replayable from the dead letters.
 Handlers must be idempotent (see `inbox.claim`): redelivery is normal.
+
+Each subscription counts what happens to its messages (`metrics.ConsumerMetrics`, bound once):
+consumed, failed attempts, transient retries, dead letters by cause, and each attempt's time.
 """
 
 from __future__ import annotations
