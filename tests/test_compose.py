@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import subprocess
 from typing import Any
 
 import pytest
+import yaml
 from bookpay_devstack import compose as c
+from bookpay_devstack import monitoring as m
 from bookpay_devstack.config import find_repo_root
 from bookpay_devstack.system import ServiceSpec, SystemConfig
 from bookpay_shared.topics import ALL_TOPICS
@@ -169,3 +172,91 @@ def test_kafka_security_check_catches_an_open_broker_and_a_shared_login(
     assert "ALLOW_EVERYONE" in problems
     assert "OPEN is PLAINTEXT" in problems
     assert "link-service: LINK_KAFKA_USERNAME must be its own principal" in problems
+
+
+# --- monitoring: Prometheus, its alert rules and Grafana ---------------------------------
+
+
+def load(path: str) -> Any:
+    text = (ROOT / path).read_text()
+    return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+
+
+def test_prometheus_and_grafana_are_wired_to_the_files_of_deploy(compose: dict[str, Any]) -> None:
+    assert m.compose_problems(compose, ROOT) == []
+    assert c.dependency_problems(compose) == []
+    assert c.depends_on(compose["services"]["grafana"]) == {"prometheus": "service_healthy"}
+
+
+def test_prometheus_scrapes_every_service_on_its_staff_port(compose: dict[str, Any]) -> None:
+    prometheus = load(m.PROMETHEUS_CONFIG)
+    assert m.scrape_problems(prometheus, compose) == []
+    jobs = {job["job_name"] for job in prometheus["scrape_configs"]}
+    assert jobs == {s.name for s in SPECS}
+
+
+def test_every_alert_rule_is_well_formed_and_uses_exported_series() -> None:
+    rules = load(m.ALERT_RULES)
+    assert m.alert_problems(rules) == []
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    assert "bookpay_messages_dead_lettered_total" in alerts["BookpayDeadLetters"]["expr"]
+    assert (
+        "deriv(bookpay_consumer_lag_messages[10m])" in alerts["BookpayConsumerLagGrowing"]["expr"]
+    )
+    assert "bookpay_outbox_oldest_unpublished_age_seconds" in alerts["BookpayOutboxStuck"]["expr"]
+    assert "> 0.05" in alerts["BookpayStripeErrors"]["expr"]
+    assert alerts["BookpayServiceDown"]["expr"].startswith("up{")
+
+
+def test_every_dashboard_query_uses_exported_series_and_the_provisioned_source() -> None:
+    dashboard = load(m.DASHBOARD)
+    assert m.dashboard_problems(dashboard, m.datasource_uids(ROOT)) == []
+    queried = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for series in (
+        "bookpay_messages_consumed_total",
+        "bookpay_consumer_lag_messages",
+        "bookpay_messages_dead_lettered_total",
+        "bookpay_outbox_unpublished_events",
+        "bookpay_outbox_oldest_unpublished_age_seconds",
+        "bookpay_stripe_request_seconds_bucket",
+        "bookpay_stripe_errors_total",
+        "bookpay_charges_total",
+        "bookpay_http_requests_total",
+    ):
+        assert series in queried
+
+
+def test_the_monitoring_checks_catch_mistakes(compose: dict[str, Any]) -> None:
+    rules = load(m.ALERT_RULES)
+    rule = rules["groups"][0]["rules"][0]
+    rule["expr"] = 'sum by (service, stage) (bookpay_message_dead_lettered_total{kind="x"}) > 0'
+    rule["for"] = "ten minutes"
+    del rule["labels"]["severity"]
+    problems = "\n".join(m.alert_problems(rules))
+    assert "bookpay_message_dead_lettered_total is not a series bookpay exports" in problems
+    assert "for 'ten minutes' is not a duration" in problems
+    assert "severity must be one of" in problems
+    rule["expr"] = 'sum by (service, stage) (bookpay_charges_total{kind="x"})'
+    problems = "\n".join(m.alert_problems(rules))
+    assert "bookpay_charges_total has no label kind" in problems
+    assert "groups by stage" in problems
+
+    dashboard = load(m.DASHBOARD)
+    dashboard["panels"][0]["targets"][0]["expr"] = "rate(bookpay_messages_consumed[5m])"
+    dashboard["panels"][1]["datasource"] = {"type": "prometheus", "uid": "elsewhere"}
+    problems = "\n".join(m.dashboard_problems(dashboard, m.datasource_uids(ROOT)))
+    assert "bookpay_messages_consumed is not a series" in problems
+    assert "data source 'elsewhere' is not provisioned" in problems
+
+    prometheus = load(m.PROMETHEUS_CONFIG)
+    prometheus["scrape_configs"][1]["static_configs"][0]["targets"] = ["charge-service:8102"]
+    prometheus["rule_files"] = []
+    problems = "\n".join(m.scrape_problems(prometheus, compose))
+    assert "no scrape of charge-service:8002/metrics" in problems
+    assert "alerts.yml is not loaded" in problems
+
+    broken = copy.deepcopy(compose)
+    broken["services"]["grafana"]["volumes"][1] = "./deploy/grafana/boards:/var/lib/grafana/x:ro"
+    problems = "\n".join(m.compose_problems(broken, ROOT))
+    assert "mounted ./deploy/grafana/boards does not exist" in problems
+    assert "is not where its provider looks" in problems

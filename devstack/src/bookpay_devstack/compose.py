@@ -30,6 +30,7 @@ from bookpay_shared.kafka_acls import ADMIN, PRINCIPALS, Grants, grants
 from bookpay_shared.settings import ServiceSettings
 from bookpay_shared.topics import ALL_TOPICS, TopicSpec
 
+from bookpay_devstack import monitoring
 from bookpay_devstack.config import DATABASES, find_repo_root
 from bookpay_devstack.system import ServiceSpec, SystemConfig
 
@@ -490,6 +491,7 @@ def all_problems(root: Path) -> Iterator[str]:
     yield from database_problems(compose, root)
     yield from dependency_problems(compose)
     yield from build_problems(compose, root)
+    yield from monitoring.all_problems(compose, root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,12 +20,16 @@ Each record is handled in a consumer span, the child of the trace context its he
 (`tracing.consumer_span`), so what the handler enqueues continues the same trace; and every
 line logged meanwhile, this module's retries and dead letters included, names the record and
 its event (`logs.handling`).
+
+Each subscription counts what happens to its messages (`metrics.ConsumerMetrics`, bound once):
+consumed, failed attempts, transient retries, dead letters by cause, and each attempt's time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +42,7 @@ from pydantic import ValidationError
 from bookpay_shared.events import RECEIVED, Event, utcnow
 from bookpay_shared.kafka import KafkaConnection, OutgoingMessage, Producer
 from bookpay_shared.logs import EventContext, handling
+from bookpay_shared.metrics import ConsumerMetrics, Metrics
 from bookpay_shared.ordered import ConsumerOptions, KeyOrderedConsumer
 from bookpay_shared.topics import dlq
 from bookpay_shared.tracing import consumer_span
@@ -100,7 +105,12 @@ class Consumers:
     producer: Producer
     options: ConsumerOptions = field(default_factory=ConsumerOptions)
     clock: Clock = utcnow
+    metrics: Metrics | None = None
+    """Where consumption is counted (the runtime's); a registry of its own when not given."""
     _consumers: list[KeyOrderedConsumer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._metrics = self.metrics or Metrics(self.service)
 
     def subscribe(
         self,
@@ -113,7 +123,8 @@ class Consumers:
         """Pass each valid `model` read from `topic` (the model's own by default) to `handler`."""
         topic = topic or model.TOPIC
         group_id = consumer_group(self.service, topic)
-        dead_letters = DeadLetters(self.producer, consumer=group_id)
+        metrics = self._metrics.consumer(topic, group_id)
+        dead_letters = DeadLetters(self.producer, consumer=group_id, metrics=metrics)
         checked = _refusing_future_events(handler, self.clock)
 
         async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
@@ -127,6 +138,7 @@ class Consumers:
                 handler=on_record,
                 options=self.options,
                 client_id=f"{self.service}.{topic}",
+                metrics=metrics,
             )
         )
 
@@ -206,7 +218,7 @@ async def _process(
     try:
         event = model.model_validate_json(body, context=RECEIVED)
     except ValidationError as exc:
-        await dead_letters.send(record, _describe(exc))
+        await dead_letters.send(record, _describe(exc), cause="invalid")
         return True
     with handling(_event_context(record, event)):
         return await _handle_with_retries(event, handler, record, dead_letters, retry)
@@ -253,25 +265,35 @@ async def _handle_with_retries(
     retry: RetryPolicy,
 ) -> bool:
     """Run the handler; True when the message is done with (handled or dead-lettered)."""
+    metrics = dead_letters.metrics
     attempt = 0
     while True:
         attempt += 1
+        started = time.perf_counter()
         try:
-            await handler(event)
+            try:
+                await handler(event)
+            finally:
+                metrics.handling.observe(time.perf_counter() - started)
+            metrics.consumed.inc()
             return True
         except UnprocessableEvent as exc:
-            await dead_letters.send(record, f"unprocessable: {exc}")
+            await dead_letters.send(record, f"unprocessable: {exc}", cause="unprocessable")
             return True
         except TRANSIENT_ERRORS as exc:
+            metrics.retried.inc()
             if attempt >= retry.attempts_before_redelivery:
                 log.warning("%s still failing (%r); trying it again later", _where(record), exc)
                 await asyncio.sleep(retry.max_delay)
                 return False
             log.warning("%s transient failure (%r); retry %d", _where(record), exc, attempt)
         except Exception as exc:
+            metrics.failed.inc()
             if attempt >= retry.max_attempts_for_errors:
                 log.exception("%s failed %d times; dead-lettering", _where(record), attempt)
-                await dead_letters.send(record, f"handler error: {exc!r}"[:2000])
+                await dead_letters.send(
+                    record, f"handler error: {exc!r}"[:2000], cause="handler_error"
+                )
                 return True
             log.warning("%s failed (%r); retry %d", _where(record), exc, attempt, exc_info=True)
         await asyncio.sleep(retry.delay(attempt))
@@ -295,8 +317,11 @@ class DeadLetters:
 
     producer: Producer
     consumer: str
+    metrics: ConsumerMetrics
 
-    async def send(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+    async def send(self, record: ConsumerRecord[bytes, bytes], reason: str, *, cause: str) -> None:
+        """Send the message to its topic's dead letters; `cause` (invalid, unprocessable,
+        handler_error) labels the count."""
         log.error("dead-lettering %s: %s", _where(record), reason)
         headers = {k: v.decode(errors="replace") for k, v in record.headers}
         headers.update(
@@ -317,3 +342,4 @@ class DeadLetters:
                 headers=headers,
             )
         )
+        self.metrics.dead_lettered(cause)

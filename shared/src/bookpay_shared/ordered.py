@@ -17,6 +17,11 @@ The model is Confluent's Parallel Consumer in its KEY ordering:
 - `stop()` stops fetching, lets the work in flight finish (or cancels it after `grace`), commits,
   and leaves the group.
 
+Consumer lag (`bookpay_consumer_lag_messages`, per partition) is the partition's high watermark
+(from the last fetch response) minus its commit point: the records of the partition the group
+has not finished yet, those in flight included. It is updated for the partitions of every fetch, and for every
+assigned partition once a second (so an idle partition reads 0 and a paused one keeps growing).
+
 The handler must not raise: it decides for itself what a failure means (retry, dead-letter).
 If it does raise, the record is handed to it again after a pause, never skipped.
 """
@@ -33,10 +38,11 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from bookpay_shared.kafka import KafkaConnection
+from bookpay_shared.metrics import ConsumerMetrics, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,8 @@ class ConsumerOptions:
     """Seconds between commits of the partitions' commit points."""
     retry_pause: float = 1.0
     """Pause before a record whose handler raised is handed to it again."""
+    lag_every: float = 1.0
+    """Seconds between reports of every assigned partition's lag."""
 
 
 class KeyOrderedConsumer:
@@ -104,6 +112,7 @@ class KeyOrderedConsumer:
         handler: RecordHandler,
         options: ConsumerOptions = ConsumerOptions(),
         client_id: str | None = None,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         if options.max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -111,6 +120,7 @@ class KeyOrderedConsumer:
         self.group_id = group_id
         self._handler = handler
         self._options = options
+        self._metrics = metrics or Metrics(client_id or group_id).consumer(topic, group_id)
         if isinstance(kafka, str):
             kafka = KafkaConnection(kafka)
         self._consumer = AIOKafkaConsumer(
@@ -157,13 +167,16 @@ class KeyOrderedConsumer:
     # --- fetching ------------------------------------------------------------------------------
 
     async def _fetch_forever(self) -> None:
-        last_commit = time.monotonic()
+        last_commit = last_lag = time.monotonic()
         while not self._stopping:
             try:
                 await self._fetch_once()
                 if time.monotonic() - last_commit >= self._options.commit_every:
                     await self._commit()
                     last_commit = time.monotonic()
+                if time.monotonic() - last_lag >= self._options.lag_every:
+                    await self._report_lag()
+                    last_lag = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except KafkaError as exc:  # the broker is away or the group is rebalancing
@@ -195,6 +208,23 @@ class KeyOrderedConsumer:
                 continue  # no longer ours: its new owner fetches it from the committed offset
             for record in records:
                 self._dispatch(tp, partition, record)
+            self._report_partition_lag(tp, partition.offsets.commit_point())
+
+    def _report_partition_lag(self, tp: TopicPartition, point: int | None) -> None:
+        highwater = self._consumer.highwater(tp)
+        if highwater is not None and point is not None:
+            self._metrics.lag(tp.partition, highwater - point)
+
+    async def _report_lag(self) -> None:
+        """Every assigned partition's lag; one that nothing was fetched from since it was
+        assigned is measured from the consumer's position (known once a fetch answered)."""
+        for tp in self._consumer.assignment():
+            partition = self._partitions.get(tp)
+            point = partition.offsets.commit_point() if partition is not None else None
+            if point is None and self._consumer.highwater(tp) is not None:
+                with contextlib.suppress(IllegalStateError):  # revoked meanwhile
+                    point = await self._consumer.position(tp)
+            self._report_partition_lag(tp, point)
 
     def _partition_for(self, tp: TopicPartition) -> _Partition | None:
         partition = self._partitions.get(tp)
@@ -287,6 +317,8 @@ class KeyOrderedConsumer:
         for tp in ours:
             partition = self._partitions.pop(tp)
             self._in_flight -= partition.offsets.pending
+        for tp in revoked:
+            self._metrics.forget_partition(tp.partition)
         self._room.set()
 
     @property

@@ -9,6 +9,13 @@ Each row keeps the trace context active when it was enqueued (`tracing.current_c
 the relay sends it as the record's `traceparent`/`tracestate` headers next to event_type,
 event_id and correlation_id: the consumer's span continues the trace of the request or event
 that caused this one.
+
+Metrics (`bookpay_shared.metrics`): each event published is counted per topic once the broker
+acknowledged it and it is marked published, with its relay latency (from the row's `created_at` to the acknowledgement,
+measured on the database's clock and this process's, never across the two); listeners given
+`on_published` see every published batch (charge-service counts charge outcomes from its
+events: committed facts, never a transaction that may still roll back). `OutboxBacklog`
+refreshes the backlog gauges every few seconds.
 """
 
 from __future__ import annotations
@@ -17,13 +24,17 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import asyncpg
+from asyncpg import Record
 
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import Event
 from bookpay_shared.kafka import OutgoingMessage, Producer
+from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import current_carrier
 
 log = logging.getLogger(__name__)
@@ -65,12 +76,26 @@ def _headers(row: asyncpg.Record) -> dict[str, str]:
     return headers
 
 
+@dataclass(frozen=True)
+class PublishedEvent:
+    """An outbox row the broker acknowledged."""
+
+    topic: str
+    event_type: str
+    payload: str
+
+
+PublishListener = Callable[[Sequence[PublishedEvent]], None]
+
+
 @dataclass
 class OutboxRelay:
     pool: Pool
     producer: Producer
     batch_size: int = 500
     idle_poll_seconds: float = 1.0
+    metrics: Metrics | None = None
+    on_published: Sequence[PublishListener] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         self._wakeup = asyncio.Event()
@@ -111,12 +136,14 @@ class OutboxRelay:
                 return 0
             rows = await conn.fetch(
                 """SELECT id, event_id, event_type, topic, message_key, payload, correlation_id,
-                          trace_context
+                          trace_context,
+                          extract(epoch FROM clock_timestamp() - created_at)::float8 AS age
                    FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1""",
                 self.batch_size,
             )
             if not rows:
                 return 0
+            read_at = time.monotonic()
             await self.producer.send_batch(
                 [
                     OutgoingMessage(
@@ -128,9 +155,60 @@ class OutboxRelay:
                     for row in rows
                 ]
             )
+            acknowledged_in = time.monotonic() - read_at
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
-            log.debug("relayed %d events", len(rows))
-            return len(rows)
+        self._count(rows, acknowledged_in)
+        log.debug("relayed %d events", len(rows))
+        return len(rows)
+
+    def _count(self, rows: Sequence[Record], sending_seconds: float) -> None:
+        """Count a batch once it is acknowledged and marked published (committed): a batch
+        published again after a crash or a failed commit is counted once."""
+        if self.metrics is not None:
+            for row in rows:
+                self.metrics.published(row["topic"], row["age"] + sending_seconds)
+        if self.on_published:
+            published = [PublishedEvent(r["topic"], r["event_type"], r["payload"]) for r in rows]
+            for listener in self.on_published:
+                try:
+                    listener(published)
+                except Exception:  # a listener's bug must never stop the relay
+                    log.exception("outbox listener %r failed", listener)
+
+
+@dataclass
+class OutboxBacklog:
+    """Refreshes `bookpay_outbox_unpublished_events` and
+    `bookpay_outbox_oldest_unpublished_age_seconds` every `every` seconds.
+
+    One query over the rows with `published_at IS NULL`, which the partial index
+    `outbox_unpublished` (shared migration 001) holds alone: its cost follows the backlog, not
+    the published rows the table keeps. Every instance of a service reports the same
+    database's backlog (dashboards take the max per service)."""
+
+    pool: Pool
+    metrics: Metrics
+    every: float = 5.0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: the gauges keep their last value
+                log.warning("outbox backlog not measured: %r", exc)
+            await asyncio.sleep(self.every)
+
+    async def refresh(self) -> None:
+        row = await self.pool.fetchrow(
+            """SELECT count(*) AS unpublished,
+                      coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
+                          AS oldest_age
+               FROM outbox WHERE published_at IS NULL"""
+        )
+        assert row is not None
+        self.metrics.set_outbox_backlog(row["unpublished"], max(0.0, row["oldest_age"]))

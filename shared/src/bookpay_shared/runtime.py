@@ -17,8 +17,13 @@ HTTP is served by one or more apps, each on its own port and each with its own u
 in the same process: the staff app (`http_app`: the `/v1/accounts/...` API and its `/docs`)
 and, for a service that has one, public apps (`public_app`: what customers' browsers or Stripe
 reach, with no staff route and no `/docs` or `/openapi.json`). Every app has `/healthz`, a
-request body limit (`guards.BodyLimit`), and a server span and an access log line per request
-(`access.AccessLog`; uvicorn's own access log is off).
+request body limit (`guards.BodyLimit`), a server span and an access log line per request
+(`access.AccessLog`; uvicorn's own access log is off), and counts its requests
+(`metrics.HttpMetrics`).
+
+Metrics: the runtime owns the process's `Metrics` (a Prometheus registry of its own), hands it
+to the consumers, the outbox relay and the outbox backlog task, and serves it at `GET /metrics`
+on the staff app only (see `bookpay_shared.metrics`).
 """
 
 from __future__ import annotations
@@ -52,9 +57,10 @@ from bookpay_shared.faults import FaultPoints
 from bookpay_shared.guards import BodyLimit, UntilStarted
 from bookpay_shared.kafka import Producer
 from bookpay_shared.logs import configure
+from bookpay_shared.metrics import CONTENT_TYPE_LATEST, HttpMetrics, Metrics
 from bookpay_shared.oidc import JwtVerifier
 from bookpay_shared.ordered import ConsumerOptions
-from bookpay_shared.outbox import OutboxRelay
+from bookpay_shared.outbox import OutboxBacklog, OutboxRelay, PublishListener
 from bookpay_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -80,13 +86,17 @@ class ServiceRuntime:
     consumers: Consumers = field(init=False)
     _database_probe: asyncio.Task[Any] | None = field(init=False, default=None)
     faults: FaultPoints = field(init=False)
+    metrics: Metrics = field(init=False)
+    """This process's Prometheus metrics, served at `GET /metrics` on the staff app."""
     _tasks: list[BackgroundTask] = field(default_factory=list)
+    _publish_listeners: list[PublishListener] = field(default_factory=list)
     public_apps: list[tuple[FastAPI, int]] = field(default_factory=list)
     """Apps served besides the staff app, each on its own port."""
     started: bool = field(init=False, default=False)
     """Connected to the database and Kafka, consumers subscribed: work routes are served."""
 
     def __post_init__(self) -> None:
+        self.metrics = Metrics(self.name)
         kafka = self.settings.kafka_connection()
         self.db = new_pool(
             self.settings.database_url.get_secret_value(),
@@ -101,6 +111,7 @@ class ServiceRuntime:
                 max_in_flight=self.settings.consumer_max_in_flight,
                 grace=self.settings.consumer_grace_seconds,
             ),
+            metrics=self.metrics,
         )
         self.faults = FaultPoints(self.settings.fault_points)
         oidc = self.settings.oidc_config()
@@ -113,6 +124,11 @@ class ServiceRuntime:
     def add_background_task(self, task: BackgroundTask) -> None:
         """A coroutine that runs for the service's lifetime (a sweep, a projection...)."""
         self._tasks.append(task)
+
+    def add_publish_listener(self, listener: PublishListener) -> None:
+        """A function told of every batch of outbox events once it is published (to count
+        what the events say happened; it must be quick and must not block)."""
+        self._publish_listeners.append(listener)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -129,9 +145,14 @@ class ServiceRuntime:
                 components.insert(0, ("projections", projections.migrations()))
             await _until_up("the database", lambda: apply_migrations(self.db, components))
             await _until_up("Kafka", self.producer.start)
-            tasks.append(
-                asyncio.create_task(OutboxRelay(self.db, self.producer).run(), name="outbox")
+            relay = OutboxRelay(
+                self.db, self.producer, metrics=self.metrics, on_published=self._publish_listeners
             )
+            backlog = OutboxBacklog(self.db, self.metrics)
+            tasks += [
+                asyncio.create_task(relay.run(), name="outbox"),
+                asyncio.create_task(_supervised(backlog.run), name="outbox backlog"),
+            ]
             tasks += [asyncio.create_task(_supervised(t), name=t.__name__) for t in self._tasks]
             await _until_up("Kafka", self.consumers.start)
             kafka = self.settings.kafka_connection()
@@ -165,9 +186,11 @@ class ServiceRuntime:
             live=self.settings.environment == "production",
         )
         self._add_healthz(app)
+        self._add_metrics(app)
         _add_docs(app, title)
         app.add_middleware(BodyLimit, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(UntilStarted, started=lambda: self.started)
+        app.add_middleware(HttpMetrics, metrics=self.metrics)
         app.add_middleware(AccessLog, trusted=self.settings.trusted_networks)
         return app
 
@@ -178,9 +201,23 @@ class ServiceRuntime:
         self._add_healthz(app)
         app.add_middleware(BodyLimit, max_bytes=max_body_bytes or self.settings.max_body_bytes)
         app.add_middleware(UntilStarted, started=lambda: self.started)
+        app.add_middleware(HttpMetrics, metrics=self.metrics)
         app.add_middleware(AccessLog, trusted=self.settings.trusted_networks)
         self.public_apps.append((app, port))
         return app
+
+    def _add_metrics(self, app: FastAPI) -> None:
+        metrics = self.metrics
+
+        async def metrics_page(_: Request) -> Response:
+            """This process's metrics in Prometheus' text format. Unauthenticated, like
+            `/healthz`: Prometheus scrapes it on the internal network, on the staff app's port,
+            which never faces the internet (the public apps do not serve it). It holds counts
+            and timings, never an id, a token or an amount."""
+            return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+        # A plain route, like /docs: for Prometheus, not part of the API or its documents.
+        app.add_route("/metrics", metrics_page, include_in_schema=False)
 
     def _add_healthz(self, app: FastAPI) -> None:
         @app.get("/healthz", tags=["ops"])

@@ -5,11 +5,13 @@ from __future__ import annotations
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
+from bookpay_shared.metrics import Metrics
 from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from charge_service import charge_lists, consumers, pages, reconcile, routes
+from charge_service.charge_metrics import charge_outcomes
 from charge_service.deps import Deps
 from charge_service.memory_stripe import MemoryStripeGateway
 from charge_service.settings import ChargeSettings
@@ -27,7 +29,7 @@ def create_app(
     )
     deps = Deps(
         pool=runtime.db,
-        stripe=stripe or _stripe_gateway(settings),
+        stripe=stripe or _stripe_gateway(settings, runtime.metrics),
         faults=runtime.faults,
         stripe_max_attempts=settings.stripe_max_attempts,
         webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
@@ -35,6 +37,7 @@ def create_app(
         max_attempts_per_charge=settings.max_attempts_per_charge,
     )
     consumers.register(runtime, deps)
+    runtime.add_publish_listener(charge_outcomes(runtime.metrics))
     runtime.add_background_task(
         reconcile.sweeper(
             deps,
@@ -66,7 +69,7 @@ def create_app(
     return runtime, app
 
 
-def _stripe_gateway(settings: ChargeSettings) -> StripeGateway:
+def _stripe_gateway(settings: ChargeSettings, metrics: Metrics | None = None) -> StripeGateway:
     key = settings.stripe_secret_key.get_secret_value()
     if settings.stripe_stand_in == "memory":
         return MemoryStripeGateway(
@@ -75,8 +78,8 @@ def _stripe_gateway(settings: ChargeSettings) -> StripeGateway:
         )
     if settings.stripe_stand_in == "localstripe":
         assert settings.stripe_api_base, "CHARGE_STRIPE_API_BASE must name the localstripe server"
-        return StripeApiGateway.for_localstripe(settings.stripe_api_base, key)
-    return StripeApiGateway(key, api_base=settings.stripe_api_base)
+        return StripeApiGateway.for_localstripe(settings.stripe_api_base, key, metrics=metrics)
+    return StripeApiGateway(key, api_base=settings.stripe_api_base, metrics=metrics)
 
 
 def run() -> None:

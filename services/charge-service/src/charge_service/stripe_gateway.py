@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 import stripe
+from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import client_span
 
 from charge_service.stripe_types import (
@@ -139,7 +140,10 @@ class StripeApiGateway:
         supports_list_filters: bool = True,
         http_client: stripe.HTTPClient | None = None,
         max_network_retries: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
+        """Where each call's duration and failures are counted (`bookpay_stripe_*`)."""
         self._http = http_client or stripe.HTTPXClient(timeout=30)
         self._client = stripe.StripeClient(
             secret_key,
@@ -162,6 +166,7 @@ class StripeApiGateway:
         secret_key: str = "sk_test_localstripe",
         *,
         http_client: stripe.HTTPClient | None = None,
+        metrics: Metrics | None = None,
     ) -> StripeApiGateway:
         """A gateway for localstripe: every `supports_*` switch off."""
         return cls(
@@ -173,6 +178,7 @@ class StripeApiGateway:
             supports_allowed_payment_method_types=False,
             supports_list_filters=False,
             http_client=http_client,
+            metrics=metrics,
         )
 
     async def aclose(self) -> None:
@@ -651,9 +657,10 @@ class StripeApiGateway:
         )
 
     async def _send(self, operation: str, context: Mapping[str, str], call: Awaitable[_T]) -> _T:
-        """Await one Stripe call in a client span, turning Stripe's errors into ours, and log
-        exactly one line for it: the operation, the object's id and status (or Stripe's error
-        code, decline code, HTTP status and request id), the ids it acted on, the duration."""
+        """Await one Stripe call in a client span, turning Stripe's errors into ours; count it
+        and log exactly one line for it: the operation, the object's id and status (or Stripe's
+        error code, decline code, HTTP status and request id), the ids it acted on, the
+        duration."""
         details = " ".join(f"{key}={value}" for key, value in context.items())
         started = time.monotonic()
         with client_span(f"stripe {operation}", {"stripe.operation": operation, **context}):
@@ -661,6 +668,7 @@ class StripeApiGateway:
                 result = await call
             except stripe.StripeError as exc:
                 translated = _translate(exc)
+                self._observe(operation, started, _error_kind(translated))
                 decline = _text(exc.error, "decline_code") if exc.error is not None else None
                 log.log(
                     logging.INFO if isinstance(translated, StripeCardRejected) else logging.WARNING,
@@ -680,6 +688,7 @@ class StripeApiGateway:
                     },
                 )
                 raise translated from exc
+        self._observe(operation, started)
         obj = result if isinstance(result, stripe.StripeObject) else None
         log.info(
             "stripe %s ok id=%s status=%s %s in %.0f ms",
@@ -691,3 +700,15 @@ class StripeApiGateway:
             extra=dict(context),
         )
         return result
+
+    def _observe(self, operation: str, started: float, error_kind: str | None = None) -> None:
+        if self._metrics is not None:
+            self._metrics.stripe_call(operation, time.monotonic() - started, error_kind)
+
+
+def _error_kind(error: StripeUnavailable | StripeRequestRejected) -> str:
+    """The `kind` label of a failed call: a decline is the card's answer, not a fault of ours
+    or Stripe's, and alerts leave it out."""
+    if isinstance(error, StripeCardRejected):
+        return "card_rejected"
+    return "unavailable" if isinstance(error, StripeUnavailable) else "rejected"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
+from bookpay_shared.metrics import Metrics
 from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
@@ -24,7 +25,7 @@ def create_app(
     )
     deps = Deps(
         pool=runtime.db,
-        stripe=stripe or _stripe_gateway(settings),
+        stripe=stripe or _stripe_gateway(settings, runtime.metrics),
         public_base_url=settings.public_base_url,
         default_expiry_hours=settings.default_expiry_hours,
     )
@@ -61,12 +62,12 @@ def create_app(
     return runtime, app
 
 
-def _stripe_gateway(settings: LinkSettings) -> StripeGateway:
+def _stripe_gateway(settings: LinkSettings, metrics: Metrics) -> StripeGateway:
     key = settings.stripe_secret_key.get_secret_value()
     if settings.stripe_stand_in == "localstripe":
         assert settings.stripe_api_base, "LINK_STRIPE_API_BASE must name the localstripe server"
-        return StripeApiGateway.for_localstripe(settings.stripe_api_base, key)
-    return StripeApiGateway(key, api_base=settings.stripe_api_base)
+        return StripeApiGateway.for_localstripe(settings.stripe_api_base, key, metrics=metrics)
+    return StripeApiGateway(key, api_base=settings.stripe_api_base, metrics=metrics)
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import stripe
+from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import client_span
 
 if TYPE_CHECKING:
@@ -96,7 +97,10 @@ class StripeApiGateway:
         *,
         supports_setup_future_usage: bool = True,
         supports_allowed_payment_method_types: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
+        """Where each call's duration and failures are counted (`bookpay_stripe_*`)."""
         self._http = stripe.HTTPXClient(timeout=20)
         self._client = stripe.StripeClient(
             secret_key,
@@ -109,12 +113,15 @@ class StripeApiGateway:
         self._allowed_types = supports_allowed_payment_method_types
 
     @classmethod
-    def for_localstripe(cls, api_base: str, secret_key: str) -> StripeApiGateway:
+    def for_localstripe(
+        cls, api_base: str, secret_key: str, *, metrics: Metrics | None = None
+    ) -> StripeApiGateway:
         return cls(
             secret_key,
             api_base,
             supports_setup_future_usage=False,
             supports_allowed_payment_method_types=False,
+            metrics=metrics,
         )
 
     async def create_intent(
@@ -167,37 +174,43 @@ class StripeApiGateway:
     async def _intent(
         self, operation: str, stripe_account: str, call: Awaitable[stripe.PaymentIntent]
     ) -> Intent:
-        """Await one call in a client span; log exactly one line for it: the operation, the
-        PaymentIntent's id and status (or Stripe's error code, HTTP status and request id), the
-        account and the duration."""
+        """Await one call in a client span, its Stripe errors turned into ours; count it (the
+        operation label is `<operation> payment intent`) and log exactly one line for it: the
+        operation, the PaymentIntent's id and status (or Stripe's error code, HTTP status and
+        request id), the account and the duration."""
+        operation = f"{operation} payment intent"
         started = time.monotonic()
-        name = f"{operation} payment intent"
-        with client_span(f"stripe {name}", {"stripe.operation": name}):
+        with client_span(f"stripe {operation}", {"stripe.operation": operation}):
             try:
                 pi = await call
             except stripe.StripeError as exc:
                 status = exc.http_status
+                unavailable = isinstance(
+                    exc, stripe.APIConnectionError | stripe.RateLimitError
+                ) or (status is None or status >= 500 or status == 409)
+                elapsed = self._observe(
+                    operation, started, "unavailable" if unavailable else "rejected"
+                )
                 log.warning(
                     "stripe %s error code=%s http=%s request=%s stripe_account=%s in %.0f ms",
-                    name,
+                    operation,
                     exc.code,
                     status,
                     exc.request_id,
                     stripe_account,
-                    (time.monotonic() - started) * 1000,
+                    elapsed * 1000,
                 )
-                if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
-                    status is None or status >= 500 or status == 409
-                ):
+                if unavailable:
                     raise StripeUnavailable(f"Stripe unavailable ({type(exc).__name__})") from exc
                 raise StripeRejected(exc.user_message or type(exc).__name__, exc.code) from exc
+        elapsed = self._observe(operation, started)
         log.info(
             "stripe %s ok id=%s status=%s stripe_account=%s in %.0f ms",
-            name,
+            operation,
             pi.id,
             pi.status,
             stripe_account,
-            (time.monotonic() - started) * 1000,
+            elapsed * 1000,
         )
         metadata = pi.metadata.to_dict() if "metadata" in pi and pi.metadata else {}
         return Intent(
@@ -208,3 +221,10 @@ class StripeApiGateway:
             metadata={str(k): str(v) for k, v in metadata.items()},
             client_secret=pi.client_secret,
         )
+
+    def _observe(self, operation: str, started: float, error_kind: str | None = None) -> float:
+        """Count one call; return its duration in seconds."""
+        elapsed = time.monotonic() - started
+        if self._metrics is not None:
+            self._metrics.stripe_call(operation, elapsed, error_kind)
+        return elapsed

@@ -12,6 +12,9 @@ SMTP allows (the policy is in the service README).
    emails keep flowing; or `failed`, with NotificationFailed written to the outbox.
 A sender that dies between 1 and 3 leaves the row `sending`; once its lease ends, the row is
 claimed and sent again.
+
+Each outcome recorded (committed) is counted in `bookpay_emails_total`: sent, retried or
+failed, by kind of email; an outcome not recorded (the lease was taken over) is not counted.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bookpay_shared import outbox
 from bookpay_shared.db import Pool
 from bookpay_shared.events import NotificationFailed
 from bookpay_shared.faults import NO_FAULTS, FaultPoints
+from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import continued
 
 from notification_service import repository as repo
@@ -55,6 +59,7 @@ class Sender:
     lease_seconds: float = 120.0
     poll_seconds: float = 1.0
     faults: FaultPoints = NO_FAULTS
+    metrics: Metrics | None = None
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def run(self) -> None:
@@ -109,6 +114,8 @@ class Sender:
                 if done:
                     await outbox.enqueue(conn, failed_event(delivery, step))
         _log_step(delivery, step, done)
+        if done and self.metrics is not None:
+            self.metrics.email(delivery.kind.value, _outcome(step))
 
 
 def failed_event(delivery: Delivery, step: MarkFailed) -> NotificationFailed:
@@ -120,6 +127,12 @@ def failed_event(delivery: Delivery, step: MarkFailed) -> NotificationFailed:
         recipient=delivery.recipient.email,
         reason=step.reason,
     )
+
+
+def _outcome(step: NextStep) -> str:
+    if isinstance(step, MarkSent):
+        return "sent"
+    return "retried" if isinstance(step, RetryLater) else "failed"
 
 
 def _log_step(delivery: Delivery, step: NextStep, done: bool) -> None:

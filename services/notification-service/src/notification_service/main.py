@@ -68,6 +68,7 @@ def _sender(settings: NotificationSettings, runtime: ServiceRuntime, mailer: Mai
         lease_seconds=settings.send_lease_seconds,
         poll_seconds=settings.send_poll_seconds,
         faults=runtime.faults,
+        metrics=runtime.metrics,
     )
 
 
