@@ -21,11 +21,14 @@ from bookpay_shared.consuming import (
 from bookpay_shared.events import NotificationFailed
 from bookpay_shared.kafka import OutgoingMessage
 from bookpay_shared.logs import TextFormatter
+from bookpay_shared.metrics import Metrics
 
 tracing.configure("test", environ={})
 
 TRACE_ID = secrets.token_hex(16)
 FAST = RetryPolicy(max_attempts_for_errors=2, base_delay=0.0)
+
+METRICS = Metrics("test").consumer("notification-failed", "test.notification-failed")
 
 
 class KeptMessages:
@@ -96,7 +99,7 @@ async def test_the_handler_runs_in_the_records_trace_and_its_lines_name_the_even
         seen.append(None if tracing.current_carrier() else ("no", "carrier"))
         logging.getLogger("test.handler").warning("handling %s", received.notification_id)
 
-    dead = DeadLetters(KeptMessages(), consumer="test.notification-failed")  # type: ignore[arg-type]
+    dead = DeadLetters(KeptMessages(), consumer="test.notification-failed", metrics=METRICS)  # type: ignore[arg-type]
     with lines() as out:
         await handle_record(
             record(e.model_dump_json().encode(), traced_headers(e)),
@@ -121,7 +124,7 @@ async def test_dead_lettering_names_the_event_and_keeps_the_trace_headers() -> N
         raise UnprocessableEvent("never")
 
     producer = KeptMessages()
-    dead = DeadLetters(producer, consumer="test.notification-failed")  # type: ignore[arg-type]
+    dead = DeadLetters(producer, consumer="test.notification-failed", metrics=METRICS)  # type: ignore[arg-type]
     headers = traced_headers(e)
     with lines() as out:
         await handle_record(
@@ -135,7 +138,7 @@ async def test_dead_lettering_names_the_event_and_keeps_the_trace_headers() -> N
 
 async def test_an_unparseable_record_is_named_by_its_headers() -> None:
     e = event()
-    dead = DeadLetters(KeptMessages(), consumer="test.notification-failed")  # type: ignore[arg-type]
+    dead = DeadLetters(KeptMessages(), consumer="test.notification-failed", metrics=METRICS)  # type: ignore[arg-type]
     with lines() as out:
         await handle_record(
             record(b"{not json", traced_headers(e)), NotificationFailed, _never, dead, FAST
@@ -154,7 +157,7 @@ async def test_a_transient_failure_line_names_the_event() -> None:
         if calls == 1:
             raise OSError("database unreachable")
 
-    dead = DeadLetters(KeptMessages(), consumer="test.notification-failed")  # type: ignore[arg-type]
+    dead = DeadLetters(KeptMessages(), consumer="test.notification-failed", metrics=METRICS)  # type: ignore[arg-type]
     headers = [h for h in traced_headers(e) if h[0] == "traceparent"]  # no event headers
     with lines() as out:
         await handle_record(
