@@ -9,6 +9,7 @@ a group: looking never moves anyone's offsets) and closes both on the way out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -111,10 +112,8 @@ class KafkaView:
 
     async def _close(self) -> None:
         for closing in (self._consumer.stop(), self._admin.close()):
-            try:
+            with contextlib.suppress(Exception):  # closing what may never have opened
                 await closing
-            except Exception:
-                pass
 
     # --- topics ---------------------------------------------------------------------------
 
