@@ -5,6 +5,8 @@ addresses and credentials (options or BOOKPAY_* environment variables); the defa
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from bookpay_ops.charges import charges_command
@@ -24,6 +26,7 @@ from bookpay_ops.config import (
     build_target,
 )
 from bookpay_ops.outbox import outbox_command
+from bookpay_ops.streams import lag_command, topics_command
 
 app = typer.Typer(
     name="bookpay-ops",
@@ -70,9 +73,13 @@ def services(ctx: typer.Context) -> None:
         typer.echo(f"{name:22} {url}")
 
 
+app.command("topics")(topics_command)
+app.command("lag")(lag_command)
 app.command("outbox")(outbox_command)
 app.command("charges")(charges_command)
 
 
 def main() -> None:
+    # aiokafka warns on every SASL_PLAINTEXT connection; the connection options say as much.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     app()
