@@ -83,3 +83,13 @@ async def test_bookpays_groups_are_stable_and_catch_up_after_a_charge(
     assert "charge-service.charge-requested" in groups
     assert "booking-service.payment-succeeded" in groups
     assert all(r["lag"] == 0 and r["state"] == "Stable" for r in rows)
+
+    # The dashboard's frame counts the account's charge by method and outcome.
+    frame = await run_ops(
+        stack, system, "watch", "--once", "--interval", "0.5", "--account", account
+    )
+    assert frame.exit_code == 0, frame.output
+    assert "Charges of" in frame.output
+    (line,) = [x for x in frame.output.splitlines() if "card_on_file" in x]
+    assert "succeeded" in line and line.split("│")[1].split()[-1] == "1"
+    assert "Consumer lag" in frame.output and "charge-service.charge-requested" in frame.output

@@ -27,6 +27,7 @@ from bookpay_ops.config import (
 )
 from bookpay_ops.outbox import outbox_command
 from bookpay_ops.streams import lag_command, topics_command
+from bookpay_ops.watch import watch_command
 
 app = typer.Typer(
     name="bookpay-ops",
@@ -77,6 +78,7 @@ app.command("topics")(topics_command)
 app.command("lag")(lag_command)
 app.command("outbox")(outbox_command)
 app.command("charges")(charges_command)
+app.command("watch")(watch_command)
 
 
 def main() -> None:

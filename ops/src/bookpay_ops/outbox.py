@@ -105,13 +105,19 @@ async def read_outbox(api: StaffApi, service: str, max_age: float) -> ServiceOut
     url = api.urls[service]
     try:
         families = await api.metrics(service)
-    except ServiceDown as exc:
-        return ServiceOutbox(service, url, State.DOWN, detail=exc.message)
-    except NoMetrics as exc:
-        return ServiceOutbox(service, url, State.NO_METRICS, detail=exc.message)
     except ServiceProblem as exc:
-        return ServiceOutbox(service, url, State.REFUSED, detail=exc.message)
+        return unreadable(service, url, exc)
     return judge(service, url, backlog_of(families), max_age)
+
+
+def unreadable(service: str, url: str, problem: ServiceProblem) -> ServiceOutbox:
+    """The outbox of a service whose `/metrics` could not be read: down, without metrics, or
+    refusing the key."""
+    if isinstance(problem, ServiceDown):
+        return ServiceOutbox(service, url, State.DOWN, detail=problem.message)
+    if isinstance(problem, NoMetrics):
+        return ServiceOutbox(service, url, State.NO_METRICS, detail=problem.message)
+    return ServiceOutbox(service, url, State.REFUSED, detail=problem.message)
 
 
 async def read_outboxes(
