@@ -1,7 +1,13 @@
-"""bookpay-ops: is anything stuck, what happened to a charge, what is in the dead letters, how
-fast is each service going. Works against any bookpay deployment given its Kafka and service
-addresses and credentials (options or BOOKPAY_* environment variables); the defaults are
-`make run`'s stack."""
+"""bookpay-ops: see and steer a running bookpay from a terminal.
+
+[bold]Is anything stuck?[/] watch, lag, outbox.
+[bold]What happened to charge X?[/] trace CHARGE_ID.
+[bold]What is in the dead letters, can it be replayed?[/] dlq list | show | replay | replays.
+[bold]How fast is each service going?[/] topics, watch.
+[bold]What is on a topic?[/] tail TOPIC --follow.
+
+Connection options go before the command; the defaults are `make run`'s stack.
+Any deployment: its Kafka and service addresses and credentials, or BOOKPAY_* variables."""
 
 from __future__ import annotations
 
