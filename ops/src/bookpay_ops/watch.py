@@ -228,16 +228,32 @@ def _rates_panel(history: History) -> Panel:
 
 
 def _lag_panel(history: History) -> Panel:
+    """Per service: its groups, how many are Stable, their total lag; then each group that
+    lags or is not Stable, with its trend."""
     shown = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
-    shown.add_column("group", no_wrap=True)
-    shown.add_column("state")
+    shown.add_column("service / group", no_wrap=True)
+    shown.add_column("stable", justify="right")
     shown.add_column("lag", justify="right")
     previous = history.previous
-    for group, (state, lag) in sorted(history.latest.lag.items()):
+    latest = history.latest.lag
+    services: dict[str, list[tuple[str, int]]] = {}
+    for group, (state, lag) in latest.items():
+        services.setdefault(group.split(".")[0], []).append((state, lag))
+    for service, groups in sorted(services.items()):
+        stable = sum(1 for state, _ in groups if state == "Stable")
+        total = sum(lag for _, lag in groups)
+        shown.add_row(
+            service,
+            Text(f"{stable}/{len(groups)}", style="green" if stable == len(groups) else "yellow"),
+            Text(str(total), style="yellow" if total else ""),
+        )
+    for group, (state, lag) in sorted(latest.items()):
+        if state == "Stable" and not lag:
+            continue
         before = previous.lag.get(group, (state, lag))[1] if previous else lag
         trend = "↑" if lag > before else "↓" if lag < before else ""
         shown.add_row(
-            group,
+            f"  {group}",
             Text(state, style="green" if state == "Stable" else "yellow"),
             Text(f"{lag}{trend}", style="yellow" if lag else ""),
         )
@@ -404,8 +420,12 @@ def watch_command(
         typer.Option("--max-age", min=0, help="seconds an outbox event may wait before behind"),
     ] = DEFAULT_MAX_AGE,
     once: Annotated[
-        bool, typer.Option("--once", help="print one frame (two readings) and exit")
+        bool, typer.Option("--once", help="print one frame and exit (for a capture or a script)")
     ] = False,
+    samples: Annotated[
+        int,
+        typer.Option("--samples", min=2, help="with --once: readings taken, --interval apart"),
+    ] = 2,
 ) -> None:
     """A live dashboard: event rates, consumer lag, dead letters, outboxes and charges by
     outcome, with what needs a look first. Ctrl-C leaves."""
@@ -415,7 +435,7 @@ def watch_command(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--window") from None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_watch(target, interval, span, account, max_age, once))
+        asyncio.run(_watch(target, interval, span, account, max_age, samples if once else 0))
 
 
 async def _watch(
@@ -424,8 +444,9 @@ async def _watch(
     window: timedelta,
     account: uuid.UUID | None,
     max_age: float,
-    once: bool,
+    once: int,
 ) -> None:
+    """`once`: the readings to take before printing one frame; 0 for the live dashboard."""
     history = History(window=window.total_seconds())
     urls = {s: target.url(s) for s in SERVICES}
     where = target.kafka.bootstrap_servers
@@ -441,8 +462,9 @@ async def _watch(
 
             await refresh()
             if once:
-                await asyncio.sleep(interval)
-                await refresh()
+                for _ in range(once - 1):
+                    await asyncio.sleep(interval)
+                    await refresh()
                 console().print(render(history, target=where, interval=interval))
                 return
             with Live(
