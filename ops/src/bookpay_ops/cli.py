@@ -5,6 +5,8 @@ addresses and credentials (options or BOOKPAY_* environment variables); the defa
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from bookpay_ops.charges import charges_command
@@ -23,6 +25,7 @@ from bookpay_ops.config import (
     UsernameOption,
     build_target,
 )
+from bookpay_ops.dlq import dlq_app
 from bookpay_ops.outbox import outbox_command
 
 app = typer.Typer(
@@ -72,7 +75,11 @@ def services(ctx: typer.Context) -> None:
 
 app.command("outbox")(outbox_command)
 app.command("charges")(charges_command)
+app.add_typer(dlq_app, name="dlq")
 
 
 def main() -> None:
+    # aiokafka warns on every SASL PLAIN login over a plaintext listener (the dev stack's);
+    # its errors still show.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     app()
