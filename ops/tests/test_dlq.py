@@ -172,6 +172,22 @@ def test_a_message_already_back_through_another_groups_dead_letter_is_skipped() 
     assert "went back as charge-requested.dlq:1:0's replay" in decided.skip[0].why
 
 
+def test_a_dead_letter_claiming_another_topic_is_not_sent_there() -> None:
+    d = letter(0)
+    forged = DeadLetter(
+        d.id,
+        d.key,
+        d.value,
+        tuple((k, b"payment-succeeded" if k == "dlq.original_topic" else v) for k, v in d.headers),
+        0,
+    )
+
+    decided = plan([forged], {})
+
+    assert decided.send == []
+    assert "says payment-succeeded, yet it sits in charge-requested.dlq" in decided.skip[0].why
+
+
 def test_an_id_given_twice_is_sent_once() -> None:
     d = letter(0)
 

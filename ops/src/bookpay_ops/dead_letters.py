@@ -197,12 +197,23 @@ def plan(
     """Which chosen dead letters go back, which not and why. Without `again`, one already
     replayed stays, and so does one whose original message already went back through another
     consumer group's dead letter (a replay reaches every group of the topic); the same
-    original message is never sent twice in one run either. `known`: every dead letter read,
+    original message is never sent twice in one run either. Nor does one whose
+    `dlq.original_topic` header names another topic than its own dead-letter topic's (a forged
+    or mangled header must not steer a message to a topic it never came from). `known`: every dead letter read,
     where those siblings are found."""
     send: list[DeadLetter] = []
     skip: list[Skipped] = []
     sent_originals: dict[tuple[str, int | None, int | None], DeadLetterId] = {}
     for letter in dict.fromkeys(chosen):
+        if letter.original_topic + DLQ_SUFFIX != letter.id.topic:
+            skip.append(
+                Skipped(
+                    letter,
+                    f"its dlq.original_topic header says {letter.original_topic}, yet it sits "
+                    f"in {letter.id.topic}: not sent anywhere",
+                )
+            )
+            continue
         earlier = replayed.get(letter.id, ())
         if earlier and not again:
             last = earlier[-1]
