@@ -40,4 +40,5 @@ EOF
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --command-config "$CLIENT_CONFIG" --create --if-not-exists --topic bookings-state.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --command-config "$CLIENT_CONFIG" --create --if-not-exists --topic stripe-connections-state.dlq --partitions 3 --replication-factor 1
 /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --command-config "$CLIENT_CONFIG" --create --if-not-exists --topic api-keys-state.dlq --partitions 3 --replication-factor 1
-echo "bookpay: 30 topics ready on $BOOTSTRAP_SERVERS"
+/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP_SERVERS" --command-config "$CLIENT_CONFIG" --create --if-not-exists --topic dlq-replays --partitions 1 --replication-factor 1 --config cleanup.policy=compact
+echo "bookpay: 31 topics ready on $BOOTSTRAP_SERVERS"

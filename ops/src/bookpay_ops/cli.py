@@ -31,6 +31,7 @@ from bookpay_ops.config import (
     UsernameOption,
     build_target,
 )
+from bookpay_ops.dlq import dlq_app
 from bookpay_ops.outbox import outbox_command
 from bookpay_ops.streams import lag_command, topics_command
 from bookpay_ops.watch import watch_command
@@ -85,9 +86,11 @@ app.command("lag")(lag_command)
 app.command("outbox")(outbox_command)
 app.command("charges")(charges_command)
 app.command("watch")(watch_command)
+app.add_typer(dlq_app, name="dlq")
 
 
 def main() -> None:
-    # aiokafka warns on every SASL_PLAINTEXT connection; the connection options say as much.
+    # aiokafka warns on every SASL PLAIN login over a plaintext listener (the dev stack's);
+    # its errors still show.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     app()

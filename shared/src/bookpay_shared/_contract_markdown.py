@@ -268,9 +268,12 @@ original headers plus:
 
 {_table(rows)}
 
-To replay a dead letter once its cause is fixed, publish its value with its key back to the
-original topic: consumers are idempotent, so an event that was in fact processed does nothing
-the second time."""
+To replay a dead letter once its cause is fixed, `bookpay-ops dlq replay` publishes its value
+(or a repaired one) with its key and original headers back to the original topic, and records
+the replay in the compacted topic `dlq-replays` so that no dead letter is replayed twice by
+accident (see docs/ops.md). Every consumer group of the topic reads the replayed message;
+consumers are idempotent by `event_id`, so a group that did process the event does nothing the
+second time."""
 
 
 _VERSIONING = """## Versioning

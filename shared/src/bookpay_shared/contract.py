@@ -48,7 +48,7 @@ from bookpay_shared.events import (
     StripeConnectionChanged,
 )
 from bookpay_shared.generated_docs import docs_cli
-from bookpay_shared.topics import ALL_TOPICS, DLQ_SUFFIX, TopicSpec
+from bookpay_shared.topics import ALL_TOPICS, DLQ_REPLAYS, DLQ_SUFFIX, TopicSpec
 
 __all__ = [
     "DLQ_HEADERS",
@@ -217,7 +217,10 @@ def event_schemas() -> dict[str, dict[str, Any]]:
 def build_asyncapi() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    messages: dict[str, Any] = {"DeadLetter": _dead_letter_message()}
+    messages: dict[str, Any] = {
+        "DeadLetter": _dead_letter_message(),
+        "DeadLetterReplay": _replay_message(),
+    }
     for event in ALL_EVENTS:
         channels[event.TOPIC] = _channel(event)
         messages[event.__name__] = _message(event)
@@ -225,6 +228,7 @@ def build_asyncapi() -> dict[str, Any]:
     for spec, event in dead_letter_topics():
         channels[spec.name] = _dead_letter_channel(spec, event)
         operations |= _dead_letter_operations(spec, event)
+    channels[DLQ_REPLAYS] = _replays_channel(topic_spec(DLQ_REPLAYS))
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -421,6 +425,64 @@ def _dead_letter_message() -> dict[str, Any]:
         "bindings": {
             "kafka": {
                 "key": {"type": "string", "description": "The original message's key."},
+                "bindingVersion": _KAFKA_BINDING,
+            }
+        },
+    }
+
+
+def _replays_channel(spec: TopicSpec) -> dict[str, Any]:
+    return {
+        "address": spec.name,
+        "title": spec.name,
+        "description": (
+            "Operations' record of the dead letters sent back to their topics by "
+            "`bookpay-ops dlq replay`, keyed by the dead letter's id "
+            "(`<dlq topic>:<partition>:<offset>`). No service reads or writes it. "
+            f"{spec.partitions} partition, compacted."
+        ),
+        "messages": {"DeadLetterReplay": {"$ref": "#/components/messages/DeadLetterReplay"}},
+        "bindings": {
+            "kafka": {
+                "topic": spec.name,
+                "partitions": spec.partitions,
+                "topicConfiguration": {"cleanup.policy": ["compact"]},
+                "bindingVersion": _KAFKA_BINDING,
+            }
+        },
+    }
+
+
+_REPLAY_FIELDS: Mapping[str, tuple[str, str]] = {
+    "dead_letter": ("string", "The dead letter's id, `<dlq topic>:<partition>:<offset>`."),
+    "original_topic": ("string", "The topic it was replayed to (where it came from)."),
+    "original_partition": ("integer", "The partition it came from."),
+    "original_offset": ("integer", "Its offset there."),
+    "replayed_to_partition": ("integer", "Where the replayed message was written."),
+    "replayed_to_offset": ("integer", "Its offset there."),
+    "by": ("string", "The operator who replayed it (`user@host` unless named)."),
+    "at": ("string", "When, RFC 3339 in UTC."),
+    "value_replaced": ("boolean", "True when the operator replaced the value with a fix."),
+}
+
+
+def _replay_message() -> dict[str, Any]:
+    return {
+        "name": "DeadLetterReplay",
+        "title": "Dead letter replayed",
+        "summary": "A dead letter sent back to its topic: which, where to, by whom and when.",
+        "contentType": "application/json",
+        "payload": {
+            "type": "object",
+            "required": list(_REPLAY_FIELDS),
+            "properties": {
+                name: {"type": kind, "description": text}
+                for name, (kind, text) in _REPLAY_FIELDS.items()
+            },
+        },
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": "The dead letter's id."},
                 "bindingVersion": _KAFKA_BINDING,
             }
         },

@@ -27,6 +27,11 @@ STRIPE_CONNECTIONS_STATE = "stripe-connections-state"
 # API keys (id, account, scopes, hash, revoked), published by booking-service (compacted, keyed by key id).
 API_KEYS_STATE = "api-keys-state"
 
+# Operations' record of dead letters sent back to their topics by `bookpay-ops dlq replay`
+# (compacted, keyed by the dead letter's id `<dlq topic>:<partition>:<offset>`). No service
+# reads or writes it; it is what stops a dead letter from being replayed twice by accident.
+DLQ_REPLAYS = "dlq-replays"
+
 DLQ_SUFFIX = ".dlq"
 
 
@@ -64,9 +69,12 @@ _STATE_TOPICS = (
 
 EVENT_PARTITIONS = 6
 DLQ_PARTITIONS = 3
+DLQ_REPLAYS_PARTITIONS = 1
+"""A handful of records a day at most; one partition keeps `dlq replays` in the order written."""
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     *(TopicSpec(t, EVENT_PARTITIONS) for t in _EVENT_TOPICS),
     *(TopicSpec(t, EVENT_PARTITIONS, {"cleanup.policy": "compact"}) for t in _STATE_TOPICS),
     *(TopicSpec(dlq(t), DLQ_PARTITIONS) for t in (*_EVENT_TOPICS, *_STATE_TOPICS)),
+    TopicSpec(DLQ_REPLAYS, DLQ_REPLAYS_PARTITIONS, {"cleanup.policy": "compact"}),
 )
