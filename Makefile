@@ -61,6 +61,7 @@ test-e2e: install
 docs: install
 	$(RUN) python -m bookpay_shared.contract --write docs/
 	$(RUN) python -m bookpay_devstack.apidocs --write docs/
+	$(RUN) python -m bookpay_devstack.compose --write
 
 bench: install  ## make bench ARGS="--quick | --charges N | --only anchors,page"
 	@bash devstack/install-system-deps.sh --bench
