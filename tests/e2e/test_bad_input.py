@@ -144,3 +144,69 @@ async def test_saving_cards_refuses_bad_input(bookpay: Bookpay, customer: Custom
         f"/v1/accounts/{customer.account_id}/stripe-connection", json={"stripe_account_id": "nope"}
     )
     error_of(bad_connection, 422)
+
+
+async def test_control_characters_and_loose_types_are_refused_with_the_field_named(
+    bookpay: Bookpay, customer: Customer
+) -> None:
+    """NUL and other control characters used to reach PostgreSQL (a 500 after the request was
+    accepted); booleans and integers were guessed from "yes", 0 or "5"."""
+    account = customer.account_id
+    admin = {"name": "Ann", "email": "ann@example.com"}
+    for path, body, field in (
+        ("/v1/accounts", {"name": "Kayaks\x00"}, "name"),
+        ("/v1/accounts", {"name": "K", "admins": [{**admin, "name": "A\x1b[31m"}]}, "name"),
+        ("/v1/accounts", {"name": "K", "notify_admins_on_link_payment": "yes"}, "notify"),
+        (f"/v1/accounts/{account}/customers", {"name": "A\x00", "email": "a@x.co"}, "name"),
+        (
+            f"/v1/accounts/{account}/bookings",
+            {
+                "customer_id": customer.customer_id,
+                "title": "Tour\x00",
+                "starts_at": "2027-01-01T10:00:00Z",
+                "amount": 100,
+                "currency": "usd",
+            },
+            "title",
+        ),
+        (
+            f"/v1/accounts/{account}/api-keys",
+            {"scopes": ["read"], "description": "ci\x00"},
+            "description",
+        ),
+    ):
+        response = await bookpay.booking.post(path, json=body)
+        assert field in error_of(response, 422)["message"], (path, body)
+    patch = await bookpay.booking.patch(
+        f"/v1/accounts/{account}", json={"notify_admins_on_link_payment": 0}
+    )
+    assert "notify_admins_on_link_payment" in error_of(patch, 422)["message"]
+
+    for changes, field in (
+        ({"message": "Thanks\x00"}, "message"),
+        ({"fallback_to_link": 0}, "fallback_to_link"),
+        ({"method": "payment_link", "link_expires_in_hours": "5"}, "link_expires_in_hours"),
+    ):
+        response = await bookpay.charge.post(
+            f"/v1/accounts/{account}/charges", json=charge_body(customer, **changes)
+        )
+        assert field in error_of(response, 422)["message"], changes
+    # A message may break lines.
+    multi_line = await bookpay.charge.post(
+        f"/v1/accounts/{account}/charges",
+        json=charge_body(customer, method="payment_link", message="Hi Ada,\nsee you soon."),
+    )
+    assert multi_line.status_code == 202, multi_line.text
+
+
+async def test_one_mailbox_is_one_administrator(bookpay: Bookpay) -> None:
+    """The same address twice, in any case, used to give two rows for one mailbox (or a 500)."""
+    admins = [
+        {"name": "Ann", "email": "ann@example.com"},
+        {"name": "Ann again", "email": "Ann@Example.COM"},
+    ]
+    created = await bookpay.booking.post("/v1/accounts", json={"name": "K", "admins": admins})
+    assert "listed twice" in error_of(created, 422)["message"]
+    account = await bookpay.new_account()
+    patched = await bookpay.booking.patch(f"/v1/accounts/{account}", json={"admins": admins})
+    assert "listed twice" in error_of(patched, 422)["message"]

@@ -11,6 +11,7 @@ from bookpay_shared.api_keys import KeyMode
 from bookpay_shared.auth import ACCOUNT_SCOPES, Forbidden, Identity, Scope, authorized
 from bookpay_shared.db import Pool
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
+from bookpay_shared.text import Line
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/v1/accounts/{account_id}/api-keys")
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
-    description: str = Field(default="", max_length=200)
+    description: Line = Field(default="", max_length=200)
 
 
 class KeyOut(BaseModel):

@@ -10,8 +10,9 @@ from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingStatus
 from bookpay_shared.http import NotFound
 from bookpay_shared.money import Currency, PositiveAmount
+from bookpay_shared.text import Flag, Line
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from booking_service import handlers
 from booking_service import repository as repo
@@ -32,30 +33,54 @@ class Strict(BaseModel):
 
 
 class AdminIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     email: EmailStr
 
 
+def distinct_mailboxes(admins: list[AdminIn]) -> list[AdminIn]:
+    """Administrators are mailboxes: the same address twice, in any case, is refused (it
+    would get every email twice)."""
+    seen: set[str] = set()
+    for admin in admins:
+        mailbox = admin.email.casefold()
+        if mailbox in seen:
+            raise ValueError(
+                f"{admin.email} is listed twice (addresses are compared ignoring case)"
+            )
+        seen.add(mailbox)
+    return admins
+
+
 class AccountIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     admins: list[AdminIn] = Field(default_factory=list, max_length=50)
-    notify_admins_on_link_payment: bool = True
+    notify_admins_on_link_payment: Flag = True
+
+    @field_validator("admins")
+    @classmethod
+    def _one_per_mailbox(cls, admins: list[AdminIn]) -> list[AdminIn]:
+        return distinct_mailboxes(admins)
 
 
 class AccountPatch(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Line | None = Field(default=None, min_length=1, max_length=200)
     admins: list[AdminIn] | None = Field(default=None, max_length=50)
-    notify_admins_on_link_payment: bool | None = None
+    notify_admins_on_link_payment: Flag | None = None
+
+    @field_validator("admins")
+    @classmethod
+    def _one_per_mailbox(cls, admins: list[AdminIn] | None) -> list[AdminIn] | None:
+        return None if admins is None else distinct_mailboxes(admins)
 
 
 class CustomerIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     email: EmailStr
 
 
 class BookingIn(Strict):
     customer_id: uuid.UUID
-    title: str = Field(min_length=1, max_length=300)
+    title: Line = Field(min_length=1, max_length=300)
     starts_at: AwareDatetime
     amount: PositiveAmount
     currency: Currency

@@ -14,6 +14,7 @@ from bookpay_shared.guards import client_address
 from bookpay_shared.http import ApiError, Conflict, NotFound, RateLimited, Unprocessable
 from bookpay_shared.money import Currency, PositiveAmount
 from bookpay_shared.ratelimit import RateLimiter
+from bookpay_shared.text import Count, Flag, Paragraphs
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -50,13 +51,13 @@ class ConnectionIn(Strict):
 
 class PaymentMethodIn(Strict):
     payment_method_id: str = Field(pattern=PM_PATTERN, max_length=255)
-    make_default: bool = False
+    make_default: Flag = False
 
 
 class NewCardIn(Strict):
     payment_method_id: str = Field(pattern=PM_PATTERN, max_length=255)
-    save_card: bool = False
-    save_card_consent: str | None = Field(default=None, min_length=1, max_length=1000)
+    save_card: Flag = False
+    save_card_consent: Paragraphs | None = Field(default=None, min_length=1, max_length=1000)
 
     @model_validator(mode="after")
     def _consent(self) -> NewCardIn:
@@ -75,11 +76,11 @@ class ChargeIn(Strict):
     currency: Currency
     method: ChargeMethod
     payment_method_id: str | None = Field(default=None, pattern=PM_PATTERN, max_length=255)
-    save_card: bool = False
-    save_card_consent: str | None = Field(default=None, min_length=1, max_length=1000)
-    message: str | None = Field(default=None, max_length=2000)
-    fallback_to_link: bool = True
-    link_expires_in_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    save_card: Flag = False
+    save_card_consent: Paragraphs | None = Field(default=None, min_length=1, max_length=1000)
+    message: Paragraphs | None = Field(default=None, max_length=2000)
+    fallback_to_link: Flag = True
+    link_expires_in_hours: Count | None = Field(default=None, ge=1, le=24 * 90)
 
     @model_validator(mode="after")
     def _consistent(self) -> ChargeIn:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
+from bookpay_shared.text import Flag
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
@@ -39,7 +40,7 @@ def get_config(request: Request) -> PageConfig:
 
 class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    save_card: bool = False
+    save_card: Flag = False
 
 
 _NOT_PAYABLE = {

@@ -13,6 +13,7 @@ from bookpay_shared.guards import client_address
 from bookpay_shared.http import Conflict, NotFound, RateLimited
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.ratelimit import RateLimiter
+from bookpay_shared.text import Count
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,7 +98,7 @@ class LinksOut(BaseModel):
 
 class LinkSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    expires_in_hours: int = Field(ge=1, le=MAX_EXPIRY_HOURS)
+    expires_in_hours: Count = Field(ge=1, le=MAX_EXPIRY_HOURS)
 
 
 class LinkSettingsOut(BaseModel):

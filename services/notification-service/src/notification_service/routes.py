@@ -13,6 +13,7 @@ from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.money import Currency, PositiveAmount
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.projections import get_account
+from bookpay_shared.text import Count, Paragraphs
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -47,10 +48,10 @@ class PreviewIn(BaseModel):
     booking_ids: BookingIds
     amount: PositiveAmount
     currency: Currency
-    message: str | None = Field(default=None, max_length=2000)
+    message: Paragraphs | None = Field(default=None, max_length=2000)
     expires_at: AwareDatetime | None = None
     """When the link will expire; by default `link_expires_in_hours` from now."""
-    link_expires_in_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    link_expires_in_hours: Count | None = Field(default=None, ge=1, le=24 * 90)
     """The link's lifetime, as in ChargeRequested (default 7 days)."""
 
     @model_validator(mode="after")
