@@ -5,6 +5,8 @@ addresses and credentials (options or BOOKPAY_* environment variables); the defa
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from bookpay_ops.charges import charges_command
@@ -24,6 +26,8 @@ from bookpay_ops.config import (
     build_target,
 )
 from bookpay_ops.outbox import outbox_command
+from bookpay_ops.tail import tail_command
+from bookpay_ops.trace import trace_command
 
 app = typer.Typer(
     name="bookpay-ops",
@@ -72,7 +76,12 @@ def services(ctx: typer.Context) -> None:
 
 app.command("outbox")(outbox_command)
 app.command("charges")(charges_command)
+app.command("tail")(tail_command)
+app.command("trace")(trace_command)
 
 
 def main() -> None:
+    # aiokafka warns on every connection that SASL PLAIN sends the password unencrypted
+    # (the dev stack's SASL_PLAINTEXT): noise on every command's output.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     app()
