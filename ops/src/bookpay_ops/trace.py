@@ -81,7 +81,7 @@ def event_entries(events: Iterable[Decoded]) -> list[Entry]:
 
 def history_entries(charge: Charge) -> list[Entry]:
     return [
-        Entry(h.at, "charge-service", f"charge {h.status}: {h.note}", h.model_dump(mode="json"))
+        Entry(h.at, "charge-service", f"{h.status}: {h.note}", h.model_dump(mode="json"))
         for h in charge.history
     ]
 
@@ -107,7 +107,10 @@ def link_entries(links: Iterable[Link]) -> list[Entry]:
 def notification_entries(notifications: Iterable[Notification]) -> list[Entry]:
     entries = []
     for n in notifications:
-        text = f"email {n.kind} to {n.recipient}: {n.status} ({n.attempts} attempts) {n.subject!r}"
+        text = (
+            f"email {n.kind} to {n.recipient}: {n.status} "
+            f"({n.attempts} attempt{'' if n.attempts == 1 else 's'}) {n.subject!r}"
+        )
         if n.last_error:
             text += f", last error: {n.last_error}"
         entries.append(
