@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from bookpay_devstack.stack import Stack
@@ -18,7 +22,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from .support import Bookpay, eventually
-from .test_charge_lists import ask_link_charge
+from .test_charge_lists import LARGE, ask_card_on_file_charge, ask_link_charge
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -163,3 +167,60 @@ async def test_trace_of_a_charge_nothing_knows_says_so(
 
     assert traced.exit_code == 1
     assert f"no charge {unknown}: no retained event names it" in traced.stderr
+
+
+async def test_tail_follows_new_events_until_ctrl_c_and_stops_quietly(
+    bookpay: Bookpay, stack: Stack
+) -> None:
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [LARGE])
+    await bookpay.save_card(customer)
+    env = {
+        **os.environ,
+        "BOOKPAY_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
+        "BOOKPAY_KAFKA_USERNAME": ADMIN,
+        "BOOKPAY_KAFKA_PASSWORD": stack.config.kafka_password(ADMIN),
+    }
+    tool = Path(sys.executable).parent / "bookpay-ops"
+    follow = ["tail", "--last", "0", "--follow", "--customer", customer.customer_id]
+    tail = await asyncio.create_subprocess_exec(
+        tool, *follow, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert tail.stdout is not None and tail.stderr is not None
+    stdout = tail.stdout
+
+    async def printed(timeout: float) -> str | None:
+        try:
+            return (await asyncio.wait_for(stdout.readline(), timeout)).decode()
+        except TimeoutError:
+            return None
+
+    try:
+        # --last 0 prints nothing of the past: a first line shows the tool is following.
+        for _ in range(6):
+            await ask_card_on_file_charge(bookpay, customer, 100)
+            if await printed(timeout=10):
+                break
+        else:
+            raise AssertionError("tail --follow printed nothing of six charges")
+        charge_id = await ask_card_on_file_charge(bookpay, customer, 4_200)
+        seen: list[str] = []
+        while len(seen) < 3:  # ChargeRequested, PaymentSucceeded, BookingCharged
+            row = await printed(timeout=60)
+            assert row is not None, f"tail printed {seen} of charge {charge_id} in 60s"
+            seen += [row] if f"charge={charge_id}" in row else []
+        tail.send_signal(signal.SIGINT)
+        exit_code = await asyncio.wait_for(tail.wait(), timeout=30)
+    finally:
+        if tail.returncode is None:
+            tail.kill()
+    errors = (await tail.stderr.read()).decode()
+
+    assert [row.split()[3] for row in seen] == [
+        "ChargeRequested",
+        "PaymentSucceeded",
+        "BookingCharged",
+    ]
+    assert exit_code == 0, errors
+    assert "Traceback" not in errors
+    assert "in the clear" not in errors
