@@ -177,23 +177,23 @@ def services(*, down: str | None = None, charge: int = 200) -> httpx.MockTranspo
 
 async def test_the_services_say_the_history_the_links_and_the_emails_of_the_charge() -> None:
     async with StaffApi(URLS, SecretStr("k"), transport=services()) as api:
-        charge, links, emails, problems, notes = await read_services(api, ACCOUNT, CHARGE)
+        said = await read_services(api, ACCOUNT, CHARGE)
 
-    assert charge is not None
-    assert [h.status for h in charge.history] == ["requested", "processing", "succeeded"]
-    assert [link.link_id for link in links] == [uuid.UUID(int=5)]
-    assert [e.kind for e in emails] == ["admin_link_paid"]
-    assert (problems, notes) == ([], [])
+    assert said.charge is not None
+    assert [h.status for h in said.charge.history] == ["requested", "processing", "succeeded"]
+    assert [link.link_id for link in said.links] == [uuid.UUID(int=5)]
+    assert [e.kind for e in said.notifications] == ["admin_link_paid"]
+    assert (said.problems, said.notes) == ([], [])
 
 
 async def test_a_service_down_is_a_problem_and_the_others_still_answer() -> None:
     async with StaffApi(URLS, SecretStr("k"), transport=services(down="link")) as api:
-        charge, links, emails, problems, _ = await read_services(api, ACCOUNT, CHARGE)
+        said = await read_services(api, ACCOUNT, CHARGE)
 
-    assert charge is not None
-    assert links == []
-    assert len(emails) == 1
-    assert problems == [
+    assert said.charge is not None
+    assert said.links == []
+    assert len(said.notifications) == 1
+    assert said.problems == [
         "link-service: service down: no answer at http://link/v1/accounts/"
         f"{ACCOUNT}/links (ConnectError)"
     ]
@@ -201,11 +201,11 @@ async def test_a_service_down_is_a_problem_and_the_others_still_answer() -> None
 
 async def test_a_charge_charge_service_does_not_know_is_a_note_not_a_problem() -> None:
     async with StaffApi(URLS, SecretStr("k"), transport=services(charge=404)) as api:
-        charge, _, _, problems, notes = await read_services(api, ACCOUNT, CHARGE)
+        said = await read_services(api, ACCOUNT, CHARGE)
 
-    assert charge is None
-    assert problems == []
-    assert notes == [f"charge-service: no charge {CHARGE} in account {ACCOUNT}"]
+    assert said.charge is None
+    assert said.problems == []
+    assert said.notes == [f"charge-service: no charge {CHARGE} in account {ACCOUNT}"]
 
 
 def test_nothing_found_says_whether_the_services_were_asked() -> None:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from bookpay_shared.money import format_amount
@@ -39,6 +39,7 @@ from bookpay_ops.services import (
     StaffApi,
 )
 
+_T = TypeVar("_T")
 TRACED_TOPICS = (*FLOW_TOPICS, *(dlq(t) for t in FLOW_TOPICS))
 
 
@@ -173,11 +174,9 @@ async def read_events(target: Target, charge_id: uuid.UUID) -> list[Decoded]:
         return [d async for r in kafka.read_all(topics) if (d := decode(r)).concerns(charge_id)]
 
 
-async def read_services(
-    api: StaffApi, account_id: uuid.UUID, charge_id: uuid.UUID
-) -> tuple[Charge | None, list[Link], list[Notification], list[str], list[str]]:
-    """The charge, its links and its emails as the services know them; what could not be
-    read becomes a problem, a charge charge-service does not know becomes a note."""
+async def read_services(api: StaffApi, account_id: uuid.UUID, charge_id: uuid.UUID) -> Found:
+    """The charge, its links and its emails as the services know them (no events); what could
+    not be read becomes a problem, a charge charge-service does not know becomes a note."""
     problems: list[str] = []
     notes: list[str] = []
 
@@ -190,28 +189,29 @@ async def read_services(
             notes.append(f"charge-service: no charge {charge_id} in account {account_id}")
             return None
 
-    async def asked(what: Any) -> Any:
+    async def asked(what: Awaitable[_T], otherwise: _T) -> _T:
         try:
             return await what
         except ServiceProblem as exc:
             problems.append(str(exc))
-            return None
+            return otherwise
 
     found, links, emails = await asyncio.gather(
-        asked(charge()),
-        asked(_listed(api.links(account_id, charge_id=charge_id))),
-        asked(_listed(api.notifications(account_id, charge_id=charge_id))),
+        asked(charge(), None),
+        asked(_listed(api.links(account_id, charge_id=charge_id)), []),
+        asked(_listed(api.notifications(account_id, charge_id=charge_id)), []),
     )
-    return found, links or [], emails or [], problems, notes
+    return Found(charge=found, links=links, notifications=emails, problems=problems, notes=notes)
 
 
-async def _listed(items: Any) -> list[Any]:
+async def _listed(items: AsyncIterator[_T]) -> list[_T]:
     return [item async for item in items]
 
 
 async def read_trace(
     target: Target, charge_id: uuid.UUID, account_id: uuid.UUID | None
 ) -> tuple[uuid.UUID | None, Found]:
+    """The charge's account (given, or its first event's) and what every source said of it."""
     problems: list[str] = []
     events: list[Decoded] = []
     try:
@@ -223,8 +223,8 @@ async def read_trace(
         return None, Found(events=events, problems=problems)
     urls = {s: target.url(s) for s in ("charge-service", "link-service", "notification-service")}
     async with StaffApi(urls, target.platform_key) as api:
-        charge, links, emails, refused, notes = await read_services(api, account_id, charge_id)
-    return account_id, Found(events, charge, links, emails, problems + refused, notes)
+        found = await read_services(api, account_id, charge_id)
+    return account_id, replace(found, events=events, problems=problems + found.problems)
 
 
 ChargeArgument = Annotated[str, typer.Argument(help="the charge's id")]
