@@ -34,6 +34,8 @@ from bookpay_ops.config import (
 from bookpay_ops.dlq import dlq_app
 from bookpay_ops.outbox import outbox_command
 from bookpay_ops.streams import lag_command, topics_command
+from bookpay_ops.tail import tail_command
+from bookpay_ops.trace import trace_command
 from bookpay_ops.watch import watch_command
 
 app = typer.Typer(
@@ -86,6 +88,8 @@ app.command("lag")(lag_command)
 app.command("outbox")(outbox_command)
 app.command("charges")(charges_command)
 app.command("watch")(watch_command)
+app.command("tail")(tail_command)
+app.command("trace")(trace_command)
 app.add_typer(dlq_app, name="dlq")
 
 

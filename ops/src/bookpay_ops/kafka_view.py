@@ -251,15 +251,23 @@ class KafkaView:
             yield record
 
     async def follow(
-        self, topics: Iterable[str], *, from_start: bool = False
+        self, topics: Iterable[str], *, from_start: bool = False, start: Offsets | None = None
     ) -> AsyncIterator[ConsumerRecord[Any, Any]]:
-        """Records as they arrive (after the retained ones when `from_start`), until cancelled."""
+        """Records as they arrive (after the retained ones when `from_start`; from `start`'s
+        offsets when given, so that a follow goes on exactly where a `read` stopped), until
+        cancelled."""
         partitions = await self.partitions(topics)
         self._consumer.assign(partitions)
+        starts = start or {}
         if from_start:
             self._consumer.seek_to_beginning(*partitions)
         else:
-            self._consumer.seek_to_end(*partitions)
+            for tp in partitions:
+                if tp in starts:
+                    self._consumer.seek(tp, starts[tp])
+            at_end = [tp for tp in partitions if tp not in starts]
+            if at_end:  # (naming no partition would seek every one)
+                self._consumer.seek_to_end(*at_end)
         while True:
             batches = await self._consumer.getmany(timeout_ms=500)
             for records in batches.values():
