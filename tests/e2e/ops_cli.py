@@ -11,8 +11,13 @@ from bookpay_ops.cli import app
 from bookpay_ops.config import SERVICES
 from typer.testing import CliRunner, Result
 
+WIDE = {"COLUMNS": "250"}
+"""Tables wide enough to keep every id whole."""
 
-def connection_options(stack: Stack, system: Services) -> list[str]:
+
+def connection_options(stack: Stack, system: Services, **urls: str) -> list[str]:
+    """The options that point bookpay-ops at the test stack as Kafka's super user, a
+    service's URL replaced by `urls` (e.g. `link="http://…"`)."""
     kafka = stack.kafka_connection()
     options = [
         "--bootstrap-server",
@@ -27,13 +32,14 @@ def connection_options(stack: Stack, system: Services) -> list[str]:
     if kafka.username and kafka.password:
         options += ["--username", kafka.username, "--password", kafka.password.get_secret_value()]
     for service in SERVICES:
-        options += [f"--{service.split('-')[0]}-url", system.url(service)]
+        short = service.split("-")[0]
+        options += [f"--{short}-url", urls.get(short, system.url(service))]
     return options
 
 
-async def run_ops(stack: Stack, system: Services, *command: str) -> Result:
+async def run_ops(stack: Stack, system: Services, *command: str, **urls: str) -> Result:
     """`bookpay-ops <connection options> <command...>`; the result holds output and exit code.
     Run in a thread: the commands run their own event loop, as they do from a terminal."""
-    args = [*connection_options(stack, system), *command]
-    runner = CliRunner()
+    args = [*connection_options(stack, system, **urls), *command]
+    runner = CliRunner(env=WIDE)
     return await asyncio.to_thread(lambda: runner.invoke(app, args))

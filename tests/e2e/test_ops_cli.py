@@ -16,42 +16,16 @@ from pathlib import Path
 import pytest
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services
-from bookpay_ops.cli import app
 from bookpay_shared.kafka_acls import ADMIN
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import Result
 
+from .ops_cli import run_ops
 from .support import Bookpay, eventually
 from .test_charge_lists import LARGE, ask_card_on_file_charge, ask_link_charge
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers there
-
-
-def connection(system: Services, stack: Stack, **urls: str) -> list[str]:
-    """The options that point bookpay-ops at the test stack (a service's URL replaced by
-    `urls`, e.g. `link="http://…"`)."""
-    options = [
-        "--bootstrap-server",
-        stack.kafka_bootstrap_servers,
-        "--username",
-        ADMIN,
-        "--password",
-        stack.config.kafka_password(ADMIN),
-        "--platform-key",
-        stack.config.platform_key,
-    ]
-    for service in ("booking", "charge", "link", "notification"):
-        url = urls.get(service, system.url(f"{service}-service"))
-        options += [f"--{service}-url", url]
-    return options
-
-
-async def ops(system: Services, stack: Stack, *args: str, **urls: str) -> Result:
-    """`bookpay-ops <connection> args…`, in a thread (the command runs its own event loop)."""
-    command = [*connection(system, stack, **urls), *args]
-    return await asyncio.to_thread(CliRunner().invoke, app, command)
 
 
 def timeline_of(output: str) -> list[tuple[datetime, str, str]]:
@@ -80,7 +54,7 @@ async def test_trace_shows_a_card_on_file_charge_from_request_to_bookings_and_ta
     assert (await bookpay.wait_charge_done(customer, charge_id))["status"] == "succeeded"
 
     async def both_bookings_charged() -> Result | None:
-        traced = await ops(system, stack, "trace", charge_id)
+        traced = await run_ops(stack, system, "trace", charge_id)
         return (
             traced if event_types(timeline_of(traced.stdout)).count("BookingCharged") == 2 else None
         )
@@ -110,7 +84,9 @@ async def test_trace_shows_a_card_on_file_charge_from_request_to_bookings_and_ta
     )
     assert f"charge={charge_id} account={account} $175.00 card_on_file" in succeeded
 
-    tailed = await ops(system, stack, "tail", "payment-succeeded", "--charge", charge_id, "--json")
+    tailed = await run_ops(
+        stack, system, "tail", "payment-succeeded", "--charge", charge_id, "--json"
+    )
 
     assert tailed.exit_code == 0, tailed.output
     printed = [json.loads(row) for row in tailed.stdout.splitlines()]
@@ -131,7 +107,7 @@ async def test_trace_shows_a_link_charge_with_its_link_and_email_and_names_a_ser
     charge_id = await ask_link_charge(bookpay, customer, 8_000)
 
     async def emailed() -> Result | None:
-        traced = await ops(system, stack, "trace", charge_id)
+        traced = await run_ops(stack, system, "trace", charge_id)
         sources = {source for _, source, _ in timeline_of(traced.stdout)}
         return traced if {"link-service", "notification-service"} <= sources else None
 
@@ -147,7 +123,7 @@ async def test_trace_shows_a_link_charge_with_its_link_and_email_and_names_a_ser
         if s == "notification-service"
     )
 
-    link_down = await ops(system, stack, "trace", charge_id, link=UNREACHABLE)
+    link_down = await run_ops(stack, system, "trace", charge_id, link=UNREACHABLE)
 
     assert link_down.exit_code == 1
     assert f"PROBLEM: link-service: service down: no answer at {UNREACHABLE}" in link_down.stdout
@@ -163,7 +139,7 @@ async def test_trace_of_a_charge_nothing_knows_says_so(
     account = await bookpay.new_account()
     unknown = "0b9d7a3e-0000-4000-8000-000000000000"
 
-    traced = await ops(system, stack, "trace", unknown, "--account", account)
+    traced = await run_ops(stack, system, "trace", unknown, "--account", account)
 
     assert traced.exit_code == 1
     assert f"no charge {unknown}: no retained event names it" in traced.stderr

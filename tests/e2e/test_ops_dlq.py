@@ -14,32 +14,17 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from bookpay_devstack.events import EventLog, about
 from bookpay_devstack.stack import Stack
-from bookpay_ops.cli import app
+from bookpay_devstack.system import Services
 from bookpay_shared import topics
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import Result
 
+from .ops_cli import run_ops
 from .support import Bookpay, eventually
 from .test_delivery import charge_requested, publish
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 OPERATOR = "dana@ops-laptop"
-
-
-async def bookpay_ops(stack: Stack, *args: str) -> Result:
-    """The command line against the test stack, as the Kafka super user (in a thread: the
-    command runs its own event loop)."""
-    connection = [
-        "--bootstrap-server",
-        stack.kafka_bootstrap_servers,
-        "--username",
-        "admin",
-        "--password",
-        stack.config.kafka_password("admin"),
-    ]
-    runner = CliRunner(env={"COLUMNS": "250"})  # tables wide enough to keep each id whole
-    return await asyncio.to_thread(runner.invoke, app, [*connection, *args])
 
 
 def as_json(result: Result) -> Any:
@@ -52,6 +37,7 @@ async def test_a_repaired_dead_letter_is_replayed_once_and_on_record(
     event_log: EventLog,
     kafka: AIOKafkaProducer,
     stack: Stack,
+    system: Services,
     tmp_path: Path,
 ) -> None:
     customer = await bookpay.new_customer(await bookpay.new_account(), [2500])
@@ -64,7 +50,7 @@ async def test_a_repaired_dead_letter_is_replayed_once_and_on_record(
 
     async def listed() -> dict[str, Any] | None:
         listing = as_json(
-            await bookpay_ops(stack, "dlq", "list", "--topic", "charge-requested", "--json")
+            await run_ops(stack, system, "dlq", "list", "--topic", "charge-requested", "--json")
         )
         mine = [
             d
@@ -78,17 +64,19 @@ async def test_a_repaired_dead_letter_is_replayed_once_and_on_record(
     assert dead["event_type"] == "ChargeRequested"
     assert "amount" in dead["reason"]
     assert dead["replays"] == []
-    table = await bookpay_ops(stack, "dlq", "list", "--consumer", charge_service)
+    table = await run_ops(stack, system, "dlq", "list", "--consumer", charge_service)
     assert table.exit_code == 0, table.stderr
     assert dead["id"] in table.stdout
     assert "charge-requested.dlq" in table.stdout.split("per topic:")[1]
-    shown = as_json(await bookpay_ops(stack, "dlq", "show", dead["id"], "--json"))
+    shown = as_json(await run_ops(stack, system, "dlq", "show", dead["id"], "--json"))
     assert shown["value"]["amount"] == "twenty-five dollars"
     assert dict(shown["headers"])["dlq.consumer"] == charge_service
 
     not_json = tmp_path / "broken.json"
     not_json.write_text('{"amount": 2500,')
-    refused = await bookpay_ops(stack, "dlq", "replay", dead["id"], "--value-file", str(not_json))
+    refused = await run_ops(
+        stack, system, "dlq", "replay", dead["id"], "--value-file", str(not_json)
+    )
     assert refused.exit_code == 2
     assert "broken.json is not valid JSON" in " ".join(refused.stderr.replace("│", " ").split())
     fixed = tmp_path / "fixed.json"
@@ -96,8 +84,9 @@ async def test_a_repaired_dead_letter_is_replayed_once_and_on_record(
     before = datetime.now(UTC)
 
     replayed = as_json(
-        await bookpay_ops(
+        await run_ops(
             stack,
+            system,
             "dlq",
             "replay",
             dead["id"],
@@ -120,7 +109,7 @@ async def test_a_repaired_dead_letter_is_replayed_once_and_on_record(
     [again] = event_log.matching(topics.CHARGE_REQUESTED, about("event_id", event.event_id))[1:]
     assert again.headers["replay.of"] == dead["id"]
     assert not any(name.startswith("dlq.") for name in again.headers)
-    record = as_json(await bookpay_ops(stack, "dlq", "replays", "--json"))["replays"]
+    record = as_json(await run_ops(stack, system, "dlq", "replays", "--json"))["replays"]
     [mine] = [r for r in record if r["dead_letter"] == dead["id"]]
     assert mine["by"] == OPERATOR
     assert before <= datetime.fromisoformat(mine["at"]) <= datetime.now(UTC) + timedelta(seconds=5)
@@ -129,7 +118,7 @@ async def test_a_repaired_dead_letter_is_replayed_once_and_on_record(
         again.offset,
     )
 
-    second = await bookpay_ops(stack, "dlq", "replay", dead["id"], "--json")
+    second = await run_ops(stack, system, "dlq", "replay", dead["id"], "--json")
 
     assert as_json(second)["replayed"] == []
     [skipped] = as_json(second)["skipped"]
@@ -143,18 +132,20 @@ async def test_a_repaired_dead_letter_is_replayed_once_and_on_record(
     assert len(await bookpay.payment_intents(str(event.charge_id))) == 1
     booking = await bookpay.get_booking(customer, customer.booking_ids[0])
     assert (booking["status"], booking["amount_paid"]) == ("charged_in_full", 2500)
-    relisted = as_json(await bookpay_ops(stack, "dlq", "list", "--json"))
+    relisted = as_json(await run_ops(stack, system, "dlq", "list", "--json"))
     [listed_again] = [d for d in relisted["dead_letters"] if d["id"] == dead["id"]]
     assert [r["by"] for r in listed_again["replays"]] == [OPERATOR]
 
 
-async def test_an_unknown_dead_letter_is_reported_not_replayed(stack: Stack) -> None:
+async def test_an_unknown_dead_letter_is_reported_not_replayed(
+    stack: Stack, system: Services
+) -> None:
     missing = f"{topics.dlq(topics.CHARGE_REQUESTED)}:0:{10**9}"
 
-    result = await bookpay_ops(stack, "dlq", "replay", missing, "--json")
+    result = await run_ops(stack, system, "dlq", "replay", missing, "--json")
 
     assert result.exit_code == 1
     assert json.loads(result.stdout)["failed"][0]["id"] == missing
-    shown = await bookpay_ops(stack, "dlq", "show", missing)
+    shown = await run_ops(stack, system, "dlq", "show", missing)
     assert shown.exit_code == 1
     assert f"no dead letter {missing}" in shown.stderr
