@@ -68,6 +68,17 @@ async def test_a_partial_amount_leaves_a_balance(bookpay: Bookpay, event_log: Ev
         1000,
         4000,
     )
+    # The customer's view lists each booking's payments as the booking's own view does.
+    response = await bookpay.booking.get(f"/v1/accounts/{account}/customers/{customer.customer_id}")
+    assert response.status_code == 200, response.text
+    listed = {b["booking_id"]: b for b in response.json()["bookings"]}
+    for booking in (first, second):
+        assert listed[booking["booking_id"]]["payments"] == booking["payments"]
+        [payment] = booking["payments"]
+        assert (payment["charge_id"], payment["amount_applied"]) == (
+            charge_id,
+            booking["amount_paid"],
+        )
 
 
 async def test_a_declined_card_fails_and_leaves_bookings_unpaid(

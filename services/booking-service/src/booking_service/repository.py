@@ -219,21 +219,32 @@ async def record_received_payment(
 
 
 async def list_booking_payments(conn: Connection, booking_id: uuid.UUID) -> list[BookingPayment]:
+    return (await list_payments_of_bookings(conn, [booking_id])).get(booking_id, [])
+
+
+async def list_payments_of_bookings(
+    conn: Connection, booking_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[BookingPayment]]:
+    """The payments applied to each of the bookings, oldest first (bookings without any are
+    absent)."""
     rows = await conn.fetch(
-        "SELECT * FROM booking_payments WHERE booking_id = $1 ORDER BY applied_at, id", booking_id
+        "SELECT * FROM booking_payments WHERE booking_id = ANY($1::uuid[]) ORDER BY applied_at, id",
+        booking_ids,
     )
-    return [
-        BookingPayment(
-            booking_id=r["booking_id"],
-            charge_id=r["charge_id"],
-            amount_applied=r["amount_applied"],
-            currency=r["currency"],
-            method=r["method"],
-            stripe_payment_intent_id=r["stripe_payment_intent_id"],
-            applied_at=r["applied_at"],
+    found: dict[uuid.UUID, list[BookingPayment]] = {}
+    for r in rows:
+        found.setdefault(r["booking_id"], []).append(
+            BookingPayment(
+                booking_id=r["booking_id"],
+                charge_id=r["charge_id"],
+                amount_applied=r["amount_applied"],
+                currency=r["currency"],
+                method=r["method"],
+                stripe_payment_intent_id=r["stripe_payment_intent_id"],
+                applied_at=r["applied_at"],
+            )
         )
-        for r in rows
-    ]
+    return found
 
 
 def _booking(row: Row) -> Booking:

@@ -160,13 +160,24 @@ class CustomerOut(BaseModel):
     bookings: list[BookingOut] | None = None
 
     @classmethod
-    def of(cls, c: Customer, bookings: list[Booking] | None = None) -> CustomerOut:
+    def of(
+        cls,
+        c: Customer,
+        bookings: list[Booking] | None = None,
+        payments: dict[uuid.UUID, list[BookingPayment]] | None = None,
+    ) -> CustomerOut:
+        """`payments`: each booking's (every booking then lists its own, empty or not)."""
         return cls(
             customer_id=c.id,
             account_id=c.account_id,
             name=c.name,
             email=c.email,
-            bookings=None if bookings is None else [BookingOut.of(b) for b in bookings],
+            bookings=None
+            if bookings is None
+            else [
+                BookingOut.of(b, None if payments is None else payments.get(b.id, []))
+                for b in bookings
+            ],
         )
 
 
@@ -245,7 +256,8 @@ async def get_customer(
         if customer is None:
             raise NotFound(f"customer {customer_id} not found in account {account_id}")
         bookings = await repo.list_customer_bookings(conn, customer_id)
-    return CustomerOut.of(customer, bookings)
+        payments = await repo.list_payments_of_bookings(conn, [b.id for b in bookings])
+    return CustomerOut.of(customer, bookings, payments)
 
 
 @router.post(
