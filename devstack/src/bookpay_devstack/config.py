@@ -17,6 +17,8 @@ from bookpay_shared.kafka import KafkaConnection
 from bookpay_shared.kafka_acls import ADMIN
 from pydantic import SecretStr
 
+from bookpay_devstack.versions import version
+
 DATABASES = ("booking", "charge", "link", "notification")
 
 
@@ -54,8 +56,8 @@ class StackConfig:
     smtp_port: int = 1025
     smtp_api_port: int = 1080
 
-    # Kafka, from Maven Central.
-    kafka_version: str = "4.4.0"
+    # Kafka, from Maven Central, at the version of the repository's .env (docker compose's too).
+    kafka_version: str = field(default_factory=lambda: version("KAFKA_VERSION", find_repo_root()))
     scala_binary_version: str = "2.13"
     log4j_version: str = "2.25.3"
     slf4j_version: str = "2.0.17"
