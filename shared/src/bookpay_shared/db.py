@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Sequence
 from importlib import resources
-from importlib.abc import Traversable
+from importlib.resources.abc import Traversable
 
 import asyncpg
 import asyncpg.pool
