@@ -122,7 +122,7 @@ class World:
             stripe_account=STRIPE_ACCOUNT,
             amount=charge.amount,
             currency=charge.currency,
-            customer_id="cus_link",
+            customer_id=await self.page_customer(),
             metadata={"charge_id": str(charge.charge_id), **metadata},
             idempotency_key=f"link:{charge.charge_id}",
             description=None,
@@ -136,6 +136,16 @@ class World:
                 idempotency_key=f"link:{charge.charge_id}:confirm",
             )
         return intent.payment_intent_id
+
+    async def page_customer(self) -> str:
+        """The Stripe customer a payment page pays as."""
+        return await self.stripe.create_customer(
+            stripe_account=STRIPE_ACCOUNT,
+            email=None,
+            name=None,
+            metadata={},
+            idempotency_key="page-customer",
+        )
 
     async def link_paid(self, charge: Charge, payment_intent_id: str, **fields: Any) -> Charge:
         await link_payments.on_payment_link_paid(
