@@ -3,6 +3,7 @@ PaymentLinkPaid, or the reconciliation sweep. Each asks Stripe, and the charge i
 with one PaymentSucceeded, whatever the order."""
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -311,3 +312,42 @@ async def test_stripe_has_the_last_word_on_an_expired_link(world: World) -> None
     assert "Stripe reports it paid after all (Stripe webhook)" in [
         h.note for h in world.history(charge.charge_id)
     ]
+
+
+async def test_a_payment_signal_leaves_a_charge_an_attempt_has_taken_over(
+    world: World,
+) -> None:
+    declined = world.stripe.add_card()
+    world.stripe.decline(declined)
+    failed = await world.charge_requested(
+        world.request(ChargeMethod.NEW_CARD, payment_method_id=declined)
+    )
+    assert failed.stripe_payment_intent_id is not None
+    intent = world.stripe.intents[failed.stripe_payment_intent_id]
+    intent.status, intent.failure = "succeeded", None  # Stripe says otherwise, later
+
+    def another_card_starts() -> None:
+        world.uow.state.charges[failed.charge_id] = replace(
+            failed, status=ChargeStatus.PROCESSING, attempts=failed.attempts + 1
+        )
+
+    world.stripe.meanwhile("retrieve_payment_intent", another_card_starts)
+    assert await world.webhook(intent.payment_intent_id) == "ignored"
+
+    assert world.charge(failed.charge_id).status is ChargeStatus.PROCESSING
+    assert world.published(PaymentSucceeded) == []
+
+
+async def test_the_outcome_of_an_attempt_overtaken_meanwhile_is_dropped(world: World) -> None:
+    await world.saved_card()
+    event = world.request()
+
+    def another_attempt_starts() -> None:
+        charge = world.charge(event.charge_id)
+        world.uow.state.charges[event.charge_id] = replace(charge, attempts=charge.attempts + 1)
+
+    world.stripe.meanwhile("charge_off_session", another_attempt_starts)
+    charge = await world.charge_requested(event)
+
+    assert charge.status is ChargeStatus.PROCESSING and charge.attempts == 2
+    assert world.published(PaymentSucceeded) == [] and world.published(PaymentFailed) == []
