@@ -7,12 +7,9 @@ bookings are counted: two charges in flight can never take more than the balance
 
 from __future__ import annotations
 
-from bookpay_shared import outbox, projections
-from bookpay_shared.db import Connection, Pool
-
-from charge_service import repository as repo
 from charge_service.cards import UnknownCustomer
 from charge_service.domain import Charge
+from charge_service.unit_of_work import UnitOfWork
 
 
 class ChargeConflict(Exception):
@@ -27,51 +24,52 @@ class UnknownBookings(InvalidCharge):
     """Bookings we have not heard of (yet: booking-service's events may be on their way)."""
 
 
-async def request_charge(pool: Pool, charge: Charge) -> tuple[Charge, bool]:
+async def request_charge(uow: UnitOfWork, charge: Charge) -> tuple[Charge, bool]:
     """Record a charge and publish ChargeRequested; a repeat of the same charge is a no-op.
 
     Returns the charge as recorded and whether it was new."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with uow:
         # A repeat needs no lock; a new charge is looked up again once it holds the bookings'
         # locks, in case the same charge_id was just accepted concurrently.
-        existing = await repo.get_charge(conn, charge.charge_id)
+        existing = await uow.charges.get(charge.charge_id)
         if existing is None:
-            await lock_bookings(conn, charge)
-            existing = await repo.get_charge(conn, charge.charge_id)
+            await lock_bookings(uow, charge)
+            existing = await uow.charges.get(charge.charge_id)
         if existing is not None:
             if not existing.same_request(charge):
                 raise ChargeConflict(f"charge {charge.charge_id} exists with different details")
             return existing, False
-        await check_against_records(conn, charge)
-        if not await repo.insert_charge(conn, charge):
+        await check_against_records(uow, charge)
+        if not await uow.charges.add(charge):
             raise ChargeConflict(
                 f"charge {charge.charge_id} was just requested concurrently; retry"
             )
-        await repo.add_history(
-            conn, charge.charge_id, charge.status, "charge requested", by=charge.requested_by
+        await uow.charges.add_history(
+            charge.charge_id, charge.status, "charge requested", by=charge.requested_by
         )
-        await outbox.enqueue(conn, charge.request_event())
+        await uow.outbox.enqueue(charge.request_event())
+        await uow.commit()
     return charge, True
 
 
-async def lock_bookings(conn: Connection, charge: Charge) -> None:
+async def lock_bookings(uow: UnitOfWork, charge: Charge) -> None:
     """Take the charge's bookings' row locks until the transaction ends: whoever holds them is
     the only one checking a charge against those bookings' balance. Call it before anything
     else that locks rows in the transaction (the charge's own row included)."""
-    await projections.lock_bookings(conn, charge.booking_ids)
+    await uow.records.lock_bookings(charge.booking_ids)
 
 
-async def check_against_records(conn: Connection, charge: Charge) -> None:
+async def check_against_records(uow: UnitOfWork, charge: Charge) -> None:
     """Raise UnknownCustomer or InvalidCharge unless the charge fits our records.
 
     Locks the charge's bookings first (a no-op when the transaction holds them already): under
     READ COMMITTED every statement after the lock sees the charges committed before it."""
-    await lock_bookings(conn, charge)
-    if await projections.get_customer(conn, charge.account_id, charge.customer_id) is None:
+    await lock_bookings(uow, charge)
+    if await uow.records.customer(charge.account_id, charge.customer_id) is None:
         raise UnknownCustomer(
             f"customer {charge.customer_id} not found in account {charge.account_id}"
         )
-    bookings = await projections.get_bookings(conn, charge.account_id, list(charge.booking_ids))
+    bookings = await uow.records.bookings(charge.account_id, charge.booking_ids)
     found = {b.booking_id for b in bookings}
     missing = [str(b) for b in charge.booking_ids if b not in found]
     if missing:
@@ -85,7 +83,7 @@ async def check_against_records(conn: Connection, charge: Charge) -> None:
         raise InvalidCharge(
             f"amount {charge.amount} exceeds the bookings' balance due ({balance} {charge.currency})"
         )
-    reserved = await repo.amount_in_progress(conn, charge.booking_ids, exclude=charge.charge_id)
+    reserved = await uow.charges.amount_in_progress(charge.booking_ids, exclude=charge.charge_id)
     if charge.amount + reserved > balance:
         raise InvalidCharge(
             f"amount {charge.amount} exceeds what is still due on these bookings: {balance} {charge.currency}"

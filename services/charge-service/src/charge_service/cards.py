@@ -10,15 +10,13 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
-import asyncpg
-from bookpay_shared import outbox, projections
-from bookpay_shared.db import Connection, Pool
+from bookpay_shared import projections
 from bookpay_shared.events import StripeConnectionChanged
 
-from charge_service import repository as repo
 from charge_service.deps import Deps, stripe_call
 from charge_service.domain import NOT_CONNECTED, SavedCard, StripeConnection
 from charge_service.stripe_types import CardDetails, ConnectedAccount, StripeAccountNotConnected
+from charge_service.unit_of_work import StripeAccountTaken, UnitOfWork
 
 
 class NotConnected(Exception):
@@ -65,7 +63,12 @@ async def verify_stripe_account(deps: Deps, stripe_account_id: str) -> Connected
 
 
 async def connect_stripe(
-    deps: Deps, account_id: uuid.UUID, stripe_account_id: str, *, connected_by: str
+    deps: Deps,
+    uow: UnitOfWork,
+    account_id: uuid.UUID,
+    stripe_account_id: str,
+    *,
+    connected_by: str,
 ) -> tuple[list[StripeConnection], ConnectedAccount]:
     """Record the account's Stripe connection, once Stripe confirms that the Stripe account is
     connected to our platform, and announce it to other services. Connecting the account it is
@@ -77,14 +80,13 @@ async def connect_stripe(
         "belongs to one account (disconnect it there first)"
     )
     try:
-        async with deps.pool.acquire() as conn, conn.transaction():
-            holder = await repo.account_connected_to(conn, stripe_account_id)
+        async with uow:
+            holder = await uow.connections.account_connected_to(stripe_account_id)
             if holder is not None and holder != account_id:
                 raise in_use
-            change = await repo.record_connection(conn, account_id, stripe_account_id, connected_by)
+            change = await uow.connections.record(account_id, stripe_account_id, connected_by)
             if change is not None:
-                await outbox.enqueue(
-                    conn,
+                await uow.outbox.enqueue(
                     StripeConnectionChanged(
                         correlation_id=account_id,
                         account_id=account_id,
@@ -92,18 +94,19 @@ async def connect_stripe(
                         version=change.version,
                     ),
                 )
-            history = await repo.connection_history(conn, account_id)
-    except asyncpg.UniqueViolationError as exc:  # another account connected it just now
+            history = await uow.connections.history(account_id)
+            await uow.commit()
+    except StripeAccountTaken as exc:  # another account connected it just now
         raise in_use from exc
     return history, stripe_account
 
 
 async def _connected_customer(
-    pool: Pool, account_id: uuid.UUID, customer_id: uuid.UUID
+    uow: UnitOfWork, account_id: uuid.UUID, customer_id: uuid.UUID
 ) -> tuple[str, projections.KnownCustomer]:
-    async with pool.acquire() as conn:
-        stripe_account = await repo.get_connection(conn, account_id)
-        customer = await projections.get_customer(conn, account_id, customer_id)
+    async with uow:
+        stripe_account = await uow.connections.current(account_id)
+        customer = await uow.records.customer(account_id, customer_id)
     if customer is None:
         raise UnknownCustomer(f"customer {customer_id} not found in account {account_id}")
     if stripe_account is None:
@@ -112,11 +115,11 @@ async def _connected_customer(
 
 
 async def ensure_stripe_customer(
-    deps: Deps, customer: projections.KnownCustomer, stripe_account: str
+    deps: Deps, uow: UnitOfWork, customer: projections.KnownCustomer, stripe_account: str
 ) -> str:
     """The customer's Stripe customer on the connected account, created the first time."""
-    async with deps.pool.acquire() as conn:
-        existing = await repo.get_stripe_customer(conn, customer.customer_id, stripe_account)
+    async with uow:
+        existing = await uow.cards.stripe_customer(customer.customer_id, stripe_account)
     if existing:
         return existing
     created = await stripe_call(
@@ -132,14 +135,17 @@ async def ensure_stripe_customer(
             idempotency_key=f"customer:{customer.customer_id}:{stripe_account}",
         ),
     )
-    async with deps.pool.acquire() as conn:
-        return await repo.insert_stripe_customer(
-            conn, customer.customer_id, stripe_account, created
+    async with uow:
+        recorded = await uow.cards.add_stripe_customer(
+            customer.customer_id, stripe_account, created
         )
+        await uow.commit()
+    return recorded
 
 
 async def save_card(
     deps: Deps,
+    uow: UnitOfWork,
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
     payment_method_id: str,
@@ -147,8 +153,8 @@ async def save_card(
     make_default: bool,
 ) -> SavedCard:
     """Attach a Stripe.js-tokenized card to the customer's Stripe customer and record it."""
-    stripe_account, customer = await _connected_customer(deps.pool, account_id, customer_id)
-    stripe_customer = await ensure_stripe_customer(deps, customer, stripe_account)
+    stripe_account, customer = await _connected_customer(uow, account_id, customer_id)
+    stripe_customer = await ensure_stripe_customer(deps, uow, customer, stripe_account)
     details = await stripe_call(
         deps,
         lambda: deps.stripe.attach_payment_method(
@@ -157,17 +163,18 @@ async def save_card(
             payment_method_id=payment_method_id,
         ),
     )
-    async with deps.pool.acquire() as conn, conn.transaction():
+    async with uow:
         card = await record_card(
-            conn, account_id, customer_id, stripe_account, details, make_default=make_default
+            uow, account_id, customer_id, stripe_account, details, make_default=make_default
         )
+        await uow.commit()
     if card.is_default:
         await _set_stripe_default(deps, stripe_account, stripe_customer, card.payment_method_id)
     return card
 
 
 async def record_card(
-    conn: Connection,
+    uow: UnitOfWork,
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
     stripe_account: str,
@@ -176,7 +183,7 @@ async def record_card(
     make_default: bool,
 ) -> SavedCard:
     """Record a card attached in Stripe; it becomes the default when asked or when the customer
-    had none. Call inside a transaction."""
+    had none. Call inside the unit of work's transaction."""
     card = SavedCard(
         payment_method_id=details.payment_method_id,
         account_id=account_id,
@@ -189,18 +196,18 @@ async def record_card(
         fingerprint=details.fingerprint,
         is_default=False,
     )
-    await repo.insert_card(conn, card)
-    cards = await repo.list_cards(conn, customer_id, stripe_account)
+    await uow.cards.add(card)
+    cards = await uow.cards.list(customer_id, stripe_account)
     if make_default or not any(
         c.is_default for c in cards if c.payment_method_id != card.payment_method_id
     ):
-        await repo.make_default_card(conn, customer_id, stripe_account, card.payment_method_id)
+        await uow.cards.make_default(customer_id, stripe_account, card.payment_method_id)
         card = replace(card, is_default=True)
     return card
 
 
 async def record_consent(
-    conn: Connection,
+    uow: UnitOfWork,
     card: SavedCard,
     *,
     charge_id: uuid.UUID,
@@ -208,8 +215,7 @@ async def record_consent(
     given_by: str,
     given_at: datetime,
 ) -> None:
-    await repo.record_consent(
-        conn,
+    await uow.cards.record_consent(
         payment_method_id=card.payment_method_id,
         charge_id=charge_id,
         customer_id=card.customer_id,
@@ -232,56 +238,68 @@ async def _set_stripe_default(
     )
 
 
-async def list_cards(pool: Pool, account_id: uuid.UUID, customer_id: uuid.UUID) -> list[SavedCard]:
-    async with pool.acquire() as conn:
-        stripe_account = await repo.get_connection(conn, account_id)
-        if await projections.get_customer(conn, account_id, customer_id) is None:
+async def list_cards(
+    uow: UnitOfWork, account_id: uuid.UUID, customer_id: uuid.UUID
+) -> list[SavedCard]:
+    async with uow:
+        stripe_account = await uow.connections.current(account_id)
+        if await uow.records.customer(account_id, customer_id) is None:
             raise UnknownCustomer(f"customer {customer_id} not found in account {account_id}")
         if stripe_account is None:
             return []
-        return await repo.list_cards(conn, customer_id, stripe_account)
+        return await uow.cards.list(customer_id, stripe_account)
 
 
 async def _owned_card(
-    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID, payment_method_id: str
+    uow: UnitOfWork, account_id: uuid.UUID, customer_id: uuid.UUID, payment_method_id: str
 ) -> tuple[str, SavedCard]:
-    stripe_account, _ = await _connected_customer(deps.pool, account_id, customer_id)
-    async with deps.pool.acquire() as conn:
-        card = await repo.get_card(conn, customer_id, payment_method_id)
+    stripe_account, _ = await _connected_customer(uow, account_id, customer_id)
+    async with uow:
+        card = await uow.cards.get(customer_id, payment_method_id)
     if card is None or card.stripe_account_id != stripe_account:
         raise UnknownCard(f"card {payment_method_id} is not on this customer's profile")
     return stripe_account, card
 
 
 async def set_default_card(
-    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID, payment_method_id: str
+    deps: Deps,
+    uow: UnitOfWork,
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    payment_method_id: str,
 ) -> SavedCard:
-    stripe_account, card = await _owned_card(deps, account_id, customer_id, payment_method_id)
-    async with deps.pool.acquire() as conn:
-        stripe_customer = await repo.get_stripe_customer(conn, customer_id, stripe_account)
+    stripe_account, card = await _owned_card(uow, account_id, customer_id, payment_method_id)
+    async with uow:
+        stripe_customer = await uow.cards.stripe_customer(customer_id, stripe_account)
     assert stripe_customer is not None
     await _set_stripe_default(deps, stripe_account, stripe_customer, payment_method_id)
-    async with deps.pool.acquire() as conn, conn.transaction():
-        await repo.make_default_card(conn, customer_id, stripe_account, payment_method_id)
+    async with uow:
+        await uow.cards.make_default(customer_id, stripe_account, payment_method_id)
+        await uow.commit()
     return replace(card, is_default=True)
 
 
 async def remove_card(
-    deps: Deps, account_id: uuid.UUID, customer_id: uuid.UUID, payment_method_id: str
+    deps: Deps,
+    uow: UnitOfWork,
+    account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    payment_method_id: str,
 ) -> None:
     """Detach the card in Stripe and take it off the profile; the newest other card becomes
     the default if this one was."""
-    stripe_account, card = await _owned_card(deps, account_id, customer_id, payment_method_id)
+    stripe_account, card = await _owned_card(uow, account_id, customer_id, payment_method_id)
     await stripe_call(
         deps,
         lambda: deps.stripe.detach_payment_method(
             stripe_account=stripe_account, payment_method_id=payment_method_id
         ),
     )
-    async with deps.pool.acquire() as conn, conn.transaction():
-        await repo.remove_card(conn, payment_method_id)
-        remaining = await repo.list_cards(conn, customer_id, stripe_account)
+    async with uow:
+        await uow.cards.remove(payment_method_id)
+        remaining = await uow.cards.list(customer_id, stripe_account)
         if card.is_default and remaining:
-            await repo.make_default_card(
-                conn, customer_id, stripe_account, remaining[-1].payment_method_id
+            await uow.cards.make_default(
+                customer_id, stripe_account, remaining[-1].payment_method_id
             )
+        await uow.commit()

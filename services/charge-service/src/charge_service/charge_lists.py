@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Annotated
 
 from bookpay_shared.auth import Scope, authorized
+from bookpay_shared.db import Pool
 from bookpay_shared.events import ChargeMethod, FailureReason
 from bookpay_shared.http import Unprocessable
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
@@ -15,9 +16,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
 from charge_service import repository as repo
-from charge_service.deps import Deps
 from charge_service.domain import Charge, ChargeFilter, ChargeStatus
-from charge_service.routes import get_deps
+from charge_service.routes import get_pool
 from charge_service.views import ChargesOut, ChargeSummaryOut
 
 router = APIRouter()
@@ -67,9 +67,9 @@ def _position(charge: Charge) -> Cursor:
 
 
 async def _page(
-    deps: Deps, account_id: uuid.UUID, only: ChargeFilter, limit: int, after: Cursor
+    pool: Pool, account_id: uuid.UUID, only: ChargeFilter, limit: int, after: Cursor
 ) -> ChargesOut:
-    async with deps.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         found = await repo.list_charges(conn, account_id, only, limit=limit + 1, after=after)
     page = Page.of(found, limit, _position)
     return ChargesOut(
@@ -84,11 +84,11 @@ async def list_charges(
     after: After,
     customer_id: uuid.UUID | None = None,
     limit: PageLimit = DEFAULT_LIMIT,
-    deps: Deps = Depends(get_deps),
+    pool: Pool = Depends(get_pool),
 ) -> ChargesOut:
     """The account's charges, newest first, `limit` a page; pass `next_cursor` as `cursor` for
     the next page (null on the last). The filters hold on every page."""
-    return await _page(deps, account_id, replace(only, customer_id=customer_id), limit, after)
+    return await _page(pool, account_id, replace(only, customer_id=customer_id), limit, after)
 
 
 @router.get("/v1/accounts/{account_id}/customers/{customer_id}/charges", dependencies=[Reads])
@@ -98,8 +98,8 @@ async def list_customer_charges(
     only: Filter,
     after: After,
     limit: PageLimit = DEFAULT_LIMIT,
-    deps: Deps = Depends(get_deps),
+    pool: Pool = Depends(get_pool),
 ) -> ChargesOut:
     """The customer's charges, newest first, with the same filters and paging as the
     account's list."""
-    return await _page(deps, account_id, replace(only, customer_id=customer_id), limit, after)
+    return await _page(pool, account_id, replace(only, customer_id=customer_id), limit, after)

@@ -24,13 +24,10 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bookpay_shared import inbox, outbox, projections
 from bookpay_shared.consuming import TransientError
-from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import ChargeMethod, ChargeRequested, FailureReason, utcnow
 
 from charge_service import cards, outcomes
-from charge_service import repository as repo
 from charge_service.accepting import (
     InvalidCharge,
     UnknownBookings,
@@ -49,6 +46,7 @@ from charge_service.domain import (
 )
 from charge_service.outcomes import Outcome
 from charge_service.stripe_types import IntentResult, StripeRequestRejected
+from charge_service.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -72,118 +70,125 @@ class UnknownCharge(LookupError):
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-async def process_charge_requested(deps: Deps, event: ChargeRequested) -> None:
-    begun = await _begin(deps, event)
+async def process_charge_requested(deps: Deps, uow: UnitOfWork, event: ChargeRequested) -> None:
+    async with uow:
+        begun = await _begin(deps, uow, event)
+        await uow.commit()
     if begun is not None:
         charge, resumed = begun
-        await run_attempt(deps, charge, event.event_id, resumed=resumed)
+        await run_attempt(deps, uow, charge, event.event_id, resumed=resumed)
 
 
 async def run_attempt(
-    deps: Deps, charge: Charge, event_id: uuid.UUID | None = None, *, resumed: bool = True
+    deps: Deps,
+    uow: UnitOfWork,
+    charge: Charge,
+    event_id: uuid.UUID | None = None,
+    *,
+    resumed: bool = True,
 ) -> None:
     """Steps 2 and 3 for a `processing` charge: an attempt just started (`resumed=False`), or
     one that may have reached Stripe already (a crash, a redelivery, the sweep, a webhook)."""
-    outcome = await _pay(deps, charge, resumed=resumed)
+    outcome = await _pay(deps, uow, charge, resumed=resumed)
     deps.faults.crash_point("charge.after_stripe_confirm")
-    await _finish(deps.pool, charge, outcome, event_id)
+    await _finish(uow, charge, outcome, event_id)
     deps.faults.crash_point("charge.after_outcome_committed")
 
 
-async def _begin(deps: Deps, event: ChargeRequested) -> tuple[Charge, bool] | None:
-    """The charge to attempt and whether the attempt is resumed; None when there is none."""
-    async with deps.pool.acquire() as conn, conn.transaction():
-        requested = Charge.from_request(event)
-        # The bookings' locks first, as the HTTP API takes them: charges for the same bookings
-        # are checked one at a time, and no lock order (bookings, then the charge) is reversed.
-        await lock_bookings(conn, requested)
-        new = await repo.insert_charge(conn, requested)
-        charge = await repo.get_charge(conn, event.charge_id, for_update=True)
-        assert charge is not None
-        if new:
-            await repo.add_history(
-                conn, charge.charge_id, charge.status, "charge requested", by=event.requested_by
-            )
-            if not await _fits_our_records(conn, charge, event, deps.projection_wait):
-                await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
-                return None
-        if charge.status is ChargeStatus.PROCESSING:
-            return charge, True  # an attempt interrupted by a crash: resume it
-        if charge.status is not ChargeStatus.REQUESTED:
-            await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
-            log.info(
-                "charge %s is %s; event %s changes nothing",
-                charge.charge_id,
-                charge.status,
-                event.event_id,
-            )
+async def _begin(deps: Deps, uow: UnitOfWork, event: ChargeRequested) -> tuple[Charge, bool] | None:
+    """The charge to attempt and whether the attempt is resumed; None when there is none.
+    Runs in the caller's transaction, committed whatever it returns."""
+    requested = Charge.from_request(event)
+    # The bookings' locks first, as the HTTP API takes them: charges for the same bookings
+    # are checked one at a time, and no lock order (bookings, then the charge) is reversed.
+    await lock_bookings(uow, requested)
+    new = await uow.charges.add(requested)
+    charge = await uow.charges.get(event.charge_id, for_update=True)
+    assert charge is not None
+    if new:
+        await uow.charges.add_history(
+            charge.charge_id, charge.status, "charge requested", by=event.requested_by
+        )
+        if not await _fits_our_records(uow, charge, event, deps.projection_wait):
+            await uow.inbox.claim(CHARGE_CONSUMER, event.event_id)
             return None
-        started = await _start(conn, charge, event.link_expires_in_hours)
-        if started is None:
-            await inbox.claim(conn, CHARGE_CONSUMER, event.event_id)
-            return None
-        return started, False
+    if charge.status is ChargeStatus.PROCESSING:
+        return charge, True  # an attempt interrupted by a crash: resume it
+    if charge.status is not ChargeStatus.REQUESTED:
+        await uow.inbox.claim(CHARGE_CONSUMER, event.event_id)
+        log.info(
+            "charge %s is %s; event %s changes nothing",
+            charge.charge_id,
+            charge.status,
+            event.event_id,
+        )
+        return None
+    started = await _start(uow, charge, event.link_expires_in_hours)
+    if started is None:
+        await uow.inbox.claim(CHARGE_CONSUMER, event.event_id)
+        return None
+    return started, False
 
 
 async def _fits_our_records(
-    conn: Connection, charge: Charge, event: ChargeRequested, wait: timedelta
+    uow: UnitOfWork, charge: Charge, event: ChargeRequested, wait: timedelta
 ) -> bool:
     """Check a charge requested over Kafka as the HTTP API checks its own: fail it when it does
     not fit our records. A customer or booking not known yet may be an event still on its way
     from booking-service: retried for `wait` after the request, then failed."""
     try:
-        await check_against_records(conn, charge)
+        await check_against_records(uow, charge)
     except (cards.UnknownCustomer, InvalidCharge) as exc:
         unknown = isinstance(exc, cards.UnknownCustomer | UnknownBookings)
         if unknown and utcnow() - event.occurred_at < wait:
             raise TransientError(
                 f"charge {charge.charge_id}: {exc}; waiting for booking-service's events"
             ) from exc
-        await outcomes.fail(conn, charge, Failure(FailureReason.INVALID_REQUEST, str(exc)))
+        await outcomes.fail(uow, charge, Failure(FailureReason.INVALID_REQUEST, str(exc)))
         return False
     return True
 
 
 async def _start(
-    conn: Connection, charge: Charge, link_expires_in_hours: int | None
+    uow: UnitOfWork, charge: Charge, link_expires_in_hours: int | None
 ) -> Charge | None:
     """Move a requested charge on: to the customer (payment link) or to its first attempt.
     An accepted payment-link charge is announced (ChargeAccepted, in the same transaction):
     link-service makes links only for charges accepted here, never from a raw request."""
     if charge.method is not ChargeMethod.PAYMENT_LINK:
-        return await _start_attempt(conn, charge)
-    stripe_account = await repo.get_connection(conn, charge.account_id)
+        return await _start_attempt(uow, charge)
+    stripe_account = await uow.connections.current(charge.account_id)
     if stripe_account is None:
-        await outcomes.fail(conn, charge, NOT_CONNECTED)
+        await outcomes.fail(uow, charge, NOT_CONNECTED)
     else:  # the PaymentIntent will be on this account, whatever the connection becomes
         waiting = await outcomes.await_customer(
-            conn,
+            uow,
             replace(charge, stripe_account_id=stripe_account),
             "waiting for the customer to pay through a payment link",
         )
         accepted = replace(waiting, link_expires_in_hours=link_expires_in_hours)
-        await outbox.enqueue(conn, accepted.accepted_event())
+        await uow.outbox.enqueue(accepted.accepted_event())
     return None
 
 
-async def _start_attempt(conn: Connection, charge: Charge) -> Charge | None:
+async def _start_attempt(uow: UnitOfWork, charge: Charge) -> Charge | None:
     """Move the charge to `processing` for its next attempt, or fail it now with the reason.
     The first attempt pins the charge to the account's Stripe account; a later one (another
     card) stays on it, whatever the account is connected to now: its PaymentIntent is there."""
-    stripe_account = charge.stripe_account_id or await repo.get_connection(conn, charge.account_id)
+    stripe_account = charge.stripe_account_id or await uow.connections.current(charge.account_id)
     if stripe_account is None:
-        await outcomes.fail(conn, charge, NOT_CONNECTED)
+        await outcomes.fail(uow, charge, NOT_CONNECTED)
         return None
     payment_method_id = charge.payment_method_id
     if charge.method is ChargeMethod.CARD_ON_FILE:
         card = choose_card(
-            await repo.list_cards(conn, charge.customer_id, stripe_account), payment_method_id
+            await uow.cards.list(charge.customer_id, stripe_account), payment_method_id
         )
         if (
             card is None
-            or await repo.get_stripe_customer(conn, charge.customer_id, stripe_account) is None
+            or await uow.cards.stripe_customer(charge.customer_id, stripe_account) is None
         ):
-            await outcomes.fail(conn, charge, no_card_failure(payment_method_id))
+            await outcomes.fail(uow, charge, no_card_failure(payment_method_id))
             return None
         payment_method_id = card.payment_method_id
         note = f"charging the saved {card.brand} ending {card.last4} off-session"
@@ -198,9 +203,8 @@ async def _start_attempt(conn: Connection, charge: Charge) -> Charge | None:
         payment_method_id=payment_method_id,
         failure=None,
     )
-    await repo.save_charge(conn, started)
-    await repo.add_history(
-        conn,
+    await uow.charges.save(started)
+    await uow.charges.add_history(
         charge.charge_id,
         started.status,
         note,
@@ -210,7 +214,7 @@ async def _start_attempt(conn: Connection, charge: Charge) -> Charge | None:
     return started
 
 
-async def _pay(deps: Deps, charge: Charge, *, resumed: bool) -> Outcome:
+async def _pay(deps: Deps, uow: UnitOfWork, charge: Charge, *, resumed: bool) -> Outcome:
     try:
         paid = await _paid_before(deps, charge)
         if paid is not None:
@@ -218,9 +222,11 @@ async def _pay(deps: Deps, charge: Charge, *, resumed: bool) -> Outcome:
         if charge.method is ChargeMethod.CARD_ON_FILE and charge.stripe_payment_intent_id is None:
             stripe_account = charge.stripe_account_id
             assert stripe_account is not None
-            stripe_customer = await _stripe_customer(deps, charge, stripe_account)
+            stripe_customer = await _stripe_customer(deps, uow, charge, stripe_account)
             return await pay_card_on_file(deps, charge, stripe_customer, resumed=resumed)
-        intent_id = charge.stripe_payment_intent_id or await _create_payment_intent(deps, charge)
+        intent_id = charge.stripe_payment_intent_id or await _create_payment_intent(
+            deps, uow, charge
+        )
         return await _confirm(deps, charge, intent_id)
     except StripeRequestRejected as exc:
         return Failure(FailureReason.INVALID_REQUEST, f"Stripe refused the request: {exc}")
@@ -299,11 +305,11 @@ def _unix(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-async def _create_payment_intent(deps: Deps, charge: Charge) -> str:
+async def _create_payment_intent(deps: Deps, uow: UnitOfWork, charge: Charge) -> str:
     """Create the charge's one PaymentIntent and record it; return the one recorded."""
     stripe_account = charge.stripe_account_id
     assert stripe_account is not None
-    stripe_customer = await _stripe_customer(deps, charge, stripe_account)
+    stripe_customer = await _stripe_customer(deps, uow, charge, stripe_account)
     created = await stripe_call(
         deps,
         lambda: deps.stripe.create_payment_intent(
@@ -316,15 +322,17 @@ async def _create_payment_intent(deps: Deps, charge: Charge) -> str:
             description=f"bookpay charge {charge.charge_id}",
         ),
     )
-    async with deps.pool.acquire() as conn:
-        return await repo.set_payment_intent(conn, charge.charge_id, created.payment_intent_id)
+    async with uow:
+        recorded = await uow.charges.set_payment_intent(charge.charge_id, created.payment_intent_id)
+        await uow.commit()
+    return recorded
 
 
-async def _stripe_customer(deps: Deps, charge: Charge, stripe_account: str) -> str:
-    async with deps.pool.acquire() as conn:
-        customer = await projections.get_customer(conn, charge.account_id, charge.customer_id)
+async def _stripe_customer(deps: Deps, uow: UnitOfWork, charge: Charge, stripe_account: str) -> str:
+    async with uow:
+        customer = await uow.records.customer(charge.account_id, charge.customer_id)
     assert customer is not None, "checked when the charge was accepted"
-    return await cards.ensure_stripe_customer(deps, customer, stripe_account)
+    return await cards.ensure_stripe_customer(deps, uow, customer, stripe_account)
 
 
 async def _confirm(deps: Deps, charge: Charge, intent_id: str) -> IntentResult:
@@ -364,10 +372,10 @@ def payment_metadata(charge: Charge) -> dict[str, str]:
 
 
 async def _finish(
-    pool: Pool, attempted: Charge, outcome: Outcome, event_id: uuid.UUID | None
+    uow: UnitOfWork, attempted: Charge, outcome: Outcome, event_id: uuid.UUID | None
 ) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        charge = await repo.get_charge(conn, attempted.charge_id, for_update=True)
+    async with uow:
+        charge = await uow.charges.get(attempted.charge_id, for_update=True)
         assert charge is not None
         if charge.status is not ChargeStatus.PROCESSING or charge.attempts != attempted.attempts:
             log.info(
@@ -378,13 +386,15 @@ async def _finish(
             return
         if isinstance(outcome, IntentResult):
             charge = replace(charge, stripe_payment_intent_id=outcome.payment_intent_id)
-        await outcomes.record(conn, charge, outcome)
+        await outcomes.record(uow, charge, outcome)
         if event_id is not None:
-            await inbox.claim(conn, CHARGE_CONSUMER, event_id)
+            await uow.inbox.claim(CHARGE_CONSUMER, event_id)
+        await uow.commit()
 
 
 async def try_another_card(
     deps: Deps,
+    uow: UnitOfWork,
     account_id: uuid.UUID,
     charge_id: uuid.UUID,
     *,
@@ -394,12 +404,12 @@ async def try_another_card(
 ) -> Charge:
     """Attempt a failed new-card charge again with another card (same charge, same
     PaymentIntent). Runs the attempt now and returns the charge as it then stands."""
-    async with deps.pool.acquire() as conn, conn.transaction():
-        charge = await repo.get_charge(conn, charge_id)
+    async with uow:
+        charge = await uow.charges.get(charge_id)
         if charge is None or charge.account_id != account_id:
             raise UnknownCharge(f"charge {charge_id} not found in account {account_id}")
-        await lock_bookings(conn, charge)  # before the charge's row, as when it was accepted
-        charge = await repo.get_charge(conn, charge_id, for_update=True)
+        await lock_bookings(uow, charge)  # before the charge's row, as when it was accepted
+        charge = await uow.charges.get(charge_id, for_update=True)
         assert charge is not None
         if (
             charge.status is ChargeStatus.PROCESSING
@@ -424,11 +434,12 @@ async def try_another_card(
                 save_card_consent=save_card_consent,
             )
             # A failed charge took nothing from the balance: others may have taken it since.
-            await check_against_records(conn, again)
-            started = await _start_attempt(conn, again)
+            await check_against_records(uow, again)
+            started = await _start_attempt(uow, again)
+        await uow.commit()
     if started is not None:
-        await run_attempt(deps, started, resumed=started is charge)
-    async with deps.pool.acquire() as conn:
-        current = await repo.get_charge(conn, charge_id)
+        await run_attempt(deps, uow, started, resumed=started is charge)
+    async with uow:
+        current = await uow.charges.get(charge_id)
     assert current is not None
     return current

@@ -13,20 +13,26 @@ from bookpay_shared.runtime import ServiceRuntime
 
 from charge_service import charging, link_payments, over_collection
 from charge_service.deps import Deps
+from charge_service.postgres_unit_of_work import PostgresUnitOfWork
 
 
 def register(runtime: ServiceRuntime, deps: Deps) -> None:
+    """Each message is handled in a unit of work of its own, on the service's pool."""
+
+    def uow() -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(runtime.db)
+
     async def on_charge_requested(event: ChargeRequested) -> None:
-        await charging.process_charge_requested(deps, event)
+        await charging.process_charge_requested(deps, uow(), event)
 
     async def on_payment_link_paid(event: PaymentLinkPaid) -> None:
-        await link_payments.on_payment_link_paid(deps, event)
+        await link_payments.on_payment_link_paid(deps, uow(), event)
 
     async def on_payment_link_closed(event: PaymentLinkClosed) -> None:
-        await link_payments.on_payment_link_closed(deps, event)
+        await link_payments.on_payment_link_closed(deps, uow(), event)
 
     async def on_payment_over_collected(event: PaymentOverCollected) -> None:
-        await over_collection.on_payment_over_collected(deps.pool, event)
+        await over_collection.on_payment_over_collected(uow(), event)
 
     runtime.consumers.subscribe(ChargeRequested, on_charge_requested)
     runtime.consumers.subscribe(PaymentLinkPaid, on_payment_link_paid)

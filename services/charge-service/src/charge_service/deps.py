@@ -1,4 +1,5 @@
-"""What charge-service's use cases need, passed in by main, and the Stripe retry policy."""
+"""What charge-service's use cases need besides their unit of work, passed in by main, and the
+Stripe retry policy."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import timedelta
 from typing import TypeVar
 
 from bookpay_shared.consuming import TransientError
-from bookpay_shared.db import Pool
 from bookpay_shared.faults import FaultPoints
 
 from charge_service.stripe_types import StripeGateway, StripeUnavailable
@@ -19,7 +19,6 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Deps:
-    pool: Pool
     stripe: StripeGateway
     faults: FaultPoints
     stripe_max_attempts: int = 4

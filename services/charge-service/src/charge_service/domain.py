@@ -291,6 +291,16 @@ def amount_claimed(claims: list[BalanceClaim]) -> int:
 
 
 @dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a charge's history: every change of state, attempt and signal."""
+
+    at: datetime
+    status: str
+    note: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class StripeConnection:
     """An account's connection to a Stripe account, as made (one entry of its history)."""
 

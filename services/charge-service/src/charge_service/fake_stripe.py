@@ -5,7 +5,8 @@ scopes customers and PaymentIntents to the connected account, replays the
 stored result of a call repeated with the same idempotency key (and rejects the key reused
 with other parameters), declines cards off-session with `authentication_required` when they
 want 3-D Secure, and reports a PaymentIntent that was already confirmed instead of charging
-it twice. Tests program it (`connect_account`, `add_card`, `decline`, `require_authentication`, `fail_next`)
+it twice. Tests program it (`connect_account`, `add_card`, `decline`, `require_authentication`, `fail_next`,
+`meanwhile`)
 and read what happened (`calls`, `intents`, `customers`, `cards`).
 """
 
@@ -114,6 +115,7 @@ class FakeStripeGateway:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _keys: dict[tuple[str, str], _Stored] = field(default_factory=dict)
     _faults: _Faults = field(default_factory=_Faults)
+    _meanwhile: dict[str, Callable[[], None]] = field(default_factory=dict)
 
     # --- programming -----------------------------------------------------------------------
 
@@ -170,6 +172,11 @@ class FakeStripeGateway:
             self._faults.after += count
         else:
             self._faults.before += count
+
+    def meanwhile(self, method: str, action: Callable[[], None]) -> None:
+        """Run `action` once, when the next call to `method` reaches Stripe: something that
+        happens elsewhere while that request is in flight (another attempt, a webhook)."""
+        self._meanwhile[method] = action
 
     def complete_authentication(self, payment_intent_id: str, *, success: bool = True) -> None:
         """The customer finishes (or fails) 3-D Secure in the browser."""
@@ -472,6 +479,8 @@ class FakeStripeGateway:
     ) -> _T:
         if self.record_calls:
             self.calls.append(FakeCall(method, {**kwargs, "idempotency_key": idempotency_key}))
+        if method in self._meanwhile:
+            self._meanwhile.pop(method)()
         if self._faults.before:
             self._faults.before -= 1
             raise StripeUnavailable("Stripe unavailable (simulated)")

@@ -17,15 +17,14 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
-from bookpay_shared import projections
 from bookpay_shared.consuming import TransientError, UnprocessableEvent
 from bookpay_shared.events import FailureReason, PaymentLinkClosed, PaymentLinkPaid, utcnow
 
 from charge_service import cards, outcomes
-from charge_service import repository as repo
 from charge_service.deps import Deps, stripe_call
 from charge_service.domain import Charge, ChargeStatus, Failure
 from charge_service.stripe_types import IntentResult
+from charge_service.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +32,11 @@ DEFAULT_CONSENT = "Saved at the customer's request on the payment page for futur
 _COMPLETABLE = frozenset({ChargeStatus.AWAITING_CUSTOMER, ChargeStatus.FAILED})
 
 
-async def on_payment_link_paid(deps: Deps, event: PaymentLinkPaid) -> None:
-    await _known_charge(deps, event.charge_id, event.occurred_at)
+async def on_payment_link_paid(deps: Deps, uow: UnitOfWork, event: PaymentLinkPaid) -> None:
+    await _known_charge(deps, uow, event.charge_id, event.occurred_at)
     await complete(
         deps,
+        uow,
         event.charge_id,
         event.stripe_payment_intent_id,
         source="payment page",
@@ -44,13 +44,13 @@ async def on_payment_link_paid(deps: Deps, event: PaymentLinkPaid) -> None:
     )
 
 
-async def on_payment_link_closed(deps: Deps, event: PaymentLinkClosed) -> None:
+async def on_payment_link_closed(deps: Deps, uow: UnitOfWork, event: PaymentLinkClosed) -> None:
     """The link can no longer be paid: end its charge, unless Stripe says it was paid."""
-    charge = await _known_charge(deps, event.charge_id, event.occurred_at)
+    charge = await _known_charge(deps, uow, event.charge_id, event.occurred_at)
     if charge.status is not ChargeStatus.AWAITING_CUSTOMER:
         return
     if charge.stripe_payment_intent_id and await complete(
-        deps, charge.charge_id, charge.stripe_payment_intent_id, source="link closed"
+        deps, uow, charge.charge_id, charge.stripe_payment_intent_id, source="link closed"
     ):
         return
     reason = (
@@ -61,16 +61,19 @@ async def on_payment_link_closed(deps: Deps, event: PaymentLinkClosed) -> None:
         if event.reason == "expired"
         else "The payment link was cancelled before the customer paid."
     )
-    async with deps.pool.acquire() as conn, conn.transaction():
-        current = await repo.get_charge(conn, charge.charge_id, for_update=True)
+    async with uow:
+        current = await uow.charges.get(charge.charge_id, for_update=True)
         if current is not None and current.status is ChargeStatus.AWAITING_CUSTOMER:
-            await outcomes.fail(conn, current, Failure(reason, message))
+            await outcomes.fail(uow, current, Failure(reason, message))
+            await uow.commit()
 
 
-async def _known_charge(deps: Deps, charge_id: uuid.UUID, occurred_at: datetime) -> Charge:
+async def _known_charge(
+    deps: Deps, uow: UnitOfWork, charge_id: uuid.UUID, occurred_at: datetime
+) -> Charge:
     """The charge an event names; retried while its ChargeRequested may still be on its way."""
-    async with deps.pool.acquire() as conn:
-        charge = await repo.get_charge(conn, charge_id)
+    async with uow:
+        charge = await uow.charges.get(charge_id)
     if charge is not None and charge.status is not ChargeStatus.REQUESTED:
         return charge
     if utcnow() - occurred_at < deps.projection_wait:
@@ -80,6 +83,7 @@ async def _known_charge(deps: Deps, charge_id: uuid.UUID, occurred_at: datetime)
 
 async def complete(
     deps: Deps,
+    uow: UnitOfWork,
     charge_id: uuid.UUID,
     payment_intent_id: str,
     *,
@@ -94,14 +98,14 @@ async def complete(
     or a Connect webhook's `account`) is followed when the account is or was connected to
     that Stripe account: a link pinned a moment before or after the charge (a reconnection
     racing the charge) is still paid once."""
-    async with deps.pool.acquire() as conn:
-        charge = await repo.get_charge(conn, charge_id)
+    async with uow:
+        charge = await uow.charges.get(charge_id)
         if charge is None:
             log.warning("payment %s names charge %s, unknown here", payment_intent_id, charge_id)
             return False
-        pinned = charge.stripe_account_id or await repo.get_connection(conn, charge.account_id)
-        if stripe_account not in (None, pinned) and not await repo.was_connected(
-            conn, charge.account_id, stripe_account
+        pinned = charge.stripe_account_id or await uow.connections.current(charge.account_id)
+        if stripe_account not in (None, pinned) and not await uow.connections.was_connected(
+            charge.account_id, stripe_account
         ):
             log.error(
                 "payment %s for charge %s names Stripe account %s, never connected to its "
@@ -129,9 +133,9 @@ async def complete(
     charge = replace(charge, stripe_account_id=on_account)
     kept_by_customer = intent.metadata.get("save_card") == "true" and intent.card is not None
     if kept_by_customer:
-        charge = await _keep_card(deps, charge, intent)
+        charge = await _keep_card(deps, uow, charge, intent)
     return await _record_paid(
-        deps, charge, intent, source, consent_by="customer" if kept_by_customer else None
+        uow, charge, intent, source, consent_by="customer" if kept_by_customer else None
     )
 
 
@@ -153,16 +157,16 @@ def _belongs_to(intent: IntentResult, charge: Charge) -> bool:
     return not problems
 
 
-async def _keep_card(deps: Deps, charge: Charge, intent: IntentResult) -> Charge:
+async def _keep_card(deps: Deps, uow: UnitOfWork, charge: Charge, intent: IntentResult) -> Charge:
     """Attach the card the customer chose to keep to their Stripe customer (idempotent)."""
     assert intent.card is not None and charge.stripe_account_id is not None
     stripe_account = charge.stripe_account_id
     payment_method_id = intent.card.payment_method_id
-    async with deps.pool.acquire() as conn:
-        customer = await projections.get_customer(conn, charge.account_id, charge.customer_id)
+    async with uow:
+        customer = await uow.records.customer(charge.account_id, charge.customer_id)
     if customer is None:
         raise TransientError(f"customer {charge.customer_id} is not known here yet")
-    stripe_customer = await cards.ensure_stripe_customer(deps, customer, stripe_account)
+    stripe_customer = await cards.ensure_stripe_customer(deps, uow, customer, stripe_account)
     await stripe_call(
         deps,
         lambda: deps.stripe.attach_payment_method(
@@ -176,10 +180,10 @@ async def _keep_card(deps: Deps, charge: Charge, intent: IntentResult) -> Charge
 
 
 async def _record_paid(
-    deps: Deps, charge: Charge, intent: IntentResult, source: str, *, consent_by: str | None
+    uow: UnitOfWork, charge: Charge, intent: IntentResult, source: str, *, consent_by: str | None
 ) -> bool:
-    async with deps.pool.acquire() as conn, conn.transaction():
-        current = await repo.get_charge(conn, charge.charge_id, for_update=True)
+    async with uow:
+        current = await uow.charges.get(charge.charge_id, for_update=True)
         assert current is not None
         if current.status is ChargeStatus.SUCCEEDED:
             return True
@@ -196,6 +200,7 @@ async def _record_paid(
             if current.status is ChargeStatus.AWAITING_CUSTOMER
             else "Stripe reports it paid after all"
         )
-        await repo.add_history(conn, charge.charge_id, paying.status, f"{note} ({source})")
-        await outcomes.succeed(conn, paying, intent, consent_by=consent_by)
+        await uow.charges.add_history(charge.charge_id, paying.status, f"{note} ({source})")
+        await outcomes.succeed(uow, paying, intent, consent_by=consent_by)
+        await uow.commit()
     return True

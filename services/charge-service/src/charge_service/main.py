@@ -14,6 +14,7 @@ from charge_service import charge_lists, consumers, pages, reconcile, routes
 from charge_service.charge_metrics import charge_outcomes
 from charge_service.deps import Deps
 from charge_service.memory_stripe import MemoryStripeGateway
+from charge_service.postgres_unit_of_work import PostgresUnitOfWork
 from charge_service.settings import ChargeSettings
 from charge_service.stripe_gateway import StripeApiGateway
 from charge_service.stripe_types import StripeGateway
@@ -28,7 +29,6 @@ def create_app(
         SERVICE, settings, resources.files("charge_service") / "migrations", uses_projections=True
     )
     deps = Deps(
-        pool=runtime.db,
         stripe=stripe or _stripe_gateway(settings, runtime.metrics),
         faults=runtime.faults,
         stripe_max_attempts=settings.stripe_max_attempts,
@@ -41,6 +41,7 @@ def create_app(
     runtime.add_background_task(
         reconcile.sweeper(
             deps,
+            lambda: PostgresUnitOfWork(runtime.db),
             every_seconds=settings.reconcile_every_seconds,
             idle_seconds=settings.reconcile_idle_seconds,
         )
@@ -48,6 +49,7 @@ def create_app(
     app = runtime.http_app(title="bookpay charge-service", version="1")
     app.state.runtime = runtime
     app.state.deps = deps
+    app.state.pool = runtime.db
     app.state.settings = settings
     app.state.trusted_proxies = settings.trusted_networks
     app.state.attempt_limiter = RateLimiter(
@@ -64,6 +66,7 @@ def create_app(
         max_body_bytes=settings.webhook_max_body_bytes,
     )
     webhooks.state.deps = deps
+    webhooks.state.pool = runtime.db
     install_error_handlers(webhooks)
     webhooks.include_router(routes.webhook_router)
     return runtime, app

@@ -8,11 +8,10 @@ from __future__ import annotations
 import logging
 
 from bookpay_shared.consuming import UnprocessableEvent
-from bookpay_shared.db import Pool
 from bookpay_shared.events import PaymentOverCollected
 from bookpay_shared.money import format_amount
 
-from charge_service import repository as repo
+from charge_service.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +20,10 @@ def over_collected_note(amount: int, currency: str) -> str:
     return f"{format_amount(amount, currency)} over the bookings' balance due: to be refunded"
 
 
-async def on_payment_over_collected(pool: Pool, event: PaymentOverCollected) -> None:
+async def on_payment_over_collected(uow: UnitOfWork, event: PaymentOverCollected) -> None:
     """Record the over-collected amount on the charge; a repeat changes nothing."""
-    async with pool.acquire() as conn, conn.transaction():
-        charge = await repo.get_charge(conn, event.charge_id, for_update=True)
+    async with uow:
+        charge = await uow.charges.get(event.charge_id, for_update=True)
         if charge is None or charge.account_id != event.account_id:
             raise UnprocessableEvent(
                 f"charge {event.charge_id} is not known in account {event.account_id}"
@@ -33,7 +32,7 @@ async def on_payment_over_collected(pool: Pool, event: PaymentOverCollected) -> 
             raise UnprocessableEvent(
                 f"charge {event.charge_id} is in {charge.currency}, not {event.currency}"
             )
-        if not await repo.record_over_collected(conn, charge.charge_id, event.unapplied_amount):
+        if not await uow.charges.record_over_collected(charge.charge_id, event.unapplied_amount):
             return
         log.warning(
             "charge %s took %d %s beyond its bookings' balance due",
@@ -41,8 +40,7 @@ async def on_payment_over_collected(pool: Pool, event: PaymentOverCollected) -> 
             event.unapplied_amount,
             event.currency,
         )
-        await repo.add_history(
-            conn,
+        await uow.charges.add_history(
             charge.charge_id,
             charge.status,
             over_collected_note(event.unapplied_amount, event.currency),
@@ -50,3 +48,4 @@ async def on_payment_over_collected(pool: Pool, event: PaymentOverCollected) -> 
             currency=event.currency,
             payment_intent_id=event.stripe_payment_intent_id,
         )
+        await uow.commit()

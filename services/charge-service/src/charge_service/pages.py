@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 
 from bookpay_shared import projections
 from bookpay_shared.auth import Scope, authorized
+from bookpay_shared.db import Pool
 from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.money import format_amount
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from charge_service import repository as repo
-from charge_service.deps import Deps
-from charge_service.routes import get_deps
+from charge_service.routes import get_pool
 from charge_service.settings import ChargeSettings
 
 router = APIRouter()
@@ -63,11 +63,11 @@ async def new_card_page(
     amount: int | None = Query(
         default=None, gt=0, description="minor units; default: the balance due"
     ),
-    deps: Deps = Depends(get_deps),
+    pool: Pool = Depends(get_pool),
 ) -> HTMLResponse:
     settings = _settings(request)
     ids = _parse_ids(booking_ids)
-    async with deps.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         account = await projections.get_account(conn, account_id)
         customer = await projections.get_customer(conn, account_id, customer_id)
         bookings = await projections.get_bookings(conn, account_id, ids)

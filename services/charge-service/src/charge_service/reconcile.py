@@ -18,20 +18,20 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from charge_service import charging, link_payments
-from charge_service import repository as repo
 from charge_service.deps import Deps
 from charge_service.domain import Charge, ChargeStatus
+from charge_service.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-async def sweep_once(deps: Deps, *, idle_seconds: float, limit: int = 100) -> int:
+async def sweep_once(deps: Deps, uow: UnitOfWork, *, idle_seconds: float, limit: int = 100) -> int:
     """Look at up to `limit` charges idle for `idle_seconds`; return how many were looked at."""
-    async with deps.pool.acquire() as conn:
-        charges = await repo.charges_to_reconcile(conn, idle_seconds=idle_seconds, limit=limit)
+    async with uow:
+        charges = await uow.charges.to_reconcile(idle_seconds=idle_seconds, limit=limit)
     for charge in charges:
         try:
-            await _reconcile(deps, charge)
+            await _reconcile(deps, uow, charge)
         except Exception:
             log.exception(
                 "reconciling charge %s failed; it is tried again next sweep", charge.charge_id
@@ -39,27 +39,34 @@ async def sweep_once(deps: Deps, *, idle_seconds: float, limit: int = 100) -> in
     return len(charges)
 
 
-async def _reconcile(deps: Deps, listed: Charge) -> None:
-    async with deps.pool.acquire() as conn, conn.transaction():
-        charge = await repo.get_charge(conn, listed.charge_id, for_update=True)
+async def _reconcile(deps: Deps, uow: UnitOfWork, listed: Charge) -> None:
+    async with uow:
+        charge = await uow.charges.get(listed.charge_id, for_update=True)
         if charge is None or (charge.status, charge.attempts) != (listed.status, listed.attempts):
             return  # it moved on since the sweep listed it
-        await repo.touch_charge(conn, charge.charge_id)
+        await uow.charges.touch(charge.charge_id)
+        await uow.commit()
     if charge.status is ChargeStatus.PROCESSING:
         log.info("resuming charge %s left processing", charge.charge_id)
-        await charging.run_attempt(deps, charge)
+        await charging.run_attempt(deps, uow, charge)
     elif charge.stripe_payment_intent_id:
         await link_payments.complete(
-            deps, charge.charge_id, charge.stripe_payment_intent_id, source="reconciliation"
+            deps, uow, charge.charge_id, charge.stripe_payment_intent_id, source="reconciliation"
         )
 
 
 def sweeper(
-    deps: Deps, *, every_seconds: float, idle_seconds: float
+    deps: Deps,
+    unit_of_work: Callable[[], UnitOfWork],
+    *,
+    every_seconds: float,
+    idle_seconds: float,
 ) -> Callable[[], Awaitable[None]]:
+    """The periodic task: one sweep every `every_seconds`, each in a unit of work of its own."""
+
     async def reconcile_charges() -> None:
         while True:
-            await sweep_once(deps, idle_seconds=idle_seconds)
+            await sweep_once(deps, unit_of_work(), idle_seconds=idle_seconds)
             await asyncio.sleep(every_seconds)
 
     return reconcile_charges

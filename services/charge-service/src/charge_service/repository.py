@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from charge_service.domain import (
     ChargeFilter,
     ChargeStatus,
     Failure,
+    HistoryEntry,
     SavedCard,
     StripeConnection,
     amount_claimed,
@@ -462,14 +462,6 @@ async def add_history(
         note,
         json.dumps(detail, default=str),
     )
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    at: datetime
-    status: str
-    note: str
-    detail: dict[str, Any]
 
 
 async def get_history(conn: Connection, charge_id: uuid.UUID) -> list[HistoryEntry]:

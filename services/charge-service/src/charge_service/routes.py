@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 from bookpay_shared.auth import Identity, Scope, authorized
 from bookpay_shared.consuming import TransientError
+from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingIds, ChargeMethod, check_method_fields
 from bookpay_shared.guards import client_address
 from bookpay_shared.http import ApiError, Conflict, NotFound, RateLimited, Unprocessable
@@ -19,9 +20,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from charge_service import accepting, cards, charging, views, webhooks
-from charge_service import repository as repo
 from charge_service.deps import Deps
 from charge_service.domain import Charge
+from charge_service.postgres_unit_of_work import PostgresUnitOfWork
 from charge_service.stripe_types import StripeRequestRejected
 
 router = APIRouter()
@@ -39,6 +40,19 @@ ConnectsStripe = Annotated[Identity, authorized(Scope.ACCOUNTS_WRITE)]
 def get_deps(request: Request) -> Deps:
     deps: Deps = request.app.state.deps
     return deps
+
+
+def get_pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.pool
+    return pool
+
+
+def get_uow(request: Request) -> PostgresUnitOfWork:
+    """A unit of work for this request: each use case runs its transactions in it."""
+    return PostgresUnitOfWork(get_pool(request))
+
+
+Uow = Annotated[PostgresUnitOfWork, Depends(get_uow)]
 
 
 class Strict(BaseModel):
@@ -170,6 +184,7 @@ async def connect_stripe(
     account_id: uuid.UUID,
     body: ConnectionIn,
     caller: ConnectsStripe,
+    uow: Uow,
     deps: Deps = Depends(get_deps),
 ) -> views.ConnectionOut:
     """Connect the account to a Stripe account already connected to this platform (through
@@ -177,18 +192,16 @@ async def connect_stripe(
     Stripe account they were made on."""
     history, stripe_account = await _call(
         lambda: cards.connect_stripe(
-            deps, account_id, body.stripe_account_id, connected_by=caller.subject
+            deps, uow, account_id, body.stripe_account_id, connected_by=caller.subject
         )
     )
     return views.ConnectionOut.of(history, charges_enabled=stripe_account.charges_enabled)
 
 
 @router.get("/v1/accounts/{account_id}/stripe-connection", dependencies=[Reads])
-async def get_stripe_connection(
-    account_id: uuid.UUID, deps: Deps = Depends(get_deps)
-) -> views.ConnectionOut:
-    async with deps.pool.acquire() as conn:
-        history = await repo.connection_history(conn, account_id)
+async def get_stripe_connection(account_id: uuid.UUID, uow: Uow) -> views.ConnectionOut:
+    async with uow:
+        history = await uow.connections.history(account_id)
     if not history:
         raise NotFound(
             "this account has not connected a Stripe account", code="stripe_not_connected"
@@ -204,11 +217,17 @@ async def save_payment_method(
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
     body: PaymentMethodIn,
+    uow: Uow,
     deps: Deps = Depends(get_deps),
 ) -> views.CardOut:
     card = await _call(
         lambda: cards.save_card(
-            deps, account_id, customer_id, body.payment_method_id, make_default=body.make_default
+            deps,
+            uow,
+            account_id,
+            customer_id,
+            body.payment_method_id,
+            make_default=body.make_default,
         )
     )
     return views.CardOut.of(card)
@@ -216,9 +235,9 @@ async def save_payment_method(
 
 @router.get(CUSTOMER_CARDS, dependencies=[Reads])
 async def list_payment_methods(
-    account_id: uuid.UUID, customer_id: uuid.UUID, deps: Deps = Depends(get_deps)
+    account_id: uuid.UUID, customer_id: uuid.UUID, uow: Uow
 ) -> dict[str, list[views.CardOut]]:
-    listed = await _call(lambda: cards.list_cards(deps.pool, account_id, customer_id))
+    listed = await _call(lambda: cards.list_cards(uow, account_id, customer_id))
     return {"payment_methods": [views.CardOut.of(c) for c in listed]}
 
 
@@ -227,10 +246,11 @@ async def make_default_payment_method(
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
     payment_method_id: str,
+    uow: Uow,
     deps: Deps = Depends(get_deps),
 ) -> views.CardOut:
     card = await _call(
-        lambda: cards.set_default_card(deps, account_id, customer_id, payment_method_id)
+        lambda: cards.set_default_card(deps, uow, account_id, customer_id, payment_method_id)
     )
     return views.CardOut.of(card)
 
@@ -240,17 +260,18 @@ async def remove_payment_method(
     account_id: uuid.UUID,
     customer_id: uuid.UUID,
     payment_method_id: str,
+    uow: Uow,
     deps: Deps = Depends(get_deps),
 ) -> None:
-    await _call(lambda: cards.remove_card(deps, account_id, customer_id, payment_method_id))
+    await _call(lambda: cards.remove_card(deps, uow, account_id, customer_id, payment_method_id))
 
 
 @router.post("/v1/accounts/{account_id}/charges", status_code=202)
 async def create_charge(
-    account_id: uuid.UUID, body: ChargeIn, caller: ChargesCaller, deps: Deps = Depends(get_deps)
+    account_id: uuid.UUID, body: ChargeIn, caller: ChargesCaller, uow: Uow
 ) -> ChargeAccepted:
     charge = body.charge(account_id, requested_by=caller.subject)
-    recorded, _ = await _call(lambda: accepting.request_charge(deps.pool, charge))
+    recorded, _ = await _call(lambda: accepting.request_charge(uow, charge))
     return ChargeAccepted(charge_id=recorded.charge_id, status=recorded.status.value)
 
 
@@ -269,7 +290,11 @@ def limit_attempts(request: Request, account_id: uuid.UUID) -> None:
     dependencies=[authorized(Scope.CHARGES_WRITE), Depends(limit_attempts)],
 )
 async def try_another_card(
-    account_id: uuid.UUID, charge_id: uuid.UUID, body: NewCardIn, deps: Deps = Depends(get_deps)
+    account_id: uuid.UUID,
+    charge_id: uuid.UUID,
+    body: NewCardIn,
+    uow: Uow,
+    deps: Deps = Depends(get_deps),
 ) -> dict[str, Any]:
     """Another card for a new-card charge whose card failed: same charge, same PaymentIntent.
     A charge takes at most `CHARGE_MAX_ATTEMPTS_PER_CHARGE` attempts in all (429
@@ -277,6 +302,7 @@ async def try_another_card(
     charge = await _call(
         lambda: charging.try_another_card(
             deps,
+            uow,
             account_id,
             charge_id,
             payment_method_id=body.payment_method_id,
@@ -284,25 +310,27 @@ async def try_another_card(
             save_card_consent=body.save_card_consent,
         )
     )
-    return await views.charge_view(deps.pool, charge)
+    return await views.charge_view(uow, charge)
 
 
 @router.get("/v1/accounts/{account_id}/charges/{charge_id}", dependencies=[Reads])
-async def get_charge(
-    account_id: uuid.UUID, charge_id: uuid.UUID, deps: Deps = Depends(get_deps)
-) -> dict[str, Any]:
-    async with deps.pool.acquire() as conn:
-        charge = await repo.get_charge(conn, charge_id)
+async def get_charge(account_id: uuid.UUID, charge_id: uuid.UUID, uow: Uow) -> dict[str, Any]:
+    async with uow:
+        charge = await uow.charges.get(charge_id)
     if charge is None or charge.account_id != account_id:
         raise NotFound(f"charge {charge_id} not found in account {account_id}")
-    return await views.charge_view(deps.pool, charge)
+    return await views.charge_view(uow, charge)
 
 
 @webhook_router.post("/v1/stripe/webhooks")
-async def stripe_webhook(request: Request, deps: Deps = Depends(get_deps)) -> dict[str, str]:
+async def stripe_webhook(
+    request: Request, uow: Uow, deps: Deps = Depends(get_deps)
+) -> dict[str, str]:
     payload = await request.body()
     try:
-        outcome = await webhooks.receive(deps, payload, request.headers.get("stripe-signature"))
+        outcome = await webhooks.receive(
+            deps, uow, payload, request.headers.get("stripe-signature")
+        )
     except webhooks.InvalidWebhook as exc:
         raise ApiError(str(exc), code="invalid_webhook") from exc
     except TransientError as exc:

@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from bookpay_shared.db import Pool
 from bookpay_shared.events import ChargeMethod, FailureReason
 from pydantic import BaseModel
 
-from charge_service import repository as repo
 from charge_service.domain import Charge, ChargeStatus, SavedCard, StripeConnection
+from charge_service.unit_of_work import UnitOfWork
 
 
 class CardOut(BaseModel):
@@ -131,9 +130,9 @@ class ChargesOut(BaseModel):
     """Pass as `cursor` for the next page; null on the last page."""
 
 
-async def charge_view(pool: Pool, charge: Charge) -> dict[str, Any]:
-    async with pool.acquire() as conn:
-        history = await repo.get_history(conn, charge.charge_id)
+async def charge_view(uow: UnitOfWork, charge: Charge) -> dict[str, Any]:
+    async with uow:
+        history = await uow.charges.history(charge.charge_id)
     failure = charge.failure
     return {
         "charge_id": charge.charge_id,

@@ -16,9 +16,9 @@ from typing import Any
 import stripe
 
 from charge_service import charging, link_payments
-from charge_service import repository as repo
 from charge_service.deps import Deps
 from charge_service.domain import ChargeStatus
+from charge_service.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +44,23 @@ def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
     return event
 
 
-async def receive(deps: Deps, payload: bytes, signature: str | None) -> str:
+async def receive(deps: Deps, uow: UnitOfWork, payload: bytes, signature: str | None) -> str:
     """Verify and handle one webhook; returns what was done (for the response and logs).
 
     The event is recorded as received only once it has been handled, so a crash in between
     lets Stripe's retry handle it again (handling is idempotent)."""
     event = verify(deps, payload, signature)
     intent = _payment_intent_of(event)
-    async with deps.pool.acquire() as conn:
-        if await repo.webhook_event_seen(conn, event["id"]):
+    async with uow:
+        if await uow.webhook_events.seen(event["id"]):
             return "duplicate"
     account = event.get("account")  # a Connect webhook: the connected account it happened on
     outcome = await _handle(
-        deps, str(event.get("type")), intent, account if isinstance(account, str) else None
+        deps, uow, str(event.get("type")), intent, account if isinstance(account, str) else None
     )
-    async with deps.pool.acquire() as conn:
-        await repo.record_webhook_event(conn, event["id"], str(event.get("type")), intent.get("id"))
+    async with uow:
+        await uow.webhook_events.record(event["id"], str(event.get("type")), intent.get("id"))
+        await uow.commit()
     return outcome
 
 
@@ -69,19 +70,20 @@ def _payment_intent_of(event: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _handle(
-    deps: Deps, event_type: str, intent: dict[str, Any], stripe_account: str | None
+    deps: Deps, uow: UnitOfWork, event_type: str, intent: dict[str, Any], stripe_account: str | None
 ) -> str:
     charge_id = _charge_id(intent)
     if charge_id is None:
         return "ignored"
-    async with deps.pool.acquire() as conn:
-        charge = await repo.get_charge(conn, charge_id)
+    async with uow:
+        charge = await uow.charges.get(charge_id)
     if charge is None:
         return "ignored"
     if event_type == "payment_intent.succeeded":
         if charge.status in (ChargeStatus.AWAITING_CUSTOMER, ChargeStatus.FAILED):
             paid = await link_payments.complete(
                 deps,
+                uow,
                 charge_id,
                 str(intent["id"]),
                 source="Stripe webhook",
@@ -89,20 +91,20 @@ async def _handle(
             )
             return "completed" if paid else "ignored"
         if charge.status is ChargeStatus.PROCESSING:
-            await charging.run_attempt(deps, charge)
+            await charging.run_attempt(deps, uow, charge)
             return "resumed"
     if (
         event_type == "payment_intent.payment_failed"
         and charge.status is ChargeStatus.AWAITING_CUSTOMER
     ):
-        async with deps.pool.acquire() as conn:
-            await repo.add_history(
-                conn,
+        async with uow:
+            await uow.charges.add_history(
                 charge_id,
                 charge.status,
                 "a payment attempt on the payment page failed",
                 payment_intent_id=intent["id"],
             )
+            await uow.commit()
         return "recorded"
     return "ignored"
 

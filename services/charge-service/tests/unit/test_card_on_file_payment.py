@@ -21,9 +21,7 @@ ACCOUNT = "acct_unit"
 
 
 def deps(stripe: FakeStripeGateway, *, max_attempts: int = 3) -> Deps:
-    return Deps(
-        pool=cast(Any, None), stripe=stripe, faults=NO_FAULTS, stripe_max_attempts=max_attempts
-    )
+    return Deps(stripe=stripe, faults=NO_FAULTS, stripe_max_attempts=max_attempts)
 
 
 def saved_card(stripe: FakeStripeGateway) -> tuple[str, str]:

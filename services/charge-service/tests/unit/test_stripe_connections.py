@@ -2,7 +2,6 @@
 know, or that is not connected to our platform, is refused before anything is recorded."""
 
 import uuid
-from typing import Any, cast
 
 import pytest
 from bookpay_shared.consuming import TransientError
@@ -10,13 +9,14 @@ from bookpay_shared.faults import NO_FAULTS
 from charge_service import cards
 from charge_service.deps import Deps
 from charge_service.fake_stripe import FakeStripeGateway
+from charge_service.fake_unit_of_work import FakeUnitOfWork
 from charge_service.memory_stripe import MemoryStripeGateway
 from charge_service.stripe_types import StripeGateway
 
 
 def deps(stripe: StripeGateway) -> Deps:
     # No database: a refused account must be refused before anything is recorded.
-    return Deps(pool=cast(Any, None), stripe=stripe, faults=NO_FAULTS, stripe_max_attempts=2)
+    return Deps(stripe=stripe, faults=NO_FAULTS, stripe_max_attempts=2)
 
 
 async def test_an_account_connected_to_the_platform_is_verified_with_stripe() -> None:
@@ -45,10 +45,13 @@ async def test_an_unknown_account_is_not_connected_and_nothing_is_recorded() -> 
     stripe = FakeStripeGateway()
     stripe.connect_account()
 
+    uow = FakeUnitOfWork()
+
     with pytest.raises(cards.NotConnectedToPlatform, match="acct_1SomeoneElse"):
         await cards.connect_stripe(
-            deps(stripe), uuid.uuid4(), "acct_1SomeoneElse", connected_by="staff"
+            deps(stripe), uow, uuid.uuid4(), "acct_1SomeoneElse", connected_by="staff"
         )
+    assert uow.state.connection_changes == [] and uow.state.published == []
 
 
 async def test_stripe_unreachable_is_retried_then_reported_as_transient() -> None:

@@ -6,7 +6,7 @@ import hmac
 import json
 import time
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from bookpay_shared.consuming import TransientError
@@ -24,7 +24,6 @@ ACCOUNT = "acct_unit"
 
 def deps(stripe: FakeStripeGateway | None = None, *, webhook_secret: str = SECRET) -> Deps:
     return Deps(
-        pool=cast(Any, None),
         stripe=stripe or FakeStripeGateway(),
         faults=NO_FAULTS,
         stripe_max_attempts=3,

@@ -1,0 +1,9 @@
+"""Fixtures of charge-service's unit tests."""
+
+import pytest
+from charge_service.testing import World
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
