@@ -188,22 +188,28 @@ class World:
         event_type: str = "payment_intent.succeeded",
         *,
         event_id: str | None = None,
+        last_payment_error: dict[str, str] | None = None,
     ) -> str:
         intent = self.stripe.intents[payment_intent_id]
-        payload = json.dumps(
+        obj: dict[str, Any] = {
+            "object": "payment_intent",
+            "id": payment_intent_id,
+            "metadata": intent.metadata,
+        }
+        if last_payment_error is not None:
+            obj["last_payment_error"] = last_payment_error
+        return await self.signed_webhook(
             {
                 "id": event_id or f"evt_{uuid.uuid4().hex}",
                 "type": event_type,
                 "account": intent.stripe_account,
-                "data": {
-                    "object": {
-                        "object": "payment_intent",
-                        "id": payment_intent_id,
-                        "metadata": intent.metadata,
-                    }
-                },
+                "data": {"object": obj},
             }
-        ).encode()
+        )
+
+    async def signed_webhook(self, event: Any) -> str:
+        """Any JSON, correctly signed, as Stripe's webhook would deliver it."""
+        payload = json.dumps(event).encode()
         return await webhooks.receive(self.deps, self.uow, payload, sign(payload))
 
     async def sweep(self, *, idle: timedelta = timedelta(minutes=1)) -> int:

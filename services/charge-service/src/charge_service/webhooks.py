@@ -37,6 +37,8 @@ def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
             payload.decode("utf-8"), signature, deps.webhook_secret, deps.webhook_tolerance_seconds
         )
         event = json.loads(payload)
+    except RecursionError as exc:
+        raise InvalidWebhook("invalid webhook: nested too deep") from exc
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidWebhook(f"invalid webhook: {exc}") from exc
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
@@ -65,8 +67,15 @@ async def receive(deps: Deps, uow: UnitOfWork, payload: bytes, signature: str | 
 
 
 def _payment_intent_of(event: dict[str, Any]) -> dict[str, Any]:
-    obj = (event.get("data") or {}).get("object") or {}
-    return obj if isinstance(obj, dict) and obj.get("object") == "payment_intent" else {}
+    """The event's PaymentIntent, or {} when it carries none; a signed event whose `data` is
+    not the shape Stripe sends is treated as carrying none (answered, ignored)."""
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or obj.get("object") != "payment_intent":
+        return {}
+    if not isinstance(obj.get("id"), str):
+        return {}
+    return obj
 
 
 async def _handle(
@@ -101,7 +110,7 @@ async def _handle(
             await uow.charges.add_history(
                 charge_id,
                 charge.status,
-                "a payment attempt on the payment page failed",
+                f"a payment attempt on the payment page failed ({_payment_error(intent)})",
                 payment_intent_id=intent["id"],
             )
             await uow.commit()
@@ -110,8 +119,23 @@ async def _handle(
 
 
 def _charge_id(intent: dict[str, Any]) -> uuid.UUID | None:
-    metadata = intent.get("metadata") or {}
+    metadata = intent.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("charge_id"), str):
+        return None
     try:
-        return uuid.UUID(str(metadata.get("charge_id")))
+        return uuid.UUID(metadata["charge_id"])
     except ValueError:
         return None
+
+
+def _payment_error(intent: dict[str, Any]) -> str:
+    """Why a payment attempt failed, from the PaymentIntent's `last_payment_error`."""
+    error = intent.get("last_payment_error")
+    if not isinstance(error, dict):
+        return "no reason given"
+    parts = [
+        str(error[key])
+        for key in ("decline_code", "code", "message")
+        if isinstance(error.get(key), str) and error[key]
+    ]
+    return ": ".join(dict.fromkeys(parts)) or "no reason given"

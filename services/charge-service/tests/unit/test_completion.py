@@ -16,9 +16,9 @@ from bookpay_shared.events import (
     PaymentSucceeded,
     utcnow,
 )
-from charge_service import link_payments
+from charge_service import link_payments, webhooks
 from charge_service.domain import Charge, ChargeStatus
-from charge_service.testing import World
+from charge_service.testing import World, sign
 
 
 async def link_charge(world: World) -> Charge:
@@ -243,11 +243,44 @@ async def test_a_failed_payment_on_the_page_is_recorded_in_the_history(world: Wo
     charge = await link_charge(world)
     intent = await world.link_payment_intent(charge, paid=False)
 
-    assert await world.webhook(intent, "payment_intent.payment_failed") == "recorded"
+    declined = {"code": "card_declined", "decline_code": "insufficient_funds", "message": "No."}
+    assert (
+        await world.webhook(intent, "payment_intent.payment_failed", last_payment_error=declined)
+        == "recorded"
+    )
 
     notes = [h.note for h in world.history(charge.charge_id)]
-    assert "a payment attempt on the payment page failed" in notes
+    assert (
+        "a payment attempt on the payment page failed (insufficient_funds: card_declined: No.)"
+        in notes
+    )
     assert world.charge(charge.charge_id).status is ChargeStatus.AWAITING_CUSTOMER
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [],
+        "payment_intent",
+        {"object": ["pi_1"]},
+        {"object": {"object": "payment_intent", "id": 7, "metadata": {}}},
+        {"object": {"object": "payment_intent", "id": "pi_1", "metadata": ["charge_id"]}},
+        {"object": {"object": "payment_intent", "id": "pi_1", "metadata": {"charge_id": 5}}},
+        {"object": {"object": "payment_intent", "id": "pi_1", "metadata": "x"}},
+    ],
+)
+async def test_a_signed_webhook_of_the_wrong_shape_is_ignored_not_an_error(
+    world: World, data: object
+) -> None:
+    event = {"id": "evt_odd", "type": "payment_intent.succeeded", "data": data}
+    assert await world.signed_webhook(event) == "ignored"
+
+
+async def test_a_signed_webhook_nested_too_deep_is_refused(world: World) -> None:
+    depth = 100_000
+    payload = ('{"id": "evt_deep", "data": ' + '{"a": ' * depth + "{}" + "}" * depth + "}").encode()
+    with pytest.raises(webhooks.InvalidWebhook, match="nested too deep"):
+        await webhooks.receive(world.deps, world.uow, payload, sign(payload))
 
 
 async def test_a_webhook_for_no_charge_of_ours_is_ignored(world: World) -> None:
