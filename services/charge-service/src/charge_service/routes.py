@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -161,9 +162,35 @@ async def _errors() -> AsyncIterator[None]:
         raise ApiError(str(exc), code="stripe_unavailable", status_code=503) from exc
 
 
+PROJECTION_WAIT = 2.0
+"""Seconds a call naming a customer or booking this service does not know yet is tried again
+before it is answered: one booking-service created a moment ago is on its way here through
+Kafka (read your writes across services)."""
+
+
 async def _call(work: Callable[[], Awaitable[T]]) -> T:
     async with _errors():
-        return await work()
+        return await _once_known(work)
+
+
+async def _once_known(work: Callable[[], Awaitable[T]], wait: float = PROJECTION_WAIT) -> T:
+    """`work`, tried again for up to `wait` seconds while it names a customer or booking not
+    known here yet (those use cases refuse before any effect, so trying again is safe); then
+    its refusal, saying the entity may still be on its way."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    delay = 0.05
+    while True:
+        try:
+            return await work()
+        except (cards.UnknownCustomer, accepting.UnknownBookings) as exc:
+            if loop.time() + delay > deadline:
+                raise type(exc)(
+                    f"{exc} (one created a moment ago may still be on its way here: "
+                    "try again shortly)"
+                ) from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 @router.put(
