@@ -7,6 +7,8 @@ bookings are counted: two charges in flight can never take more than the balance
 
 from __future__ import annotations
 
+from bookpay_shared.money import format_amount
+
 from charge_service.cards import UnknownCustomer
 from charge_service.domain import Charge
 from charge_service.unit_of_work import UnitOfWork
@@ -79,14 +81,19 @@ async def check_against_records(uow: UnitOfWork, charge: Charge) -> None:
     if any(b.currency != charge.currency for b in bookings):
         raise InvalidCharge("the charge's currency must be the bookings' currency")
     balance = sum(b.balance_due for b in bookings)
+
+    def money(amount: int) -> str:
+        return format_amount(amount, charge.currency)
+
     if charge.amount > balance:
         raise InvalidCharge(
-            f"amount {charge.amount} exceeds the bookings' balance due ({balance} {charge.currency})"
+            f"{money(charge.amount)} exceeds the bookings' balance due of {money(balance)}"
         )
     reserved = await uow.charges.amount_in_progress(charge.booking_ids, exclude=charge.charge_id)
     if charge.amount + reserved > balance:
         raise InvalidCharge(
-            f"amount {charge.amount} exceeds what is still due on these bookings: {balance} {charge.currency}"
-            f" of balance, {reserved} of which other charges in progress (or paid but not yet"
-            " applied to the bookings) already cover"
+            f"{money(charge.amount)} exceeds what is still due on these bookings: of the"
+            f" {money(balance)} balance, other charges in progress (or paid but not yet applied"
+            f" to the bookings) already cover {money(reserved)}, leaving"
+            f" {money(max(0, balance - reserved))}"
         )
