@@ -87,7 +87,10 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = "not_found" if exc.status_code == 404 else "http_error"
-    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+    # Its headers too: a 405 says which methods are allowed (Allow), as HTTP requires.
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -110,3 +113,84 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    document_errors(app)
+
+
+# --- the error answers in the OpenAPI document ----------------------------------------------
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "machine-readable, stable"},
+                "message": {"type": "string", "description": "for people"},
+                "fields": {
+                    "type": "array",
+                    "description": "422 only: each refused field and why",
+                    "items": {
+                        "type": "object",
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+# (status, description, applies to: "api" every /v1 operation, "path" those with path
+# parameters, "body" those with a request body, "all" every operation)
+COMMON_ERRORS: tuple[tuple[int, str, str], ...] = (
+    (400, "`bad_request`: a malformed request (a cursor or header that cannot be read)", "api"),
+    (401, "`unauthenticated`: no credential, or one that is not valid (WWW-Authenticate)", "api"),
+    (403, "`forbidden`: the credential may not do this, or not for this account", "api"),
+    (404, "`not_found`: no such account or resource (or not this credential's)", "path"),
+    (413, "`body_too_large`: the body exceeds the service's limit", "body"),
+    (422, "`invalid_request`: the body or parameters are not valid; `fields` says which", "api"),
+    (429, "`rate_limited`: too many requests; Retry-After says when to try again", "api"),
+    (503, "`starting` or `unavailable`: not ready yet or a dependency is down; retry", "all"),
+)
+
+
+def document_errors(app: FastAPI) -> None:
+    """Every operation's OpenAPI answers include the error answers it can give, each with the
+    error body's schema: a route's own descriptions (a 409 with its code, say) are kept."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        add_common_errors(document)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def add_common_errors(document: dict[str, Any]) -> None:
+    document.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            has_path_params = "{" in path
+            has_body = "requestBody" in operation
+            responses = operation["responses"]
+            for status, description, scope in COMMON_ERRORS:
+                applies = (
+                    scope == "all"
+                    or (scope == "api" and path.startswith("/v1/"))
+                    or (scope == "path" and has_path_params)
+                    or (scope == "body" and has_body)
+                )
+                if applies:
+                    answer = responses.setdefault(str(status), {"description": description})
+                    answer["content"] = {"application/json": {"schema": _ERROR_REF}}
+            for status, answer in responses.items():
+                if status.startswith(("4", "5")) and "content" not in answer:
+                    answer["content"] = {"application/json": {"schema": _ERROR_REF}}

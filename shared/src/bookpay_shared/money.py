@@ -54,7 +54,11 @@ def _check_currency(value: str) -> str:
     return value
 
 
-Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_check_currency)]
+Currency = Annotated[
+    str,
+    Field(min_length=3, max_length=3, json_schema_extra={"enum": sorted(SUPPORTED_CURRENCIES)}),
+    AfterValidator(_check_currency),
+]
 """A lower-case ISO 4217 currency code that Stripe supports."""
 
 PositiveAmount = Annotated[int, Field(gt=0, le=99_999_999_999, strict=True)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, StrictBool, StrictInt
+from pydantic import AfterValidator, Field, StrictBool, StrictInt
 
 LINE_BREAKS = frozenset("\n\r\t")
 
@@ -38,9 +38,20 @@ def paragraphs(value: str) -> str:
     return _refuse_unprintable(value, allowed=LINE_BREAKS)
 
 
-Line = Annotated[str, AfterValidator(single_line)]
+# The same rules as patterns in the OpenAPI documents (checked by the validators above, which
+# say where the offending character is).
+_NO_CONTROLS = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+_NO_CONTROLS_BUT_BREAKS = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+
+Line = Annotated[
+    str, AfterValidator(single_line), Field(json_schema_extra={"pattern": _NO_CONTROLS})
+]
 """One line of text: no control characters at all."""
-Paragraphs = Annotated[str, AfterValidator(paragraphs)]
+Paragraphs = Annotated[
+    str,
+    AfterValidator(paragraphs),
+    Field(json_schema_extra={"pattern": _NO_CONTROLS_BUT_BREAKS}),
+]
 """Text that may break lines (newline, carriage return, tab) but holds no other control
 character."""
 Flag = StrictBool
