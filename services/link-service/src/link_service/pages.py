@@ -159,7 +159,7 @@ _ASSETS = {"pay.js": "text/javascript; charset=utf-8", "pay.css": "text/css; cha
 
 @router.get("/assets/accent/{colour}.css", include_in_schema=False)
 async def accent(colour: str) -> Response:
-    """The business's colour as the pages' accent (see views.accent_stylesheet)."""
+    """The business's brand colour as the payment pages' accent: a one-rule stylesheet."""
     if not re.fullmatch(r"[0-9a-f]{6}", colour):
         return not_found()
     return Response(
