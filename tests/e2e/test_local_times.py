@@ -14,7 +14,7 @@ from bookpay_devstack.events import EventLog
 from bookpay_devstack.stack import Stack
 
 from .links import Links
-from .notifications_support import body, header, wait_emails
+from .notifications_support import Notifications, body, header, wait_emails
 from .support import Bookpay, Customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -75,10 +75,23 @@ async def customer_booked(bookpay: Bookpay, account_id: str) -> tuple[Customer, 
 
 
 async def test_the_link_email_and_the_page_show_new_york_time_and_the_business(
-    bookpay: Bookpay, links: Links, event_log: EventLog, stack: Stack
+    bookpay: Bookpay,
+    links: Links,
+    notifications: Notifications,
+    event_log: EventLog,
+    stack: Stack,
 ) -> None:
     account_id = await new_york_account(bookpay)
     customer, address = await customer_booked(bookpay, account_id)
+    preview = await notifications.preview_when_known(
+        account_id,
+        {
+            "customer_id": customer.customer_id,
+            "booking_ids": customer.booking_ids,
+            "amount": 8000,
+            "currency": "usd",
+        },
+    )
 
     link = await links.new_link(event_log, customer, 8000)
 
@@ -93,6 +106,8 @@ async def test_the_link_email_and_the_page_show_new_york_time_and_the_business(
     [(name, sender)] = getaddresses([header(received, "From") or ""])
     assert name == "Harbour Kayak via bookpay"
     assert sender == "payments@bookpay.local"
+    assert (preview["from_name"], preview["reply_to"]) == (name, header(received, "Reply-To"))
+    assert SUMMER[2] in preview["text"]
     assert link.url in text
 
     async with links.page_client() as client:

@@ -73,6 +73,11 @@ class Sender:
     name: str
     reply_to: str | None = None
 
+    @property
+    def from_name(self) -> str:
+        """The From display name, on one line: `Harbour Kayak Tours via bookpay`."""
+        return f"{' '.join(self.name.split())} via bookpay"
+
 
 @dataclass(frozen=True)
 class NewNotification:

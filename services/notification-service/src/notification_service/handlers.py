@@ -127,9 +127,10 @@ def link_email(context: LinkContext, draft: LinkDraft) -> tuple[Recipient, Rende
     return Recipient(context.customer.email, context.customer.name), payment_link_email(data)
 
 
-async def preview_link_email(pool: Pool, draft: LinkDraft) -> RenderedEmail:
-    """What `email_payment_link` would send for this charge, but for the link's URL.
-    MissingEntity or DraftMismatch when the charge does not match what is known."""
+async def preview_link_email(pool: Pool, draft: LinkDraft) -> tuple[RenderedEmail, Sender]:
+    """What `email_payment_link` would send for this charge, but for the link's URL, and whom
+    it would come from. MissingEntity or DraftMismatch when the charge does not match what is
+    known."""
     async with pool.acquire() as conn:
         context = await load_link_context(conn, draft)
     for b in context.bookings:
@@ -138,7 +139,7 @@ async def preview_link_email(pool: Pool, draft: LinkDraft) -> RenderedEmail:
         if b.currency != draft.currency:
             raise DraftMismatch(f"booking {b.booking_id} is in {b.currency}, not {draft.currency}")
     _, email = link_email(context, draft)
-    return email
+    return email, sender_of(context.account)
 
 
 async def email_payment_link(deps: Deps, event: PaymentLinkCreated) -> None:

@@ -50,7 +50,7 @@ def sender_address(delivery: Delivery, mail_from: str) -> str | Address:
     if delivery.sender is None:
         return mail_from
     return Address(
-        display_name=f"{one_line(delivery.sender.name)} via bookpay",
+        display_name=delivery.sender.from_name,
         addr_spec=parseaddr(mail_from)[1],
     )
 
