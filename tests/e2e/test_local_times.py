@@ -120,3 +120,28 @@ async def test_the_link_email_and_the_page_show_new_york_time_and_the_business(
     assert "mailto:desk@harbour-kayak.example.com" in page.text
     assert "Full refund up to 48 hours before your tour.<br>No refund after that." in page.text
     assert '<link rel="stylesheet" href="/assets/accent/0b5d7a.css">' in page.text
+
+
+async def test_bad_details_are_refused_with_the_field_named_and_a_patch_changes_only_its_own(
+    bookpay: Bookpay,
+) -> None:
+    for field, value in (
+        ("time_zone", "Atlantis/Lost"),
+        ("brand_colour", "teal"),
+        ("logo_url", "http://harbour-kayak.example.com/logo.png"),
+        ("sender_name", "Harbour\x00Kayak"),
+    ):
+        refused = await bookpay.booking.post(
+            "/v1/accounts", json={"name": "Harbour Kayak Tours", field: value}
+        )
+        assert refused.status_code == 422, refused.text
+        assert field in refused.json()["error"]["message"]
+
+    account_id = await new_york_account(bookpay)
+    patched = await bookpay.booking.patch(
+        f"/v1/accounts/{account_id}", json={"time_zone": "America/Halifax", "policy_text": None}
+    )
+    assert patched.status_code == 200, patched.text
+    got = (await bookpay.booking.get(f"/v1/accounts/{account_id}")).json()
+    assert (got["time_zone"], got["policy_text"]) == ("America/Halifax", None)
+    assert got["contact_phone"] == BUSINESS["contact_phone"]
