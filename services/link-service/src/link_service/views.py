@@ -230,7 +230,8 @@ CLOSED_TEXT = (
 def closed_page(page: Page | None = None) -> str:
     """An expired or cancelled link: who the business is and how to reach it (for a new link),
     nothing about the customer or the charge."""
-    return _status(page, "closed", CLOSED_HEADING, CLOSED_TEXT, details=False, card=True)
+    known = page if page and page.account else None
+    return _status(known, "closed", CLOSED_HEADING, CLOSED_TEXT, details=False, card=True)
 
 
 def paid_elsewhere_text(merchant: str) -> str:
