@@ -6,6 +6,7 @@ from bookpay_shared.contract import example_event
 from bookpay_shared.events import (
     ALL_EVENTS,
     RECEIVED,
+    AccountStateChanged,
     BookingStateChanged,
     ChargeMethod,
     ChargeRequested,
@@ -110,3 +111,37 @@ def test_a_booking_state_from_before_settled_charges_lists_none() -> None:
     del example["settled_charge_ids"]
     old = BookingStateChanged.model_validate_json(json.dumps(example), context=RECEIVED)
     assert old.settled_charge_ids == []
+
+
+def account_state(**changes: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "event_type": "AccountStateChanged",
+        "correlation_id": str(uuid.UUID(int=2)),
+        "account_id": str(uuid.UUID(int=2)),
+        "version": 1,
+        "name": "Harbour Kayak Tours",
+        "admins": [],
+        "notify_admins_on_link_payment": True,
+    }
+    body.update(changes)
+    return body
+
+
+def test_an_account_state_from_before_the_business_details_is_in_utc_with_none() -> None:
+    event = AccountStateChanged.model_validate_json(json.dumps(account_state()))
+    assert (event.time_zone, event.locale) == ("UTC", "en-US")
+    assert event.reply_to is None and event.logo_url is None and event.policy_text is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"time_zone": "Mars/Olympus"},
+        {"brand_colour": "teal"},
+        {"logo_url": "http://harbour.example/logo.png"},
+        {"reply_to": "not an address"},
+    ],
+)
+def test_an_account_state_with_a_bad_detail_is_refused(changes: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        AccountStateChanged.model_validate_json(json.dumps(account_state(**changes)))

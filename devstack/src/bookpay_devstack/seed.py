@@ -19,10 +19,11 @@ import shlex
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -42,6 +43,17 @@ ADMINS = (
     {"name": "Maya Okafor", "email": "maya@harbour-kayak.example.com"},
     {"name": "Tom Reyes", "email": "tom@harbour-kayak.example.com"},
 )
+BUSINESS = {
+    "time_zone": "America/Halifax",
+    "locale": "en-CA",
+    "reply_to": "bookings@harbour-kayak.example.com",
+    "contact_phone": "+1 902 555 0142",
+    "contact_email": "bookings@harbour-kayak.example.com",
+    "brand_colour": "#0b5d7a",
+    "policy_text": "Full refund up to 48 hours before your tour; after that, we are happy to "
+    "move you to another date.",
+}
+"""The demo business: the times its customers see are Halifax time."""
 CUSTOMER = {"name": "Jordan Lee", "email": "jordan.lee@example.com"}
 CURRENCY = "usd"
 BOOKINGS = (("Sunset paddle, 2 kayaks", 6000), ("Sea cave tour, 2 guests", 8500))
@@ -220,7 +232,12 @@ async def _new_account(api: _Api) -> str:
     account = await api.call(
         "POST",
         f"{api.endpoints.booking_url}/v1/accounts",
-        json={"name": ACCOUNT_NAME, "admins": list(ADMINS), "notify_admins_on_link_payment": True},
+        json={
+            "name": ACCOUNT_NAME,
+            "admins": list(ADMINS),
+            "notify_admins_on_link_payment": True,
+            **BUSINESS,
+        },
     )
     return str(account["account_id"])
 
@@ -271,7 +288,10 @@ async def _unpaid_bookings(
         status = {b["booking_id"]: b["status"] for b in customer.get("bookings") or []}
         if all(status.get(b.booking_id) == "unpaid" for b in previous.bookings):
             return previous.bookings
-    first_day = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    # 07:00 in the business's own zone, what its customers read on the page and in emails (an
+    # aware datetime plus days keeps the wall-clock time across a daylight-saving change).
+    local = datetime.now(ZoneInfo(BUSINESS["time_zone"]))
+    first_day = local.replace(hour=7, minute=0, second=0, microsecond=0)
     made = []
     for day, (title, amount) in enumerate(BOOKINGS, start=7):
         booking = await api.call(

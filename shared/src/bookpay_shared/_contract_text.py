@@ -128,6 +128,18 @@ _EVENT_NOTES: dict[type[Event], dict[str, str]] = {
         "admins": "The account's administrators (name and email).",
         "notify_admins_on_link_payment": "Email the administrators when a customer pays "
         "through a payment link.",
+        "time_zone": "The business's IANA time zone: every time shown to its customers and "
+        "staff is in it (instants stay UTC). `UTC` when not set.",
+        "locale": "The business's language tag, e.g. `en-US`.",
+        "sender_name": "The display name its emails come from (`<it> via bookpay`); the "
+        "account's name when null.",
+        "reply_to": "Where replies to its emails go (Reply-To), or null.",
+        "contact_phone": "The phone number shown to its customers, or null.",
+        "contact_email": "The email address shown to its customers, or null.",
+        "logo_url": "Its logo (https only), or null.",
+        "brand_colour": "Its colour, `#rrggbb`, used as an accent where white text on it stays "
+        "readable (WCAG AA), or null.",
+        "policy_text": "Its refund and cancellation policy (may break lines), or null.",
     },
     CustomerStateChanged: {
         "customer_id": "The customer.",
@@ -302,6 +314,15 @@ _EXAMPLES: dict[type[Event], dict[str, Any]] = {
         "name": "Harbour Kayak Tours",
         "admins": [{"name": "Jane Doe", "email": "jane.doe@example.com"}],
         "notify_admins_on_link_payment": True,
+        "time_zone": "America/Halifax",
+        "locale": "en-CA",
+        "sender_name": "Harbour Kayak Tours",
+        "reply_to": "hello@harbourkayak.example",
+        "contact_phone": "+1 902 555 0142",
+        "contact_email": "hello@harbourkayak.example",
+        "logo_url": "https://harbourkayak.example/logo.png",
+        "brand_colour": "#0b5d7a",
+        "policy_text": "Full refund up to 48 hours before your tour.",
     },
     CustomerStateChanged: {
         "correlation_id": CUSTOMER,

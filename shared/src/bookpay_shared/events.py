@@ -24,6 +24,14 @@ from pydantic import (
 )
 
 from bookpay_shared import topics
+from bookpay_shared.business import (
+    DEFAULT_LOCALE,
+    DEFAULT_TIME_ZONE,
+    BrandColour,
+    HttpsUrl,
+    Locale,
+    TimeZoneName,
+)
 from bookpay_shared.money import Currency, PositiveAmount
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -323,6 +331,16 @@ class AccountStateChanged(Event):
     name: str
     admins: list[Administrator]
     notify_admins_on_link_payment: bool
+    # The business's details below came later: defaults keep older events valid.
+    time_zone: TimeZoneName = DEFAULT_TIME_ZONE
+    locale: Locale = DEFAULT_LOCALE
+    sender_name: str | None = None
+    reply_to: EmailStr | None = None
+    contact_phone: str | None = None
+    contact_email: EmailStr | None = None
+    logo_url: HttpsUrl | None = None
+    brand_colour: BrandColour | None = None
+    policy_text: str | None = None
 
     def key(self) -> str:
         return str(self.account_id)

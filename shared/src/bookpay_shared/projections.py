@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
 
 from bookpay_shared import api_keys, topics
+from bookpay_shared.business import BusinessProfile
 from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import (
@@ -43,6 +44,8 @@ class KnownAccount:
     name: str
     admins: tuple[Administrator, ...]
     notify_admins_on_link_payment: bool
+    business: BusinessProfile = field(default_factory=BusinessProfile)
+    """Its time zone, locale and what its customers see of it."""
 
 
 @dataclass(frozen=True)
@@ -69,19 +72,52 @@ class KnownBooking:
     """The charges booking-service has applied to this booking (BookingStateChanged)."""
 
 
+_BUSINESS_COLUMNS = (
+    "time_zone",
+    "locale",
+    "sender_name",
+    "reply_to",
+    "contact_phone",
+    "contact_email",
+    "logo_url",
+    "brand_colour",
+    "policy_text",
+)
+
+
+def business_of(e: AccountStateChanged) -> BusinessProfile:
+    return BusinessProfile(
+        time_zone=e.time_zone,
+        locale=e.locale,
+        sender_name=e.sender_name,
+        reply_to=None if e.reply_to is None else str(e.reply_to),
+        contact_phone=e.contact_phone,
+        contact_email=None if e.contact_email is None else str(e.contact_email),
+        logo_url=e.logo_url,
+        brand_colour=e.brand_colour,
+        policy_text=e.policy_text,
+    )
+
+
 async def apply_account(conn: Connection, e: AccountStateChanged) -> None:
+    business = business_of(e)
+    columns = ", ".join(_BUSINESS_COLUMNS)
+    values = ", ".join(f"${i}" for i in range(6, 6 + len(_BUSINESS_COLUMNS)))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _BUSINESS_COLUMNS)
     await conn.execute(
-        """INSERT INTO known_accounts (account_id, name, admins, notify_admins_on_link_payment, version)
-           VALUES ($1, $2, $3::jsonb, $4, $5)
+        f"""INSERT INTO known_accounts (account_id, name, admins, notify_admins_on_link_payment,
+               version, {columns})
+           VALUES ($1, $2, $3::jsonb, $4, $5, {values})
            ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, admins = excluded.admins,
                notify_admins_on_link_payment = excluded.notify_admins_on_link_payment,
-               version = excluded.version
+               version = excluded.version, {updates}
            WHERE known_accounts.version < excluded.version""",
         e.account_id,
         e.name,
         json.dumps([a.model_dump(mode="json") for a in e.admins]),
         e.notify_admins_on_link_payment,
         e.version,
+        *(getattr(business, c) for c in _BUSINESS_COLUMNS),
     )
 
 
@@ -135,6 +171,7 @@ async def get_account(conn: Connection, account_id: uuid.UUID) -> KnownAccount |
         name=row["name"],
         admins=tuple(Administrator.model_validate(a) for a in json.loads(row["admins"])),
         notify_admins_on_link_payment=row["notify_admins_on_link_payment"],
+        business=BusinessProfile(**{c: row[c] for c in _BUSINESS_COLUMNS}),
     )
 
 

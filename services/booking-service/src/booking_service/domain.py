@@ -8,9 +8,10 @@ booking of the charge, one that got nothing included, then lists the charge as s
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from bookpay_shared.business import BusinessProfile
 from bookpay_shared.events import BookingStatus
 
 
@@ -84,6 +85,8 @@ class Account:
     admins: tuple[Admin, ...]
     notify_admins_on_link_payment: bool
     version: int
+    business: BusinessProfile = field(default_factory=BusinessProfile)
+    """Its time zone, locale and what its customers see of it."""
 
 
 @dataclass(frozen=True)

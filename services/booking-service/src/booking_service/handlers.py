@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
 from datetime import datetime
+from typing import Any
 
 from bookpay_shared import inbox, outbox
+from bookpay_shared.business import BusinessProfile
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import (
     AccountStateChanged,
@@ -42,6 +44,7 @@ def account_state(account: Account) -> AccountStateChanged:
         name=account.name,
         admins=[Administrator(name=a.name, email=a.email) for a in account.admins],
         notify_admins_on_link_payment=account.notify_admins_on_link_payment,
+        **asdict(account.business),
     )
 
 
@@ -78,8 +81,17 @@ def booking_state(
     )
 
 
-async def create_account(pool: Pool, *, name: str, admins: list[Admin], notify: bool) -> Account:
-    account = Account(uuid.uuid4(), name, tuple(admins), notify, version=1)
+async def create_account(
+    pool: Pool,
+    *,
+    name: str,
+    admins: list[Admin],
+    notify: bool,
+    business: BusinessProfile | None = None,
+) -> Account:
+    account = Account(
+        uuid.uuid4(), name, tuple(admins), notify, version=1, business=business or BusinessProfile()
+    )
     async with pool.acquire() as conn, conn.transaction():
         await repo.insert_account(conn, account)
         await outbox.enqueue(conn, account_state(account))
@@ -93,7 +105,9 @@ async def update_account(
     name: str | None = None,
     admins: list[Admin] | None = None,
     notify: bool | None = None,
+    business_changes: Mapping[str, Any] | None = None,
 ) -> Account:
+    """`business_changes`: the BusinessProfile fields to set (None clears an optional one)."""
     async with pool.acquire() as conn, conn.transaction():
         current = await repo.get_account(conn, account_id, for_update=True)
         if current is None:
@@ -105,6 +119,7 @@ async def update_account(
             notify_admins_on_link_payment=(
                 current.notify_admins_on_link_payment if notify is None else notify
             ),
+            business=replace(current.business, **(business_changes or {})),
             version=current.version + 1,
         )
         await repo.update_account(conn, account)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from bookpay_shared.business import BusinessProfile
 from bookpay_shared.db import Connection
 
 from booking_service.domain import Account, Admin, Booking, BookingPayment, Customer
@@ -14,25 +15,49 @@ from booking_service.domain import Account, Admin, Booking, BookingPayment, Cust
 Row = Any  # asyncpg.Record
 
 
+BUSINESS_COLUMNS = (
+    "time_zone",
+    "locale",
+    "sender_name",
+    "reply_to",
+    "contact_phone",
+    "contact_email",
+    "logo_url",
+    "brand_colour",
+    "policy_text",
+)
+"""BusinessProfile's fields, each stored in the column of the same name."""
+
+
+def _business_values(account: Account) -> list[object]:
+    return [getattr(account.business, c) for c in BUSINESS_COLUMNS]
+
+
 async def insert_account(conn: Connection, account: Account) -> None:
+    columns = ", ".join(BUSINESS_COLUMNS)
+    values = ", ".join(f"${i}" for i in range(5, 5 + len(BUSINESS_COLUMNS)))
     await conn.execute(
-        "INSERT INTO accounts (id, name, notify_admins_on_link_payment, version) VALUES ($1, $2, $3, $4)",
+        f"""INSERT INTO accounts (id, name, notify_admins_on_link_payment, version, {columns})
+            VALUES ($1, $2, $3, $4, {values})""",
         account.id,
         account.name,
         account.notify_admins_on_link_payment,
         account.version,
+        *_business_values(account),
     )
     await _replace_admins(conn, account)
 
 
 async def update_account(conn: Connection, account: Account) -> None:
+    updates = ", ".join(f"{c} = ${i}" for i, c in enumerate(BUSINESS_COLUMNS, start=5))
     await conn.execute(
-        """UPDATE accounts SET name = $2, notify_admins_on_link_payment = $3, version = $4,
-           updated_at = now() WHERE id = $1""",
+        f"""UPDATE accounts SET name = $2, notify_admins_on_link_payment = $3, version = $4,
+            {updates}, updated_at = now() WHERE id = $1""",
         account.id,
         account.name,
         account.notify_admins_on_link_payment,
         account.version,
+        *_business_values(account),
     )
     await _replace_admins(conn, account)
 
@@ -62,6 +87,7 @@ async def get_account(
         admins=tuple(Admin(name=a["name"], email=a["email"]) for a in admins),
         notify_admins_on_link_payment=row["notify_admins_on_link_payment"],
         version=row["version"],
+        business=BusinessProfile(**{c: row[c] for c in BUSINESS_COLUMNS}),
     )
 
 

@@ -10,13 +10,14 @@ from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingStatus
 from bookpay_shared.http import NotFound
 from bookpay_shared.money import Currency, PositiveAmount
-from bookpay_shared.text import Flag, Line
+from bookpay_shared.text import Line
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 
 from booking_service import handlers
 from booking_service import repository as repo
-from booking_service.domain import Account, Admin, Booking, BookingPayment, Customer
+from booking_service.accounts_api import AccountIn, AccountOut, AccountPatch, Strict, admins_of
+from booking_service.domain import Booking, BookingPayment, Customer
 
 router = APIRouter(prefix="/v1")
 Reads = authorized(Scope.READ)
@@ -26,51 +27,6 @@ WritesBookings = authorized(Scope.BOOKINGS_WRITE)
 def get_pool(request: Request) -> Pool:
     pool: Pool = request.app.state.runtime.db
     return pool
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AdminIn(Strict):
-    name: Line = Field(min_length=1, max_length=200)
-    email: EmailStr
-
-
-def distinct_mailboxes(admins: list[AdminIn]) -> list[AdminIn]:
-    """Administrators are mailboxes: the same address twice, in any case, is refused (it
-    would get every email twice)."""
-    seen: set[str] = set()
-    for admin in admins:
-        mailbox = admin.email.casefold()
-        if mailbox in seen:
-            raise ValueError(
-                f"{admin.email} is listed twice (addresses are compared ignoring case)"
-            )
-        seen.add(mailbox)
-    return admins
-
-
-class AccountIn(Strict):
-    name: Line = Field(min_length=1, max_length=200)
-    admins: list[AdminIn] = Field(default_factory=list, max_length=50)
-    notify_admins_on_link_payment: Flag = True
-
-    @field_validator("admins")
-    @classmethod
-    def _one_per_mailbox(cls, admins: list[AdminIn]) -> list[AdminIn]:
-        return distinct_mailboxes(admins)
-
-
-class AccountPatch(Strict):
-    name: Line | None = Field(default=None, min_length=1, max_length=200)
-    admins: list[AdminIn] | None = Field(default=None, max_length=50)
-    notify_admins_on_link_payment: Flag | None = None
-
-    @field_validator("admins")
-    @classmethod
-    def _one_per_mailbox(cls, admins: list[AdminIn] | None) -> list[AdminIn] | None:
-        return None if admins is None else distinct_mailboxes(admins)
 
 
 class CustomerIn(Strict):
@@ -84,22 +40,6 @@ class BookingIn(Strict):
     starts_at: AwareDatetime
     amount: PositiveAmount
     currency: Currency
-
-
-class AccountOut(BaseModel):
-    account_id: uuid.UUID
-    name: str
-    admins: list[AdminIn]
-    notify_admins_on_link_payment: bool
-
-    @classmethod
-    def of(cls, a: Account) -> AccountOut:
-        return cls(
-            account_id=a.id,
-            name=a.name,
-            admins=[AdminIn(name=x.name, email=x.email) for x in a.admins],
-            notify_admins_on_link_payment=a.notify_admins_on_link_payment,
-        )
 
 
 class PaymentOut(BaseModel):
@@ -181,10 +121,6 @@ class CustomerOut(BaseModel):
         )
 
 
-def _admins(items: list[AdminIn] | None) -> list[Admin] | None:
-    return None if items is None else [Admin(name=a.name, email=str(a.email)) for a in items]
-
-
 @router.post(
     "/accounts",
     status_code=201,
@@ -195,8 +131,9 @@ async def create_account(body: AccountIn, pool: Pool = Depends(get_pool)) -> Acc
     account = await handlers.create_account(
         pool,
         name=body.name,
-        admins=_admins(body.admins) or [],
+        admins=admins_of(body.admins) or [],
         notify=body.notify_admins_on_link_payment,
+        business=body.business(),
     )
     return AccountOut.of(account)
 
@@ -222,8 +159,9 @@ async def patch_account(
         pool,
         account_id,
         name=body.name,
-        admins=_admins(body.admins),
+        admins=admins_of(body.admins),
         notify=body.notify_admins_on_link_payment,
+        business_changes=body.business_changes(),
     )
     return AccountOut.of(account)
 

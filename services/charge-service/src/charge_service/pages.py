@@ -19,6 +19,7 @@ from bookpay_shared import projections
 from bookpay_shared.auth import Scope, authorized
 from bookpay_shared.db import Pool
 from bookpay_shared.http import NotFound, Unprocessable
+from bookpay_shared.local_time import format_local
 from bookpay_shared.money import format_amount
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -86,14 +87,11 @@ async def new_card_page(
         raise Unprocessable(
             f"amount must be between 1 and the balance due ({balance})", code="charge_mismatch"
         )
-    rows = "".join(
-        f"<tr><td>{escape(b.title)}</td><td>{escape(b.starts_at.strftime('%a %d %b %Y, %H:%M %Z'))}</td>"
-        f"<td class=num>{escape(format_amount(b.balance_due, b.currency))}</td></tr>"
-        for b in bookings
-    )
+    rows = booking_rows(bookings, account.business.time_zone)
     consent = CONSENT_TEXT.format(merchant=account.name)
     html = _PAGE.format(
         merchant=escape(account.name),
+        zone=escape(account.business.time_zone),
         customer=escape(customer.name),
         email=escape(customer.email),
         rows=rows,
@@ -121,6 +119,18 @@ async def new_card_page(
         else "<p class=error role=alert>This account has not connected Stripe yet.</p>",
     )
     return HTMLResponse(html, headers=_security_headers(settings.stripe_js_url))
+
+
+def booking_rows(bookings: list[projections.KnownBooking], time_zone: str) -> str:
+    """The bookings' table rows: title, start in the account's zone (the instant kept in
+    `<time datetime>`), balance due."""
+    return "".join(
+        f"<tr><td>{escape(b.title)}</td>"
+        f'<td><time datetime="{escape(b.starts_at.isoformat())}">'
+        f"{escape(format_local(b.starts_at, time_zone))}</time></td>"
+        f"<td class=num>{escape(format_amount(b.balance_due, b.currency))}</td></tr>"
+        for b in bookings
+    )
 
 
 def _parse_ids(raw: str) -> list[uuid.UUID]:
@@ -166,7 +176,7 @@ _PAGE = """<!doctype html>
 <body>
 <main>
 <h1>Charge a new card</h1>
-<p class=muted>{merchant}</p>
+<p class=muted>{merchant} · times in {zone}</p>
 <section aria-labelledby="customer-heading">
 <h2 id="customer-heading">{customer}</h2>
 <p class=muted>{email}</p>

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -77,7 +78,7 @@ async def payment_page(
     if page.state is LinkState.PAID:
         return HTMLResponse(views.already_paid_page(page))
     if page.state in CLOSED_STATES:
-        return HTMLResponse(views.closed_page(), status_code=410)
+        return HTMLResponse(views.closed_page(page), status_code=410)
     if page.intent_status in PENDING_INTENT_STATES:
         return HTMLResponse(views.pending_page(page))
     if page.paid_elsewhere:
@@ -149,11 +150,23 @@ async def success_page(token: str, deps: Deps = Depends(get_deps)) -> Response:
     if page.intent_status in PENDING_INTENT_STATES:
         return HTMLResponse(views.pending_page(page))
     if page.state in CLOSED_STATES:
-        return HTMLResponse(views.closed_page(), status_code=410)
+        return HTMLResponse(views.closed_page(page), status_code=410)
     return RedirectResponse(f"/pay/{token}", status_code=303)
 
 
 _ASSETS = {"pay.js": "text/javascript; charset=utf-8", "pay.css": "text/css; charset=utf-8"}
+
+
+@router.get("/assets/accent/{colour}.css", include_in_schema=False)
+async def accent(colour: str) -> Response:
+    """The business's brand colour as the payment pages' accent: a one-rule stylesheet."""
+    if not re.fullmatch(r"[0-9a-f]{6}", colour):
+        return not_found()
+    return Response(
+        views.accent_stylesheet(f"#{colour}"),
+        media_type="text/css; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/assets/{name}", include_in_schema=False)

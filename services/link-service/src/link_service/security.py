@@ -27,7 +27,8 @@ def page_csp(settings: LinkSettings) -> str:
             "default-src 'none'",
             f"script-src 'self' {stripe}",
             "style-src 'self'",
-            f"img-src 'self' data: {stripe}",
+            # https: for the business's logo (an https URL, checked where it is set).
+            f"img-src 'self' data: https: {stripe}",
             f"connect-src 'self' {stripe}",
             f"frame-src {stripe}",
             "font-src 'self'",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from bookpay_shared.business import BusinessProfile, accent_colour
+from bookpay_shared.local_time import DEFAULT_TIME_ZONE, format_local
 from bookpay_shared.money import format_amount
-from bookpay_shared.projections import KnownBooking
+from bookpay_shared.projections import KnownAccount, KnownBooking
 
 from link_service.domain import LinkOrigin
-from link_service.markup import Markup, join, render
+from link_service.markup import Markup, escape, join, render
 from link_service.payments import Page
 
 
@@ -19,21 +21,42 @@ class StripeJs:
     publishable_key: str
 
 
-def when(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%A %-d %B %Y, %H:%M} UTC"
+DEFAULT_ACCENT = "#1d4ed8"
+"""The pages' own accent (pay.css), kept when the business's colour cannot carry white text."""
+
+
+def when(moment: datetime, time_zone: str = DEFAULT_TIME_ZONE) -> str:
+    """In the business's zone, saying which: 'Sat 1 May 2027, 07:00 EDT'."""
+    return format_local(moment, time_zone)
+
+
+def _profile(page: Page | None) -> BusinessProfile:
+    return page.account.business if page and page.account else BusinessProfile()
+
+
+def accent_stylesheet(colour: str) -> str:
+    """The stylesheet that makes `colour` (#rrggbb) the pages' accent: served from our origin,
+    so the pages' CSP keeps `style-src 'self'` (no inline style)."""
+    return f":root {{ --accent: {colour}; }}\n"
+
+
+def accent_path(profile: BusinessProfile) -> str | None:
+    """Where the business's accent stylesheet is, when its colour carries white text."""
+    colour = accent_colour(profile.brand_colour, DEFAULT_ACCENT)
+    return None if colour == DEFAULT_ACCENT else f"/assets/accent/{colour[1:]}.css"
 
 
 def _merchant(page: Page) -> str:
     return page.account.name if page.account else "The merchant"
 
 
-def _booking(booking: KnownBooking, *, receipt: bool) -> Markup:
+def _booking(booking: KnownBooking, *, receipt: bool, time_zone: str) -> Markup:
     price = format_amount(booking.amount, booking.currency)
     balance = format_amount(booking.balance_due, booking.currency)
     return render(
         "booking.html",
         title=booking.title,
-        starts_at=when(booking.starts_at),
+        starts_at=when(booking.starts_at, time_zone),
         starts_at_iso=booking.starts_at.isoformat(),
         amounts=f"Price {price}" if receipt else f"Price {price} · Balance due {balance}",
     )
@@ -43,7 +66,8 @@ def summary(page: Page, *, with_expiry: bool = False, receipt: bool = False) -> 
     """The charge: merchant, customer, bookings, total. A receipt (the pages after paying, which
     anyone holding the URL can open again) leaves out the customer's name and the bookings'
     balances: what was paid, to whom and for what is all the payer needs."""
-    rows = [_booking(b, receipt=receipt) for b in page.bookings]
+    zone = _profile(page).time_zone
+    rows = [_booking(b, receipt=receipt, time_zone=zone) for b in page.bookings]
     missing = len(page.link.booking_ids) - len(page.bookings)
     if missing > 0:
         rows.append(
@@ -53,7 +77,7 @@ def summary(page: Page, *, with_expiry: bool = False, receipt: bool = False) -> 
             )
         )
     expiry = (
-        render("status_line.html", text=f"This link expires on {when(page.link.expires_at)}.")
+        render("status_line.html", text=f"This link expires on {when(page.link.expires_at, zone)}.")
         if with_expiry
         else Markup("")
     )
@@ -74,8 +98,54 @@ def summary(page: Page, *, with_expiry: bool = False, receipt: bool = False) -> 
     )
 
 
-def _layout(title: str, body: Markup) -> str:
-    return str(render("layout.html", title=title, body=body))
+def business_card(account: KnownAccount, *, always: bool = False) -> Markup:
+    """Who the business is, how to reach it and its policy: every page of a link shows it when
+    the business has any of these (`always`: its name even without them)."""
+    p = account.business
+    items = []
+    if p.contact_phone:
+        dial = "".join(c for c in p.contact_phone if c.isdigit() or c == "+")
+        items.append(render("contact_phone.html", dial=dial, phone=p.contact_phone))
+    if p.contact_email:
+        items.append(render("contact_email.html", email=p.contact_email))
+    contact = render("contact.html", items=join(items)) if items else Markup("")
+    policy = (
+        render("policy.html", text=_lines(p.policy_text))
+        if p.policy_text and p.policy_text.strip()
+        else Markup("")
+    )
+    if not (items or policy or always):
+        return Markup("")
+    return render("business.html", merchant=account.name, contact=contact, policy=policy)
+
+
+def _lines(text: str) -> Markup:
+    """Escaped text whose line breaks show as line breaks."""
+    return Markup("<br>".join(escape(line) for line in text.strip().splitlines()))
+
+
+def _layout(title: str, body: Markup, page: Page | None = None, *, card: bool = False) -> str:
+    """The document around `body`, with the business's logo, accent and contact card when the
+    page knows the business."""
+    account = page.account if page else None
+    profile = _profile(page)
+    accent = accent_path(profile)
+    logo = (
+        render("logo.html", url=profile.logo_url, merchant=account.name)
+        if account and profile.logo_url
+        else Markup("")
+    )
+    return str(
+        render(
+            "layout.html",
+            lang=profile.language,
+            title=title,
+            accent=render("accent.html", href=accent) if accent else Markup(""),
+            logo=logo,
+            body=body,
+            business=business_card(account, always=card) if account else Markup(""),
+        )
+    )
 
 
 def payment_page(
@@ -108,11 +178,18 @@ def payment_page(
         total=total,
         stripe_js_url=stripe_js.url,
     )
-    return _layout(f"Pay {merchant}", body)
+    return _layout(f"Pay {merchant}", body, page)
 
 
 def _status(
-    page: Page | None, kind: str, heading: str, text: str, *, details: bool, receipt: bool = False
+    page: Page | None,
+    kind: str,
+    heading: str,
+    text: str,
+    *,
+    details: bool,
+    receipt: bool = False,
+    card: bool = False,
 ) -> str:
     body = render(
         "status.html",
@@ -122,7 +199,7 @@ def _status(
         text=text,
         summary=summary(page, receipt=receipt) if page and details else Markup(""),
     )
-    return _layout(heading, body)
+    return _layout(heading, body, page, card=card)
 
 
 def success_page(page: Page) -> str:
@@ -150,10 +227,11 @@ CLOSED_TEXT = (
 )
 
 
-def closed_page() -> str:
-    """An expired or cancelled link: nothing about the merchant, the customer or the charge
-    (whoever holds an old URL learns only that it no longer works)."""
-    return _status(None, "closed", CLOSED_HEADING, CLOSED_TEXT, details=False)
+def closed_page(page: Page | None = None) -> str:
+    """An expired or cancelled link: who the business is and how to reach it (for a new link),
+    nothing about the customer or the charge."""
+    known = page if page and page.account else None
+    return _status(known, "closed", CLOSED_HEADING, CLOSED_TEXT, details=False, card=True)
 
 
 def paid_elsewhere_text(merchant: str) -> str:

@@ -1,6 +1,8 @@
+import asyncio
 import secrets
 
 import pytest
+from link_service import pages
 from link_service.security import page_csp
 from link_service.settings import LinkSettings
 from pydantic import ValidationError
@@ -58,3 +60,19 @@ def test_production_refuses_placeholders_and_plain_http() -> None:
 def test_a_publishable_key_is_required_and_checked() -> None:
     with pytest.raises(ValidationError):
         LinkSettings.model_validate({**BASE, "stripe_publishable_key": "sk_test_oops"})
+
+
+def test_the_pages_may_show_a_logo_over_https_only() -> None:
+    csp = page_csp(LinkSettings.model_validate(BASE))
+    img = next(part for part in csp.split("; ") if part.startswith("img-src"))
+    assert " https: " in f"{img} " and "http:" not in img
+
+
+@pytest.mark.parametrize("colour", ["0b5d7a", "0B5D7A", "red", "0b5d7a;}body{x", "0b5d7"])
+def test_the_accent_stylesheet_is_served_for_a_lower_case_colour_only(colour: str) -> None:
+    response = asyncio.run(pages.accent(colour))
+    if colour == "0b5d7a":
+        assert response.status_code == 200
+        assert bytes(response.body) == b":root { --accent: #0b5d7a; }\n"
+    else:
+        assert response.status_code == 404

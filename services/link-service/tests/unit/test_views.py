@@ -1,6 +1,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from bookpay_shared.business import BusinessProfile
 from bookpay_shared.events import Administrator, BookingStatus
 from bookpay_shared.projections import KnownAccount, KnownBooking, KnownCustomer
 from link_service import views
@@ -21,6 +22,7 @@ def page(
     origin: LinkOrigin = LinkOrigin.PAYMENT_LINK,
     state: LinkState = LinkState.ACTIVE,
     with_bookings: bool = True,
+    business: BusinessProfile | None = None,
 ) -> Page:
     account, customer, booking = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     link = Link(
@@ -59,6 +61,7 @@ def page(
             "Harbour <b>Kayaks</b>",
             (Administrator(name="A", email="a@example.com"),),
             True,
+            business or BusinessProfile(),
         ),
         customer=KnownCustomer(customer, account, "Ada <i>Lovelace</i>", "ada@example.com"),
         bookings=bookings if with_bookings else [],
@@ -101,10 +104,10 @@ def test_the_payment_page_shows_the_summary_and_the_consent() -> None:
         payment_url="/pay/t/payment",
         success_url="/pay/t/success",
     )
-    assert "Saturday 1 May 2027, 09:00 UTC" in html
+    assert "Sat 1 May 2027, 09:00 UTC" in html
     assert "Price $125.00 · Balance due $125.00" in html
     assert "Pay $125.00" in html
-    assert "This link expires on Monday 8 March 2027, 12:00 UTC." in html
+    assert "This link expires on Mon 8 Mar 2027, 12:00 UTC." in html
     assert '<label for="save-card">Save this card for future payments</label>' in html
     assert "may keep this card on file with Stripe" in html
     assert 'data-publishable-key="pk_test_123"' in html
@@ -141,17 +144,25 @@ def test_status_pages() -> None:
     assert "can&#x27;t take card payments right now" in views.unavailable_page(page())
 
 
-def test_an_expired_or_cancelled_link_reveals_nothing() -> None:
-    html = views.closed_page()
+def test_an_expired_or_cancelled_link_names_the_business_and_nothing_of_the_charge() -> None:
+    shown = page(state=LinkState.EXPIRED, business=HALIFAX)
+    html = views.closed_page(shown)
     assert "Link no longer valid" in html
     assert (
         "This payment link is no longer valid. "
         "Please ask the business that sent it for a new link." in html
     )
-    shown = page()
-    for secret in ("Harbour", "Ada", "Lovelace", "Sunset paddle", "125", "$", "sunscreen"):
+    assert "Harbour &lt;b&gt;Kayaks&lt;/b&gt;" in html
+    assert '<a href="tel:+19025550142">+1 902 555 0142</a>' in html
+    for secret in ("Ada", "Lovelace", "Sunset paddle", "125", "$", "sunscreen"):
         assert secret not in html, secret
     assert str(shown.link.link_id) not in html
+
+
+def test_a_closed_link_whose_business_is_unknown_reveals_nothing() -> None:
+    html = views.closed_page(None)
+    assert "Link no longer valid" in html
+    assert "Harbour" not in html and "business-name" not in html
 
 
 def test_pages_after_paying_show_a_receipt_and_nothing_more() -> None:
@@ -177,3 +188,59 @@ def test_a_link_whose_bookings_were_paid_elsewhere_says_so() -> None:
         "if anything is still due." in html
     )
     assert "payment-form" not in html and "total-amount" not in html
+
+
+HALIFAX = BusinessProfile(
+    time_zone="America/New_York",
+    contact_phone="+1 902 555 0142",
+    contact_email="hello@harbourkayak.example",
+    logo_url="https://harbourkayak.example/logo.png",
+    brand_colour="#0b5d7a",
+    policy_text="Full refund up to 48 hours before.\n<No> refund after.",
+)
+
+
+def pay(shown: Page) -> str:
+    return views.payment_page(
+        shown,
+        stripe_js=STRIPE_JS,
+        csrf="ab" * 32,
+        payment_url="/pay/t/payment",
+        success_url="/pay/t/success",
+    )
+
+
+def test_the_payment_page_shows_times_in_the_business_zone() -> None:
+    html = pay(page(business=HALIFAX))
+    assert "Sat 1 May 2027, 05:00 EDT" in html  # 09:00 UTC
+    assert "This link expires on Mon 8 Mar 2027, 07:00 EST." in html  # before the DST change
+    assert 'datetime="2027-05-01T09:00:00+00:00"' in html  # the instant itself stays UTC
+    assert "UTC" not in html
+
+
+def test_every_page_of_a_link_shows_the_business_contact_logo_and_policy() -> None:
+    for html in (
+        pay(page(business=HALIFAX)),
+        views.success_page(page(state=LinkState.PAID, business=HALIFAX)),
+        views.unavailable_page(page(business=HALIFAX)),
+    ):
+        assert '<a href="tel:+19025550142">+1 902 555 0142</a>' in html
+        assert '<a href="mailto:hello@harbourkayak.example">hello@harbourkayak.example</a>' in html
+        assert "Full refund up to 48 hours before.<br>&lt;No&gt; refund after." in html
+        assert '<img class="logo" src="https://harbourkayak.example/logo.png"' in html
+        assert '<link rel="stylesheet" href="/assets/accent/0b5d7a.css">' in html
+
+
+def test_a_business_without_details_gets_no_empty_card_logo_or_accent() -> None:
+    html = pay(page())
+    assert 'class="business"' not in html and "<img" not in html
+    assert "/assets/accent/" not in html
+
+
+def test_a_brand_colour_too_light_for_white_text_is_not_the_accent() -> None:
+    html = pay(page(business=BusinessProfile(brand_colour="#ffe14d")))
+    assert "/assets/accent/" not in html
+
+
+def test_the_accent_stylesheet_sets_only_the_accent_variable() -> None:
+    assert views.accent_stylesheet("#0b5d7a") == ":root { --accent: #0b5d7a; }\n"

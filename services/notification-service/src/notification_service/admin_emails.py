@@ -14,6 +14,7 @@ import logging
 import uuid
 
 from bookpay_shared import inbox, projections
+from bookpay_shared.business import BusinessProfile
 from bookpay_shared.db import Connection
 from bookpay_shared.events import BookingCharged, ChargeMethod, PaymentSucceeded
 
@@ -24,6 +25,7 @@ from notification_service.domain import (
     NewNotification,
     NotificationKind,
     Recipient,
+    Sender,
     admin_email_key,
     bookings_settled,
     unique_recipients,
@@ -126,7 +128,10 @@ async def _notify_admins_when_settled(
     if not (force or bookings_settled(payment, charges)):
         return False
     if payment.admins:
-        email = admin_link_paid_email(await _admin_email_data(conn, payment, charges))
+        account = await projections.get_account(conn, payment.account_id)
+        profile = account.business if account else BusinessProfile()
+        email = admin_link_paid_email(await _admin_email_data(conn, payment, charges, profile))
+        sender = Sender(profile.sender_name or payment.merchant_name, profile.reply_to)
         await repo.add_notifications(
             conn,
             [
@@ -139,6 +144,7 @@ async def _notify_admins_when_settled(
                     recipient=admin,
                     email=email,
                     customer_id=payment.customer_id,
+                    sender=sender,
                 )
                 for admin in unique_recipients(list(payment.admins))
             ],
@@ -148,7 +154,10 @@ async def _notify_admins_when_settled(
 
 
 async def _admin_email_data(
-    conn: Connection, payment: LinkPayment, charges: list[BookingCharge]
+    conn: Connection,
+    payment: LinkPayment,
+    charges: list[BookingCharge],
+    profile: BusinessProfile,
 ) -> AdminLinkPaidEmail:
     applied = {c.booking_id: c for c in charges}
     known = await projections.get_bookings(conn, payment.account_id, list(applied))
@@ -163,6 +172,7 @@ async def _admin_email_data(
         stripe_payment_intent_id=payment.stripe_payment_intent_id,
         paid_at=payment.paid_at,
         bookings=tuple(_paid_booking(applied[i], by_id.get(i), payment.currency) for i in order),
+        profile=profile,
     )
 
 

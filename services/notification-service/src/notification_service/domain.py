@@ -66,6 +66,20 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Sender:
+    """The business an email is sent for, as its headers name it: From "<name> via bookpay"
+    (at bookpay's own address, the one SMTP servers trust us for) and Reply-To its address."""
+
+    name: str
+    reply_to: str | None = None
+
+    @property
+    def from_name(self) -> str:
+        """The From display name, on one line: `Harbour Kayak Tours via bookpay`."""
+        return f"{' '.join(self.name.split())} via bookpay"
+
+
+@dataclass(frozen=True)
 class NewNotification:
     """One email to one recipient; (dedupe_key, recipient) is written at most once."""
 
@@ -83,6 +97,7 @@ class NewNotification:
     """A secret URL the email carries (the payment link), kept apart from the email, which
     holds `redacted_url(link_url)` in its place, and forgotten once the email is sent or
     failed for good."""
+    sender: Sender | None = None
 
 
 def link_email_key(event_id: uuid.UUID) -> str:
@@ -122,6 +137,8 @@ class Delivery:
     link_url: str | None = field(default=None, repr=False)
     trace_context: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Propagation headers of the trace that wrote the email; its send continues it."""
+    sender: Sender | None = None
+    """None for emails written before the sender was kept: from the configured address."""
 
     def outgoing(self) -> RenderedEmail:
         """The email to send: with its secret link, if it has one."""

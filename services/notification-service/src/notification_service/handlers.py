@@ -29,6 +29,7 @@ from notification_service.domain import (
     NotificationKind,
     Recipient,
     RenderedEmail,
+    Sender,
     link_email_key,
     redacted_url,
 )
@@ -101,6 +102,13 @@ async def load_link_context(conn: Connection, draft: LinkDraft) -> LinkContext:
     return LinkContext(account, customer, bookings)
 
 
+def sender_of(account: projections.KnownAccount) -> Sender:
+    """The account's emails come from its sender name (its name by default); replies go to its
+    Reply-To address."""
+    business = account.business
+    return Sender(name=business.sender_name or account.name, reply_to=business.reply_to)
+
+
 def link_email(context: LinkContext, draft: LinkDraft) -> tuple[Recipient, RenderedEmail]:
     """The customer's email and address; ValueError for a URL that is not http(s)."""
     data = PaymentLinkEmail(
@@ -114,13 +122,15 @@ def link_email(context: LinkContext, draft: LinkDraft) -> tuple[Recipient, Rende
         url=draft.url,
         expires_at=draft.expires_at,
         message=draft.message,
+        profile=context.account.business,
     )
     return Recipient(context.customer.email, context.customer.name), payment_link_email(data)
 
 
-async def preview_link_email(pool: Pool, draft: LinkDraft) -> RenderedEmail:
-    """What `email_payment_link` would send for this charge, but for the link's URL.
-    MissingEntity or DraftMismatch when the charge does not match what is known."""
+async def preview_link_email(pool: Pool, draft: LinkDraft) -> tuple[RenderedEmail, Sender]:
+    """What `email_payment_link` would send for this charge, but for the link's URL, and whom
+    it would come from. MissingEntity or DraftMismatch when the charge does not match what is
+    known."""
     async with pool.acquire() as conn:
         context = await load_link_context(conn, draft)
     for b in context.bookings:
@@ -129,7 +139,7 @@ async def preview_link_email(pool: Pool, draft: LinkDraft) -> RenderedEmail:
         if b.currency != draft.currency:
             raise DraftMismatch(f"booking {b.booking_id} is in {b.currency}, not {draft.currency}")
     _, email = link_email(context, draft)
-    return email
+    return email, sender_of(context.account)
 
 
 async def email_payment_link(deps: Deps, event: PaymentLinkCreated) -> None:
@@ -164,6 +174,7 @@ async def email_payment_link(deps: Deps, event: PaymentLinkCreated) -> None:
             email=email,
             customer_id=event.customer_id,
             link_url=event.url,
+            sender=sender_of(context.account),
         )
         await repo.add_notifications(conn, [notification])
 

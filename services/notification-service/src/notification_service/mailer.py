@@ -44,10 +44,23 @@ def message_id(delivery: Delivery, mail_from: str) -> str:
     return f"<{delivery.id}@{domain}>"
 
 
+def sender_address(delivery: Delivery, mail_from: str) -> str | Address:
+    """From: the business's name "via bookpay" at the configured address (only the address SMTP
+    servers trust us for), or the configured From as it is for an email without a sender."""
+    if delivery.sender is None:
+        return mail_from
+    return Address(
+        display_name=delivery.sender.from_name,
+        addr_spec=parseaddr(mail_from)[1],
+    )
+
+
 def build_message(delivery: Delivery, mail_from: str, now: datetime) -> EmailMessage:
     """The multipart/alternative message: the plain text, then the HTML."""
     message = EmailMessage()
-    message["From"] = mail_from
+    message["From"] = sender_address(delivery, mail_from)
+    if delivery.sender is not None and delivery.sender.reply_to:
+        message["Reply-To"] = delivery.sender.reply_to
     name = one_line(delivery.recipient.name or "")
     message["To"] = Address(display_name=name, addr_spec=delivery.recipient.email)
     email = delivery.outgoing()

@@ -22,6 +22,7 @@ from notification_service.domain import (
     NotificationKind,
     Recipient,
     RenderedEmail,
+    Sender,
 )
 
 Row = Any  # asyncpg.Record
@@ -38,8 +39,8 @@ async def add_notifications(conn: Connection, notifications: list[NewNotificatio
     await conn.executemany(
         """INSERT INTO notifications (id, dedupe_key, kind, account_id, charge_id, recipient,
                                       recipient_name, subject, html, text, link_url,
-                                      customer_id, trace_context)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
+                                      customer_id, trace_context, sender_name, reply_to)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15)
            ON CONFLICT (dedupe_key, lower(recipient)) DO NOTHING""",
         [
             (
@@ -56,6 +57,8 @@ async def add_notifications(conn: Connection, notifications: list[NewNotificatio
                 n.link_url,
                 n.customer_id,
                 trace_context,
+                n.sender.name if n.sender else None,
+                n.sender.reply_to if n.sender else None,
             )
             for n in notifications
         ],
@@ -95,6 +98,7 @@ def _delivery(r: Row) -> Delivery:
         attempt=r["attempts"],
         link_url=r["link_url"],
         trace_context=json.loads(r["trace_context"]) if r["trace_context"] else {},
+        sender=None if r["sender_name"] is None else Sender(r["sender_name"], r["reply_to"]),
     )
 
 

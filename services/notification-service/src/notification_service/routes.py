@@ -76,6 +76,10 @@ class PreviewOut(BaseModel):
     link_url: str
     """The placeholder that stands where the link's URL will be."""
     expires_at: datetime
+    from_name: str
+    """The email's From display name: `<the business's sender name> via bookpay`."""
+    reply_to: str | None
+    """Where the customer's replies go (the business's address), or null."""
 
 
 class NotificationOut(BaseModel):
@@ -128,7 +132,7 @@ async def preview_payment_link_email(
         message=body.message,
     )
     try:
-        email = await handlers.preview_link_email(pool, draft)
+        email, sender = await handlers.preview_link_email(pool, draft)
     except handlers.MissingEntity as exc:
         raise NotFound(str(exc)) from exc
     except handlers.DraftMismatch as exc:
@@ -139,6 +143,8 @@ async def preview_payment_link_email(
         text=email.text,
         link_url=preview_url,
         expires_at=draft.expires_at,
+        from_name=sender.from_name,
+        reply_to=sender.reply_to,
     )
 
 

@@ -191,12 +191,13 @@ async def test_the_preview_is_the_email_but_for_the_url(pool: Pool) -> None:
         ACCOUNT, CUSTOMER, [B1, B2], 10000, "usd", "https://preview.invalid/x", START, event.message
     )
 
-    preview = await handlers.preview_link_email(pool, draft)
+    preview, sender = await handlers.preview_link_email(pool, draft)
     await handlers.email_payment_link(deps(pool), event)
 
     async with pool.acquire() as conn:
         [delivery] = await repo.claim_due(conn, limit=10, lease_seconds=60)
     sent = delivery.outgoing()
+    assert delivery.sender == sender
     assert sent.subject == preview.subject
     assert sent.html == preview.html.replace("https://preview.invalid/x", event.url)
     assert sent.text == preview.text.replace("https://preview.invalid/x", event.url)

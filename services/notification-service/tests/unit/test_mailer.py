@@ -15,6 +15,7 @@ from notification_service.domain import (
     PermanentFailure,
     Recipient,
     RenderedEmail,
+    Sender,
     SendOutcome,
     TemporaryFailure,
 )
@@ -119,3 +120,25 @@ def test_a_link_email_goes_out_with_its_link_which_its_repr_never_shows() -> Non
     assert html is not None and html.get_content().count(url) == 2
     assert "redacted" not in message.as_string()
     assert "Secret-token_123" not in repr(claimed)
+
+
+def test_the_email_comes_from_the_business_via_bookpay_at_bookpays_address() -> None:
+    sent = replace(delivery(), sender=Sender("Harbour Kayak Tours", "hello@harbourkayak.example"))
+    message = received(build_message(sent, FROM, datetime(2027, 1, 1, tzinfo=UTC)))
+    assert message["From"] == "Harbour Kayak Tours via bookpay <payments@bookpay.example>"
+    assert message["Reply-To"] == "hello@harbourkayak.example"
+
+
+def test_without_a_reply_to_address_there_is_no_reply_to_header() -> None:
+    sent = replace(delivery(), sender=Sender("Harbour Kayak Tours"))
+    message = received(build_message(sent, FROM, datetime(2027, 1, 1, tzinfo=UTC)))
+    assert message["From"].addresses[0].display_name == "Harbour Kayak Tours via bookpay"
+    assert message["Reply-To"] is None
+
+
+def test_a_sender_name_cannot_add_headers_or_addresses() -> None:
+    sent = replace(delivery(), sender=Sender('Evil, "Inc" <x@evil.example>\r\nBcc: v@example.com'))
+    message = received(build_message(sent, FROM, datetime(2027, 1, 1, tzinfo=UTC)))
+    (address,) = message["From"].addresses
+    assert address.addr_spec == "payments@bookpay.example"
+    assert message["Bcc"] is None

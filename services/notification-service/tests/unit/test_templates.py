@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
+from bookpay_shared.business import BusinessProfile
 from notification_service.domain import redacted_url, with_link_url
 from notification_service.templates import (
     BUTTON_LABEL,
@@ -223,3 +224,70 @@ def test_the_link_email_stored_redacted_is_the_email_once_the_link_is_put_back(u
     assert secret not in stored.text and e(secret) not in stored.html
     assert redacted_url(url).endswith("/pay/<redacted>")
     assert f"{BUTTON_LABEL}: {redacted_url(url)}" in stored.text
+
+
+# --- the business behind the email --------------------------------------------------------
+
+HALIFAX = BusinessProfile(
+    time_zone="America/Halifax",
+    contact_phone="+1 902 555 0142",
+    contact_email="hello@harbourkayak.example",
+    logo_url="https://harbourkayak.example/logo.png",
+    brand_colour="#0b5d7a",
+    policy_text="Full refund up to 48 hours before.\nNo refund after.",
+)
+
+
+def test_every_time_in_the_link_email_is_in_the_business_zone() -> None:
+    email = payment_link_email(link_email(profile=HALIFAX))
+    for part in (email.html, email.text):
+        assert "Sat 1 May 2027, 06:00 ADT" in part  # 09:00 UTC
+        assert "Thu 8 Apr 2027, 14:30 ADT" in part  # the expiry, 17:30 UTC
+        assert "UTC" not in part
+
+
+def test_every_time_in_the_admin_email_is_in_the_business_zone() -> None:
+    email = admin_link_paid_email(admin_email(profile=HALIFAX))
+    for part in (email.html, email.text):
+        assert "Fri 2 Apr 2027, 11:05 ADT" in part
+        assert "Sat 1 May 2027, 06:00 ADT" in part
+
+
+@pytest.mark.parametrize("render", ["link", "admin"])
+def test_every_email_shows_how_to_reach_the_business_and_its_policy(render: str) -> None:
+    email = (
+        payment_link_email(link_email(profile=HALIFAX))
+        if render == "link"
+        else admin_link_paid_email(admin_email(profile=HALIFAX))
+    )
+    hrefs = [href for href, _ in parse(email.html).links]
+    assert "tel:+19025550142" in hrefs
+    assert "mailto:hello@harbourkayak.example" in hrefs
+    assert "Full refund up to 48 hours before.<br>No refund after." in email.html
+    assert "Phone: +1 902 555 0142\nEmail: hello@harbourkayak.example" in email.text
+    assert "Policy:\n  Full refund up to 48 hours before.\n  No refund after." in email.text
+    assert '<img src="https://harbourkayak.example/logo.png" alt="Harbour Kayak Tours"' in (
+        email.html
+    )
+
+
+def test_without_details_the_email_shows_no_empty_contact_or_policy() -> None:
+    email = payment_link_email(link_email())
+    assert "Phone:" not in email.text and "Policy" not in email.text
+    assert "tel:" not in email.html and "<img" not in email.html
+
+
+def test_a_dark_brand_colour_is_the_button_and_a_light_one_is_not() -> None:
+    dark = payment_link_email(link_email(profile=HALIFAX))
+    light = payment_link_email(link_email(profile=BusinessProfile(brand_colour="#ffe14d")))
+    assert 'bgcolor="#0b5d7a"' in dark.html
+    assert 'bgcolor="#ffe14d"' not in light.html and "#ffe14d" not in light.html
+    assert 'bgcolor="#1a56db"' in light.html
+
+
+def test_the_policy_is_escaped() -> None:
+    email = payment_link_email(
+        link_email(profile=BusinessProfile(policy_text="<script>x</script>\nRefunds & more"))
+    )
+    assert "<script>" not in email.html
+    assert "&lt;script&gt;x&lt;/script&gt;<br>Refunds &amp; more" in email.html

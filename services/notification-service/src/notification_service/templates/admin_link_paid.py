@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from bookpay_shared.business import BusinessProfile
 from bookpay_shared.events import BookingStatus
 
 from notification_service.domain import RenderedEmail
 from notification_service.templates.layout import (
     MUTED,
+    Business,
+    business_text,
     e,
     money,
     one_line,
     page,
     paragraph,
     rows_table,
-    when,
 )
 
 
@@ -41,6 +43,12 @@ class AdminLinkPaidEmail:
     stripe_payment_intent_id: str
     paid_at: datetime
     bookings: tuple[PaidBooking, ...]
+    profile: BusinessProfile = field(default_factory=BusinessProfile)
+    """The business's time zone, contact details, logo, colour and policy."""
+
+    @property
+    def business(self) -> Business:
+        return Business(self.merchant_name, self.profile)
 
 
 def admin_link_paid_email(data: AdminLinkPaidEmail) -> RenderedEmail:
@@ -59,9 +67,9 @@ def _partly(data: AdminLinkPaidEmail) -> list[PaidBooking]:
     return [b for b in data.bookings if b.status != BookingStatus.CHARGED_IN_FULL]
 
 
-def _booking_label(b: PaidBooking) -> str:
+def _booking_label(b: PaidBooking, data: AdminLinkPaidEmail) -> str:
     title = one_line(b.title)
-    return title if b.starts_at is None else f"{title} ({when(b.starts_at)})"
+    return title if b.starts_at is None else f"{title} ({data.business.when(b.starts_at)})"
 
 
 def _html(data: AdminLinkPaidEmail, subject: str) -> str:
@@ -73,7 +81,7 @@ def _html(data: AdminLinkPaidEmail, subject: str) -> str:
             [
                 ("Customer", customer),
                 ("Amount", e(total)),
-                ("Paid at", e(when(data.paid_at))),
+                ("Paid at", e(data.business.when(data.paid_at))),
                 ("Stripe payment", f"<code>{e(data.stripe_payment_intent_id)}</code>"),
             ]
         ),
@@ -81,7 +89,7 @@ def _html(data: AdminLinkPaidEmail, subject: str) -> str:
     ]
     return page(
         title=subject,
-        heading=one_line(data.merchant_name),
+        business=data.business,
         preheader=f"{one_line(data.customer_name)} paid {total} through a payment link.",
         content="".join(parts),
         footer=_footer(data),
@@ -92,11 +100,11 @@ def _bookings_html(data: AdminLinkPaidEmail) -> list[str]:
     parts = []
     if in_full := _in_full(data):
         parts.append(paragraph("<strong>Bookings now Charged in Full</strong>"))
-        parts.append(rows_table([(e(_booking_label(b)), "Charged in Full") for b in in_full]))
+        parts.append(rows_table([(e(_booking_label(b, data)), "Charged in Full") for b in in_full]))
     if partly := _partly(data):
         parts.append(paragraph("<strong>Bookings partially paid</strong>"))
         rows = [
-            (e(_booking_label(b)), e(f"{money(b.balance_due, b.currency)} still due"))
+            (e(_booking_label(b, data)), e(f"{money(b.balance_due, b.currency)} still due"))
             for b in partly
         ]
         parts.append(rows_table(rows))
@@ -125,18 +133,24 @@ def _text(data: AdminLinkPaidEmail) -> str:
         "",
         f"Customer: {customer}",
         f"Amount: {total}",
-        f"Paid at: {when(data.paid_at)}",
+        f"Paid at: {data.business.when(data.paid_at)}",
         f"Stripe payment: {data.stripe_payment_intent_id}",
     ]
     if in_full := _in_full(data):
-        lines += ["", "Bookings now Charged in Full:", *(f"- {_booking_label(b)}" for b in in_full)]
+        lines += [
+            "",
+            "Bookings now Charged in Full:",
+            *(f"- {_booking_label(b, data)}" for b in in_full),
+        ]
     if partly := _partly(data):
         lines += ["", "Bookings partially paid:"]
         lines += [
-            f"- {_booking_label(b)}: {money(b.balance_due, b.currency)} still due" for b in partly
+            f"- {_booking_label(b, data)}: {money(b.balance_due, b.currency)} still due"
+            for b in partly
         ]
     if not data.bookings:
         lines += ["", _NO_BOOKINGS]
+    lines += business_text(data.business)
     lines += [
         "",
         "--",

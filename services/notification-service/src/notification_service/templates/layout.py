@@ -1,20 +1,30 @@
 """The pieces every email shares: escaping, formats for people, the HTML frame.
 
-The HTML uses tables and inline styles only (no <style> block, no external CSS or images), the
-subset that common mail clients (Gmail, Outlook, Apple Mail) render alike. Every value that
-comes from data passes through `e` before it reaches HTML.
+The HTML uses tables and inline styles only (no <style> block, no external CSS; the one
+image is the business's logo, https only, when it has one), the subset that common mail
+clients (Gmail, Outlook, Apple Mail) render alike. Every value that comes from data passes
+through `e` before it reaches HTML.
+
+Every email shows the business behind it (`Business`): its logo and name at the top, its
+colour as the button's and the top rule's accent when white text on it meets WCAG AA, and at
+the bottom how to reach it and its policy. Times are in its time zone (`when`).
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlsplit
 
+from bookpay_shared.business import BusinessProfile, accent_colour
+from bookpay_shared.local_time import DEFAULT_TIME_ZONE, format_local
 from bookpay_shared.money import format_amount
 
 __all__ = [
+    "Business",
+    "business_text",
     "button",
     "e",
     "money",
@@ -35,8 +45,20 @@ MUTED = "#52606d"
 RULE = "#e4e7eb"
 ACCENT = "#1a56db"
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+@dataclass(frozen=True)
+class Business:
+    """The business an email is sent for: its name and what it shows of itself."""
+
+    name: str
+    profile: BusinessProfile = field(default_factory=BusinessProfile)
+
+    @property
+    def accent(self) -> str:
+        return accent_colour(self.profile.brand_colour, ACCENT)
+
+    def when(self, moment: datetime) -> str:
+        return when(moment, self.profile.time_zone)
 
 
 def e(value: object) -> str:
@@ -53,10 +75,10 @@ def money(amount: int, currency: str) -> str:
     return format_amount(amount, currency)
 
 
-def when(moment: datetime) -> str:
-    """A date and time for people, in UTC and saying so: 'Sat 1 May 2027, 09:00 UTC'."""
-    t = moment.astimezone(UTC)
-    return f"{_DAYS[t.weekday()]} {t.day} {_MONTHS[t.month - 1]} {t.year}, {t:%H:%M} UTC"
+def when(moment: datetime, time_zone: str = DEFAULT_TIME_ZONE) -> str:
+    """A date and time for people, in the business's zone and saying which:
+    'Sat 1 May 2027, 07:00 EDT'."""
+    return format_local(moment, time_zone)
 
 
 def safe_url(url: str) -> str:
@@ -120,7 +142,7 @@ def rows_table(rows: Iterable[tuple[str, str]], *, total: tuple[str, str] | None
     )
 
 
-def button(label: str, url: str) -> str:
+def button(label: str, url: str, *, colour: str = ACCENT) -> str:
     """A button made of a table cell and a link, which Outlook renders too."""
     link = (
         f'<a href="{e(url)}" target="_blank" style="display:inline-block;padding:14px 32px;'
@@ -130,15 +152,88 @@ def button(label: str, url: str) -> str:
     return (
         '<table role="presentation" cellpadding="0" cellspacing="0" border="0" '
         'style="margin:8px 0 24px 0;"><tr>'
-        f'<td align="center" bgcolor="{ACCENT}" style="border-radius:6px;background-color:{ACCENT};">'
+        f'<td align="center" bgcolor="{colour}" style="border-radius:6px;background-color:{colour};">'
         f"{link}</td></tr></table>"
     )
 
 
-def page(*, title: str, heading: str, preheader: str, content: str, footer: str) -> str:
-    """The whole HTML document: a centred 600px card on a grey background."""
+def _masthead(business: Business) -> str:
+    """The business's logo (if any) and name."""
+    logo = business.profile.logo_url
+    image = (
+        f'<img src="{e(logo)}" alt="{e(one_line(business.name))}" height="48" '
+        'style="display:block;height:48px;width:auto;max-width:240px;border:0;margin:0 0 12px 0;">'
+        if logo
+        else ""
+    )
+    return f"{image}{e(one_line(business.name))}"
+
+
+def contact_lines(business: Business) -> list[str]:
+    """How to reach the business, as plain lines ('Phone: …', 'Email: …')."""
+    p = business.profile
+    lines = []
+    if p.contact_phone:
+        lines.append(f"Phone: {p.contact_phone}")
+    if p.contact_email:
+        lines.append(f"Email: {p.contact_email}")
+    return lines
+
+
+def _business_html(business: Business) -> str:
+    p = business.profile
+    style = f"margin:0 0 8px 0;font-family:{FONT};font-size:13px;line-height:19px;color:{MUTED};"
+    parts = []
+    contact = []
+    if p.contact_phone:
+        phone = "".join(c for c in p.contact_phone if c.isdigit() or c == "+")
+        contact.append(
+            f'Phone: <a href="tel:{e(phone)}" style="color:{INK};">{e(p.contact_phone)}</a>'
+        )
+    if p.contact_email:
+        contact.append(
+            f'Email: <a href="mailto:{e(p.contact_email)}" style="color:{INK};">'
+            f"{e(p.contact_email)}</a>"
+        )
+    if contact:
+        name = f"<strong>{e(one_line(business.name))}</strong>"
+        parts.append(f'<p style="{style}">{name}<br>{"<br>".join(contact)}</p>')
+    if p.policy_text and p.policy_text.strip():
+        parts.append(
+            f'<p style="{style}"><strong>Policy</strong><br>{multiline(p.policy_text)}</p>'
+        )
+    return "".join(parts)
+
+
+def business_text(business: Business) -> list[str]:
+    """The business's contact details and policy for the plain-text part (maybe no lines)."""
+    p = business.profile
+    lines = []
+    if contact := contact_lines(business):
+        lines += ["", one_line(business.name), *contact]
+    if p.policy_text and p.policy_text.strip():
+        lines += ["", "Policy:", *(f"  {line}" for line in p.policy_text.strip().splitlines())]
+    return lines
+
+
+def page(
+    *,
+    title: str,
+    business: Business,
+    preheader: str,
+    content: str,
+    footer: str,
+) -> str:
+    """The whole HTML document: a centred 600px card on a grey background, the business at its
+    top (in its accent colour) and its contact details and policy above the footer."""
+    details = _business_html(business)
+    details_row = (
+        f'<tr><td style="padding:16px 32px 8px 32px;border-top:1px solid {RULE};">{details}</td></tr>'
+        if details
+        else ""
+    )
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="{e(business.profile.language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)}</title></head>"
         '<body style="margin:0;padding:0;background-color:#f4f5f7;">'
@@ -147,10 +242,12 @@ def page(*, title: str, heading: str, preheader: str, content: str, footer: str)
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
         'style="background-color:#f4f5f7;"><tr><td align="center" style="padding:24px 12px;">'
         '<table role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" '
-        'style="width:100%;max-width:600px;background-color:#ffffff;border-radius:8px;">'
+        'style="width:100%;max-width:600px;background-color:#ffffff;border-radius:8px;'
+        f'border-top:4px solid {business.accent};">'
         f'<tr><td style="padding:24px 32px;border-bottom:1px solid {RULE};font-family:{FONT};'
-        f'font-size:20px;font-weight:bold;color:{INK};">{e(heading)}</td></tr>'
+        f'font-size:20px;font-weight:bold;color:{INK};">{_masthead(business)}</td></tr>'
         f'<tr><td style="padding:24px 32px 8px 32px;">{content}</td></tr>'
+        f"{details_row}"
         f'<tr><td style="padding:16px 32px;border-top:1px solid {RULE};font-family:{FONT};'
         f'font-size:12px;line-height:18px;color:#7b8794;">{footer}</td></tr>'
         "</table></td></tr></table></body></html>\n"

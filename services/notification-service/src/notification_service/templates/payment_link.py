@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from bookpay_shared.business import BusinessProfile
 
 from notification_service.domain import RenderedEmail
 from notification_service.templates.layout import (
     MUTED,
+    Business,
+    business_text,
     button,
     e,
     money,
@@ -19,7 +23,6 @@ from notification_service.templates.layout import (
     quote_block,
     rows_table,
     safe_url,
-    when,
 )
 
 BUTTON_LABEL = "Complete Payment"
@@ -43,6 +46,12 @@ class PaymentLinkEmail:
     url: str
     expires_at: datetime
     message: str | None = None
+    profile: BusinessProfile = field(default_factory=BusinessProfile)
+    """The business's time zone, contact details, logo, colour and policy."""
+
+    @property
+    def business(self) -> Business:
+        return Business(self.merchant_name, self.profile)
 
 
 def payment_link_email(data: PaymentLinkEmail) -> RenderedEmail:
@@ -67,12 +76,14 @@ def _html(data: PaymentLinkEmail, subject: str) -> str:
             f"{merchant} asks you to pay <strong>{e(total)}</strong> for the booking(s) "
             "below. Click the button to open the secure payment page."
         ),
-        button(BUTTON_LABEL, data.url),
+        button(BUTTON_LABEL, data.url, colour=data.business.accent),
         rows_table(
-            [(_booking_cell(b), e(money(b.amount, b.currency))) for b in data.bookings],
+            [(_booking_cell(b, data), e(money(b.amount, b.currency))) for b in data.bookings],
             total=("Total to pay", e(total)),
         ),
-        paragraph(f"This link expires on {e(when(data.expires_at))}.", size=14, color=MUTED),
+        paragraph(
+            f"This link expires on {e(data.business.when(data.expires_at))}.", size=14, color=MUTED
+        ),
     ]
     if _has_message(data):
         parts.append(paragraph(f"A message from {merchant}:", size=14, color=MUTED))
@@ -88,7 +99,7 @@ def _html(data: PaymentLinkEmail, subject: str) -> str:
     )
     return page(
         title=subject,
-        heading=one_line(data.merchant_name),
+        business=data.business,
         preheader=f"Complete your payment of {total} to {one_line(data.merchant_name)}.",
         content="".join(parts),
         footer=f"You receive this email because {merchant} requested a payment from you. "
@@ -96,10 +107,10 @@ def _html(data: PaymentLinkEmail, subject: str) -> str:
     )
 
 
-def _booking_cell(b: BookingLine) -> str:
+def _booking_cell(b: BookingLine, data: PaymentLinkEmail) -> str:
     return (
         f"<strong>{e(one_line(b.title))}</strong><br>"
-        f'<span style="color:{MUTED};font-size:13px;">{e(when(b.starts_at))}</span>'
+        f'<span style="color:{MUTED};font-size:13px;">{e(data.business.when(b.starts_at))}</span>'
     )
 
 
@@ -115,16 +126,18 @@ def _text(data: PaymentLinkEmail) -> str:
         "",
         "Summary",
         *(
-            f"- {one_line(b.title)} ({when(b.starts_at)}): {money(b.amount, b.currency)}"
+            f"- {one_line(b.title)} ({data.business.when(b.starts_at)}): "
+            f"{money(b.amount, b.currency)}"
             for b in data.bookings
         ),
         f"Total to pay: {total}",
         "",
-        f"This link expires on {when(data.expires_at)}.",
+        f"This link expires on {data.business.when(data.expires_at)}.",
     ]
     if _has_message(data):
         message = (data.message or "").strip().splitlines()
         lines += ["", f"A message from {merchant}:", *(f"  {line}" for line in message)]
+    lines += business_text(data.business)
     lines += [
         "",
         "--",
