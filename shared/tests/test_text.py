@@ -4,7 +4,7 @@ flags and counts take JSON's booleans and integers only."""
 from __future__ import annotations
 
 import pytest
-from bookpay_shared.text import Count, Flag, Line, Paragraphs
+from bookpay_shared.text import Count, Flag, Instant, Line, Paragraphs
 from pydantic import BaseModel, Field, ValidationError
 
 
@@ -53,7 +53,22 @@ def test_flags_are_json_booleans_only(value: object) -> None:
     assert refused(notify=value)[0] == "notify"
 
 
-@pytest.mark.parametrize("value", ["5", 5.0, True])
+@pytest.mark.parametrize("value", ["5", 5.5, True, [5]])
 def test_counts_are_json_integers_only(value: object) -> None:
     assert refused(hours=value)[0] == "hours"
     assert Body(name="A", hours=5).hours == 5
+    # JSON Schema counts 5.0 as an integer; so do we.
+    assert Body(name="A", hours=5.0).hours == 5
+
+
+class Window(BaseModel):
+    start: Instant
+
+
+def test_a_moment_is_iso_8601_text_with_its_offset_never_a_number() -> None:
+    assert Window(start="2027-05-01T09:00:00Z").start.isoformat() == "2027-05-01T09:00:00+00:00"
+    assert Window(start="2027-05-01 09:00:00+02:00").start.utcoffset() is not None
+    for value in ("0.5", 0.5, 1_800_000_000, "2027-05-01", "2027-05-01T09:00:00"):
+        with pytest.raises(ValidationError) as caught:
+            Window(start=value)
+        assert caught.value.errors()[0]["loc"] == ("start",)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from bookpay_shared.text import json_integer
 
 # Currencies Stripe can charge in, lower case.
 SUPPORTED_CURRENCIES: frozenset[str] = frozenset(
@@ -61,8 +63,9 @@ Currency = Annotated[
 ]
 """A lower-case ISO 4217 currency code that Stripe supports."""
 
-PositiveAmount = Annotated[int, Field(gt=0, le=99_999_999_999, strict=True)]
-"""An amount in minor units, greater than zero. Strict: 10.5 or "10" are refused, not coerced."""
+PositiveAmount = Annotated[int, BeforeValidator(json_integer), Field(gt=0, le=99_999_999_999)]
+"""An amount in minor units, greater than zero, as a JSON integer: 10.5 or "10" are refused,
+not coerced (10.0 is 10, as JSON Schema has it)."""
 
 
 def format_amount(amount: int, currency: str) -> str:

@@ -7,16 +7,18 @@ So they are refused with the field named (422), before anything is stored or pub
 lone surrogate, what JSON's `\\ud800` decodes to, is not text at all: pydantic's string type
 refuses it already.)
 
-`Flag` and `Count` accept JSON's true/false and integers only: `"yes"`, `0` or `"5"` are a
-client's bug, better refused than guessed.
+`Flag` accepts JSON's true/false only, `Count` JSON's integers only (5 or 5.0, as JSON Schema
+has it): `"yes"`, `0` for false or `"5"` are a client's bug, better refused than guessed.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool
 
 LINE_BREAKS = frozenset("\n\r\t")
 
@@ -54,5 +56,34 @@ Paragraphs = Annotated[
 ]
 """Text that may break lines (newline, carriage return, tab) but holds no other control
 character."""
+
+
+def json_integer(value: object) -> object:
+    """An integer as JSON has it: `5` or `5.0` (JSON Schema counts 5.0 as an integer), never
+    `"5"`, `true` or `5.5`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def iso_8601(value: object) -> object:
+    """A date-time as ISO 8601 text (what the OpenAPI documents say), never a number of
+    seconds: pydantic would read `0.5` as half a second after 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE_TIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time with its offset, e.g. 2027-05-01T09:00:00Z")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(iso_8601)]
+"""A moment, as ISO 8601 text with its UTC offset."""
 Flag = StrictBool
-Count = StrictInt
+Count = Annotated[int, BeforeValidator(json_integer)]

@@ -10,9 +10,9 @@ from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingStatus
 from bookpay_shared.http import NotFound
 from bookpay_shared.money import Currency, PositiveAmount
-from bookpay_shared.text import Line
+from bookpay_shared.text import Instant, Line
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
 from booking_service import handlers
 from booking_service import repository as repo
@@ -37,7 +37,7 @@ class CustomerIn(Strict):
 class BookingIn(Strict):
     customer_id: uuid.UUID
     title: Line = Field(min_length=1, max_length=300)
-    starts_at: AwareDatetime
+    starts_at: Instant
     amount: PositiveAmount
     currency: Currency
 

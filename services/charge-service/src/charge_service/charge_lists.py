@@ -12,8 +12,8 @@ from bookpay_shared.db import Pool
 from bookpay_shared.events import ChargeMethod, FailureReason
 from bookpay_shared.http import Unprocessable
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
+from bookpay_shared.text import Instant
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from charge_service import repository as repo
 from charge_service.domain import Charge, ChargeFilter, ChargeStatus
@@ -31,11 +31,11 @@ def _filter(
     ] = None,
     method: Annotated[ChargeMethod | None, Query(description="only charges paid this way")] = None,
     created_from: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="only charges made at or after this time (with its offset)"),
     ] = None,
     created_to: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="only charges made before this time (with its offset)"),
     ] = None,
     failure_reason: Annotated[

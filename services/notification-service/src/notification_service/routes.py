@@ -13,9 +13,9 @@ from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.money import Currency, PositiveAmount
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.projections import get_account
-from bookpay_shared.text import Count, Paragraphs
+from bookpay_shared.text import Count, Instant, Paragraphs
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from notification_service import handlers
 from notification_service import repository as repo
@@ -49,7 +49,7 @@ class PreviewIn(BaseModel):
     amount: PositiveAmount
     currency: Currency
     message: Paragraphs | None = Field(default=None, max_length=2000)
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     """When the link will expire; by default `link_expires_in_hours` from now."""
     link_expires_in_hours: Count | None = Field(default=None, ge=1, le=24 * 90)
     """The link's lifetime, as in ChargeRequested (default 7 days)."""
