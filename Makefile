@@ -43,7 +43,7 @@ lint: install
 	$(RUN) ruff format --check .
 	$(RUN) mypy shared/src devstack/src ops/src services/*/src
 	$(RUN) mypy bench
-	$(RUN) python -m bookpay_devstack.import_rules
+	$(RUN) lint-imports --no-cache
 
 format: install
 	$(RUN) ruff check --fix .
