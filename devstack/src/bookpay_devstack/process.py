@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import psutil
 
 DEFAULT_STOP_TIMEOUT = 15.0
 _POLL_INTERVAL = 0.2
@@ -256,47 +257,34 @@ async def wait_tcp(
     await wait_until(probe, timeout, f"tcp {host}:{port}", process=process)
 
 
-def _proc_stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, process group) of a live process, from /proc; None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    if fields[0] == "Z":  # a zombie is already dead, only not yet reaped
-        return None
-    return int(fields[1]), int(fields[2])
-
-
 def is_alive(pid: int) -> bool:
-    """Whether `pid` is a live (not zombie) process."""
-    return _proc_stat(pid) is not None
-
-
-def live_processes() -> dict[int, tuple[int, int]]:
-    """Every live process: pid -> (parent pid, process group)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
-            found[int(entry.name)] = stat
-    return found
+    """Whether `pid` is a live process (a zombie is dead, only not yet reaped)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def processes_in_groups(groups: Iterable[int]) -> list[int]:
     """Pids of live processes in any of the process groups `groups`."""
     wanted = set(groups)
-    return sorted(pid for pid, (_, pgrp) in live_processes().items() if pgrp in wanted)
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) in wanted and is_alive(process.pid):
+                found.append(process.pid)
+        except (psutil.Error, ProcessLookupError):
+            continue  # gone meanwhile
+    return sorted(found)
 
 
 def child_processes(parent: int) -> list[int]:
     """Pids of the live descendants of `parent`."""
-    table = live_processes()
-    found: list[int] = []
-    frontier = {parent}
-    while frontier:
-        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier}
-        found.extend(sorted(frontier))
-    return found
+    try:
+        children = psutil.Process(parent).children(recursive=True)
+    except psutil.Error:
+        return []
+    return sorted(c.pid for c in children if is_alive(c.pid))
 
 
 def port_in_use(host: str, port: int) -> bool:
