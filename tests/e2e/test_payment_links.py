@@ -118,7 +118,12 @@ async def test_resend_rotates_the_token_for_the_same_link_and_charge(
     assert second.get("url") != first.get("url")
     assert second.get("expires_at") == first.get("expires_at")
     async with links.page_client() as client:
-        assert (await client.get(first.get("url"))).status_code == 404
+        # The old link says a newer one was sent, naming the business; it takes no payment.
+        old = await client.get(first.get("url"))
+        assert old.status_code == 410
+        assert "A newer link was sent" in old.text and "Harbour Kayak Tours" in old.text
+        for secret in ("Ada", "Lovelace", "Sunset paddle", "$", "payment-form"):
+            assert secret not in old.text, secret
         assert (await client.get(second.get("url"))).status_code == 200
     assert len(event_log.matching(topics.CHARGE_REQUESTED, about("charge_id", link.charge_id))) == 1
     assert await intents_of(bookpay, link.charge_id) == []

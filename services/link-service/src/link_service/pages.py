@@ -56,7 +56,8 @@ _NOT_PAYABLE = {
 
 
 def not_found() -> Response:
-    """The same answer for every unknown, malformed or rotated token."""
+    """The same answer for every unknown or malformed token (a replaced one, on the payment
+    page, gets the replaced-link page instead)."""
     return PlainTextResponse("Not found", status_code=404)
 
 
@@ -73,7 +74,12 @@ async def payment_page(
 ) -> Response:
     link = await _find(deps, token)
     if link is None:
-        return not_found()
+        replaced = await payments.find_replaced_link(deps, token)
+        if replaced is None:
+            return not_found()
+        return HTMLResponse(
+            views.replaced_page(await payments.open_page(deps, replaced)), status_code=410
+        )
     page = await payments.open_page(deps, link)
     if page.state is LinkState.PAID:
         return HTMLResponse(views.already_paid_page(page))

@@ -90,6 +90,14 @@ async def find_link(deps: Deps, token: str) -> Link | None:
         return await repo.get_link_by_token_hash(conn, token_hash(token))
 
 
+async def find_replaced_link(deps: Deps, token: str) -> Link | None:
+    """The link whose token `token` was, before a resend replaced it."""
+    if not looks_like_token(token):
+        return None
+    async with deps.pool.acquire() as conn:
+        return await repo.get_link_by_replaced_token_hash(conn, token_hash(token))
+
+
 async def open_page(deps: Deps, link: Link) -> Page:
     link, intent = await reconcile(deps, link)
     async with deps.pool.acquire() as conn:

@@ -78,6 +78,16 @@ async def get_link(
     return _link(row) if row else None
 
 
+async def get_link_by_replaced_token_hash(conn: Connection, token_hash: bytes) -> Link | None:
+    """The link whose token a resend replaced with a newer one."""
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM links
+            WHERE link_id = (SELECT link_id FROM replaced_link_tokens WHERE token_hash = $1)""",
+        token_hash,
+    )
+    return _link(row) if row else None
+
+
 async def get_link_by_token_hash(conn: Connection, token_hash: bytes) -> Link | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM links WHERE token_hash = $1", token_hash)
     return _link(row) if row else None
@@ -258,6 +268,13 @@ async def set_save_card(
 
 
 async def rotate_token(conn: Connection, link_id: uuid.UUID, token_hash: bytes) -> None:
+    """A new token for the link; the one it replaces is kept as replaced."""
+    await conn.execute(
+        """INSERT INTO replaced_link_tokens (token_hash, link_id)
+           SELECT token_hash, link_id FROM links WHERE link_id = $1
+           ON CONFLICT (token_hash) DO NOTHING""",
+        link_id,
+    )
     await conn.execute(
         """UPDATE links SET token_hash = $2, sent_count = sent_count + 1, updated_at = now()
            WHERE link_id = $1""",

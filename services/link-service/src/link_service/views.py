@@ -234,6 +234,20 @@ def closed_page(page: Page | None = None) -> str:
     return _status(known, "closed", CLOSED_HEADING, CLOSED_TEXT, details=False, card=True)
 
 
+REPLACED_HEADING = "A newer link was sent"
+REPLACED_TEXT = (
+    "This payment link was replaced by a newer one. Please use the link in the most recent "
+    "email from the business; nothing was charged through this one."
+)
+
+
+def replaced_page(page: Page) -> str:
+    """An old link that a resend replaced: who the business is and how to reach it, nothing
+    about the customer or the charge."""
+    known = page if page.account else None
+    return _status(known, "closed", REPLACED_HEADING, REPLACED_TEXT, details=False, card=True)
+
+
 def paid_elsewhere_text(merchant: str) -> str:
     return (
         f"These bookings have been paid in the meantime; ask {merchant} if anything is still due."
