@@ -76,6 +76,10 @@ async def test_staff_charge_a_new_card_and_save_it(
     await page.get_by_text("Payment of $60.00 succeeded.").wait_for(timeout=30_000)
     await page.get_by_text("The card was saved to the customer's profile.").wait_for()
     [charge_id] = await charges_of(bookpay, event_log, customer)
+    # The outcome links to the charge; the button no longer offers to charge.
+    link = page.get_by_role("link", name="See the charge")
+    assert (await link.get_attribute("href") or "").endswith(f"/charges/{charge_id}")
+    await page.get_by_role("button", name="Paid $60.00").wait_for()
     await event_log.wait_for(topics.BOOKING_CHARGED, about("charge_id", charge_id), count=2)
     for booking_id in customer.booking_ids:
         assert (await bookpay.get_booking(customer, booking_id))["status"] == "charged_in_full"
@@ -85,6 +89,11 @@ async def test_staff_charge_a_new_card_and_save_it(
         )
     ).json()["payment_methods"]
     assert [(c["last4"], c["is_default"]) for c in cards] == [("4242", True)]
+    # Reloading after the payment shows a page saying so, not an error in JSON.
+    reloaded = await page.reload()
+    assert reloaded is not None and reloaded.status == 409
+    await page.get_by_role("heading", name="Nothing left to charge").wait_for()
+    await page.get_by_text("These bookings are paid in full.").wait_for()
     await page.close()
 
 
@@ -155,5 +164,20 @@ async def test_the_page_shows_our_records_escaped_with_safe_headers(
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["x-frame-options"] == "DENY"
     too_much = await bookpay.charge.get(page.url.replace("amount=500", "amount=901"))
-    assert too_much.status_code == 422
+    assert too_much.status_code == 409
+    assert "$9.01 is more than the balance due of $9.00" in too_much.text
+    await page.close()
+
+
+async def test_the_page_fits_a_phone_and_its_card_field_has_a_label(
+    browser: Browser, system: Services, bookpay: Bookpay
+) -> None:
+    customer = await bookpay.new_customer(await bookpay.new_account(), [4200])
+    page = await open_page(browser, system, bookpay, customer)
+    await page.set_viewport_size({"width": 320, "height": 800})
+    await page.get_by_label("Card", exact=True).wait_for()
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, "320 px wide: scrolls sideways"
     await page.close()

@@ -360,3 +360,27 @@ async def test_a_card_that_needs_authentication_ends_as_a_link_paid_once(
         return bool(booking["status"] == "charged_in_full" and booking["balance_due"] == 0)
 
     await eventually(charged_in_full, timeout=30)
+
+
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+@pytest.mark.parametrize("width", [320, 390, 1280])
+async def test_the_payment_page_fits_the_screen_without_sideways_scrolling(
+    bookpay: Bookpay,
+    links: Links,
+    event_log: EventLog,
+    customer_browser: BrowserContext,
+    width: int,
+) -> None:
+    """The card fields once made a phone's page 676 px wide (a fieldset's default min-width)."""
+    account = await bookpay.new_account()
+    customer = await bookpay.new_customer(account, [5000])
+    link = await links.new_link(event_log, customer, 5000)
+
+    page = await open_link(customer_browser, link.url)
+    await page.set_viewport_size({"width": width, "height": 800})
+    await expect(page.get_by_label("Card number")).to_be_visible()
+    assert await page.evaluate(OVERFLOW) <= 0, f"{width} px wide: scrolls sideways"
+    box = await page.locator("#card-element").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width

@@ -83,11 +83,33 @@ async def new_card_page(
     currency = currencies.pop()
     balance = sum(b.balance_due for b in bookings)
     charge_amount = balance if amount is None else amount
-    if charge_amount <= 0 or charge_amount > balance:
-        raise Unprocessable(
-            f"amount must be between 1 and the balance due ({balance})", code="charge_mismatch"
-        )
     rows = booking_rows(bookings, account.business.time_zone)
+    if charge_amount <= 0 or charge_amount > balance:
+        # A person reads this (after a payment, a reload lands here): say it as a page.
+        if balance <= 0:
+            heading, text = "Nothing left to charge", "These bookings are paid in full."
+        else:
+            heading = "More than is due"
+            text = (
+                f"{format_amount(charge_amount, currency)} is more than the balance due of "
+                f"{format_amount(balance, currency)}."
+            )
+        html = _NOTICE.format(
+            merchant=escape(account.name),
+            customer=escape(customer.name),
+            heading=escape(heading),
+            text=escape(text),
+            rows=rows,
+            again=(
+                f'<p><a href="?booking_ids={escape(",".join(map(str, ids)))}">'
+                f"Charge the balance due of {escape(format_amount(balance, currency))}</a></p>"
+                if balance > 0
+                else ""
+            ),
+        )
+        return HTMLResponse(
+            html, status_code=409, headers=_security_headers(settings.stripe_js_url)
+        )
     consent = CONSENT_TEXT.format(merchant=account.name)
     html = _PAGE.format(
         merchant=escape(account.name),
@@ -188,14 +210,40 @@ _PAGE = """<!doctype html>
 </section>
 {notice}
 <form id="charge-form" {data}>
-<label for="card-element">Card</label>
-<div id="card-element" class="card-box"></div>
+<fieldset class="card-fields">
+<legend id="card-legend">Card</legend>
+<div id="card-element" class="card-box" role="group" aria-labelledby="card-legend"></div>
+</fieldset>
 <p class=check><input type="checkbox" id="save-card" name="save_card">
 <label for="save-card">Save this card for future use</label></p>
 <p class=muted id="consent-text">{consent}</p>
 <button type="submit" id="charge-button"{disabled}>Charge {total}</button>
 <p id="outcome" role="status" aria-live="polite"></p>
 </form>
+</main>
+</body>
+</html>
+"""
+
+
+_NOTICE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{heading} — {merchant}</title>
+<link rel="stylesheet" href="/static/page.css">
+</head>
+<body>
+<main>
+<h1>{heading}</h1>
+<p class=muted>{merchant} · {customer}</p>
+<p role="status">{text}</p>
+<table>
+<thead><tr><th scope=col>Booking</th><th scope=col>When</th><th scope=col class=num>Balance due</th></tr></thead>
+<tbody>{rows}</tbody>
+</table>
+{again}
 </main>
 </body>
 </html>

@@ -47,7 +47,12 @@
   function report(charge) {
     if (charge.status === "succeeded") {
       const saved = charge.saved_payment_method_id ? " The card was saved to the customer's profile." : "";
-      show("Payment of " + d.total + " succeeded." + saved, "succeeded");
+      show("Payment of " + d.total + " succeeded." + saved + " ", "succeeded");
+      const link = document.createElement("a");
+      link.href = base + "/charges/" + d.chargeId;
+      link.textContent = "See the charge";
+      outcome.appendChild(link);
+      button.textContent = "Paid " + d.total;
       return true;
     }
     const reason = charge.failure ? charge.failure.message : "The payment failed.";
