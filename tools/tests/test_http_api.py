@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from bookpay_devstack import apidocs
 from bookpay_devstack.config import find_repo_root
 from bookpay_devstack.system import SystemConfig
+from bookpay_docs import http_api as apidocs
 from bookpay_shared.http import Conflict, NotFound
 
 DOCS = find_repo_root() / "docs"
-REGENERATE = "python -m bookpay_devstack.apidocs --write docs/"
+REGENERATE = "python -m bookpay_docs.http_api --write docs/"
 
 
 @pytest.fixture(scope="module")
