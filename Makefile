@@ -25,7 +25,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
 
-.venv/.synced: $(UV) pyproject.toml uv.lock shared/pyproject.toml devstack/pyproject.toml ops/pyproject.toml $(wildcard services/*/pyproject.toml)
+.venv/.synced: $(UV) pyproject.toml uv.lock shared/pyproject.toml devstack/pyproject.toml ops/pyproject.toml tools/pyproject.toml $(wildcard services/*/pyproject.toml)
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
@@ -41,7 +41,7 @@ infra: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy shared/src devstack/src ops/src services/*/src
+	$(RUN) mypy shared/src devstack/src ops/src tools/src services/*/src
 	$(RUN) mypy bench
 	$(RUN) lint-imports --no-cache
 
@@ -59,8 +59,8 @@ test-e2e: install
 	$(RUN) pytest -q -m e2e
 
 docs: install
-	$(RUN) python -m bookpay_shared.contract --write docs/
-	$(RUN) python -m bookpay_devstack.apidocs --write docs/
+	$(RUN) python -m bookpay_docs.contract_docs --write docs/
+	$(RUN) python -m bookpay_docs.http_api --write docs/
 	$(RUN) python -m bookpay_devstack.compose --write
 
 bench: install  ## make bench ARGS="--quick | --charges N | --only anchors,page"

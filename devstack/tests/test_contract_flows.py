@@ -1,4 +1,4 @@
-"""The contract's table of consumers (bookpay_shared.contract.FLOWS, published in docs/events.md
+"""The contract's table of consumers (bookpay_shared.flows.FLOWS, published in docs/events.md
 and docs/asyncapi.yaml) is what the services really subscribe to."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import asyncio
 import importlib
 
 import pytest
-from bookpay_devstack.apidocs import placeholder_settings
+from bookpay_devstack.placeholders import placeholder_settings
 from bookpay_devstack.system import ServiceSpec, SystemConfig
 from bookpay_shared.consuming import consumer_group
-from bookpay_shared.contract import flow_of
 from bookpay_shared.events import ALL_EVENTS
+from bookpay_shared.flows import flow_of
 
 
 def subscribed_groups(spec: ServiceSpec) -> set[str]:
@@ -33,6 +33,5 @@ def test_documented_consumers_are_the_subscriptions(spec: ServiceSpec) -> None:
         if spec.name in flow_of(event).consumers
     }
     assert subscribed_groups(spec) == documented, (
-        "update FLOWS in bookpay_shared/contract.py, then run "
-        "`python -m bookpay_shared.contract --write docs/`"
+        "update FLOWS in bookpay_shared/flows.py, then run `make docs`"
     )

@@ -2,8 +2,8 @@
 owner (and ChargeRequested also by internal publishers), read only by its consumers."""
 
 from bookpay_shared import kafka_acls, topics
-from bookpay_shared.contract import FLOWS
 from bookpay_shared.events import ALL_EVENTS
+from bookpay_shared.flows import FLOWS
 from bookpay_shared.kafka_acls import ADMIN, INTERNAL_PUBLISHER, grants, may_write
 
 

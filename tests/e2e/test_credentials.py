@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from bookpay_devstack.apidocs import placeholder_settings
 from bookpay_devstack.events import EventLog, about
+from bookpay_devstack.placeholders import placeholder_settings
 from bookpay_devstack.system import Services
 from bookpay_shared import topics
 from bookpay_shared.api_keys import key_id_of

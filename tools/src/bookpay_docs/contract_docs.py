@@ -2,158 +2,42 @@
 
 `build_asyncapi()` makes an AsyncAPI 3.0 document (one channel per topic, one message per event,
 each with its JSON Schema, and which service sends or receives what); `render_events_markdown()`
-makes docs/events.md. Both come from `events.ALL_EVENTS`, `topics.ALL_TOPICS` and the `FLOWS`
-table below, so a contract change shows up in the docs as soon as they are regenerated:
+makes docs/events.md, and `kafka_security` docs/kafka-security.md. They come from
+`events.ALL_EVENTS`, `topics.ALL_TOPICS` and the `flows.FLOWS` table of the shared library, so a
+contract change shows up in the docs as soon as they are regenerated:
 
-    python -m bookpay_shared.contract --write docs/   # docs/asyncapi.yaml and docs/events.md
-    python -m bookpay_shared.contract --check docs/   # exit 1 when they are out of date
+    python -m bookpay_docs.contract_docs --write docs/   # asyncapi.yaml, events.md, kafka-security.md
+    python -m bookpay_docs.contract_docs --check docs/   # exit 1 when they are out of date
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from bookpay_shared.consuming import consumer_group
+from bookpay_shared.events import ALL_EVENTS, Event
+from bookpay_shared.flows import flow_of
+from bookpay_shared.topics import ALL_TOPICS, DLQ_REPLAYS, DLQ_SUFFIX, TopicSpec
 from pydantic.json_schema import models_json_schema
 
-from bookpay_shared._contract_markdown import render_events_markdown
-from bookpay_shared._contract_text import (
-    event_summary,
-    example_event,
-    field_description,
-    key_field,
-)
-from bookpay_shared.consuming import consumer_group
-from bookpay_shared.events import (
-    ALL_EVENTS,
-    AccountStateChanged,
-    ApiKeyStateChanged,
-    BookingCharged,
-    BookingStateChanged,
-    ChargeAccepted,
-    ChargeRequested,
-    CustomerStateChanged,
-    Event,
-    NotificationFailed,
-    PaymentFailed,
-    PaymentLinkClosed,
-    PaymentLinkCreated,
-    PaymentLinkPaid,
-    PaymentOverCollected,
-    PaymentSucceeded,
-    StripeConnectionChanged,
-)
-from bookpay_shared.generated_docs import docs_cli
-from bookpay_shared.topics import ALL_TOPICS, DLQ_REPLAYS, DLQ_SUFFIX, TopicSpec
+from bookpay_docs import kafka_security
+from bookpay_docs._markdown import render_events_markdown
+from bookpay_docs._text import event_summary, example_event, field_description, key_field
+from bookpay_docs.cli import docs_cli
 
 __all__ = [
     "DLQ_HEADERS",
-    "FLOWS",
-    "Flow",
     "build_asyncapi",
-    "consumer_group",
     "event_schemas",
-    "flow_of",
     "main",
-    "render_events_markdown",
     "render_files",
+    "stale_files",
+    "write_files",
 ]
-
-BOOKING = "booking-service"
-CHARGE = "charge-service"
-LINK = "link-service"
-NOTIFICATION = "notification-service"
-
-
-@dataclass(frozen=True)
-class Flow:
-    """Who publishes an event and who consumes it, each with what it does (a verb phrase;
-    empty for plain publishing or consuming)."""
-
-    sends: Mapping[str, str]
-    receives: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def producers(self) -> tuple[str, ...]:
-        return tuple(self.sends)
-
-    @property
-    def consumers(self) -> tuple[str, ...]:
-        return tuple(self.receives)
-
-
-_STATE_FLOW = Flow(
-    {BOOKING: "publishes every change of the entity, through its outbox"},
-    dict.fromkeys((CHARGE, LINK, NOTIFICATION), "keeps its local projection up to date"),
-)
-
-FLOWS: Mapping[type[Event], Flow] = {
-    ChargeRequested: Flow(
-        {
-            CHARGE: "publishes it for each charge its HTTP API accepts, through its outbox "
-            "(other internal services may publish it too)"
-        },
-        {
-            CHARGE: "records the charge, checks it against its records, then charges the card "
-            "(card_on_file, new_card) or accepts it (payment_link)",
-        },
-    ),
-    ChargeAccepted: Flow(
-        {
-            CHARGE: "publishes it when a payment-link charge passes its checks (customer, "
-            "bookings, balance due, Stripe connection), through its outbox"
-        },
-        {LINK: "creates the charge's payment link"},
-    ),
-    PaymentSucceeded: Flow(
-        {CHARGE: ""},
-        {
-            BOOKING: "applies the payment to the bookings",
-            LINK: "marks the charge's payment link paid, if it has one",
-            NOTIFICATION: "notes a payment-link payment for the administrators' email",
-        },
-    ),
-    PaymentFailed: Flow(
-        {CHARGE: ""},
-        {LINK: "creates a payment link when the charge continues as one (next_action)"},
-    ),
-    PaymentOverCollected: Flow(
-        {BOOKING: "publishes it when part of a payment cannot be applied to the bookings"},
-        {CHARGE: "records the amount over the balance due on the charge, to be refunded"},
-    ),
-    PaymentLinkCreated: Flow({LINK: ""}, {NOTIFICATION: "emails the link to the customer"}),
-    PaymentLinkPaid: Flow(
-        {LINK: "publishes it when a customer completes payment on the link's page"},
-        {CHARGE: "checks the PaymentIntent with Stripe, then records the outcome"},
-    ),
-    PaymentLinkClosed: Flow(
-        {LINK: "publishes it when a link expires or staff cancel it"},
-        {CHARGE: "ends the link's charge (a payment Stripe reports as succeeded still wins)"},
-    ),
-    NotificationFailed: Flow({NOTIFICATION: "publishes it when an email cannot be delivered"}),
-    BookingCharged: Flow(
-        {BOOKING: "publishes it for each booking a payment is applied to"},
-        {NOTIFICATION: "emails the account's administrators after a payment-link payment"},
-    ),
-    AccountStateChanged: _STATE_FLOW,
-    CustomerStateChanged: _STATE_FLOW,
-    BookingStateChanged: _STATE_FLOW,
-    ApiKeyStateChanged: Flow(
-        {BOOKING: "publishes every key it issues or revokes, through its outbox"},
-        dict.fromkeys(
-            (CHARGE, LINK, NOTIFICATION), "keeps a local copy, to verify API keys on its own"
-        ),
-    ),
-    StripeConnectionChanged: Flow(
-        {CHARGE: "publishes every change of an account's Stripe connection, through its outbox"},
-        {LINK: "keeps a local copy, to act for the connected account on the payment page"},
-    ),
-}
-"""Producers and consumers of every event: the services' intended roles in contract v1."""
 
 DLQ_HEADERS: Mapping[str, str] = {
     "dlq.reason": "Why the message was rejected: `invalid message: …` (bad JSON, wrong schema, "
@@ -171,15 +55,7 @@ ASYNCAPI_FILE = "asyncapi.yaml"
 EVENTS_FILE = "events.md"
 KAFKA_SECURITY_FILE = "kafka-security.md"
 _KAFKA_BINDING = "0.5.0"
-_GENERATED = "python -m bookpay_shared.contract --write docs/"
-
-
-def flow_of(event: type[Event]) -> Flow:
-    if event not in FLOWS:
-        raise LookupError(
-            f"{event.__name__} has no producers or consumers: add it to FLOWS in {__name__}"
-        )
-    return FLOWS[event]
+_GENERATED = "python -m bookpay_docs.contract_docs --write docs/"
 
 
 def topic_spec(name: str) -> TopicSpec:
@@ -511,10 +387,8 @@ def render_asyncapi_yaml() -> str:
 
 def render_files() -> dict[str, str]:
     """The generated documents, by file name."""
-    from bookpay_shared import kafka_acls  # derived from FLOWS: it imports this module
-
     return {
-        KAFKA_SECURITY_FILE: kafka_acls.render_markdown(),
+        KAFKA_SECURITY_FILE: kafka_security.render_markdown(),
         ASYNCAPI_FILE: render_asyncapi_yaml(),
         EVENTS_FILE: render_events_markdown(
             {e: flow_of(e) for e in ALL_EVENTS}, event_schemas(), DLQ_HEADERS
@@ -543,7 +417,7 @@ def write_files(folder: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return docs_cli(
-        prog="python -m bookpay_shared.contract",
+        prog="python -m bookpay_docs.contract_docs",
         description="Generate the event contract's documents from the event models.",
         write_files=write_files,
         stale_files=stale_files,

@@ -6,12 +6,16 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import TYPE_CHECKING, Any
-
-from pydantic.fields import FieldInfo
+from typing import Any
 
 from bookpay_shared import events as events_module
-from bookpay_shared._contract_text import (
+from bookpay_shared.events import ALL_EVENTS, Event, utcnow
+from bookpay_shared.flows import Flow
+from bookpay_shared.money import THREE_DECIMAL_CURRENCIES, ZERO_DECIMAL_CURRENCIES
+from bookpay_shared.topics import ALL_TOPICS, DLQ_SUFFIX
+from pydantic.fields import FieldInfo
+
+from bookpay_docs._text import (
     ENVELOPE_FIELDS,
     attribute_docstrings,
     event_summary,
@@ -19,18 +23,12 @@ from bookpay_shared._contract_text import (
     field_description,
     key_field,
 )
-from bookpay_shared.events import ALL_EVENTS, Event, utcnow
-from bookpay_shared.money import THREE_DECIMAL_CURRENCIES, ZERO_DECIMAL_CURRENCIES
-from bookpay_shared.topics import ALL_TOPICS, DLQ_SUFFIX
-
-if TYPE_CHECKING:
-    from bookpay_shared.contract import Flow
 
 Schemas = Mapping[str, Mapping[str, Any]]
 
 _GENERATED = (
     "<!-- Generated from bookpay_shared.events by "
-    "`python -m bookpay_shared.contract --write docs/`. Do not edit: change the models, then "
+    "`python -m bookpay_docs.contract_docs --write docs/`. Do not edit: change the models, then "
     "regenerate. -->"
 )
 
@@ -286,8 +284,8 @@ _VERSIONING = """## Versioning
   consumers before the producers, and keep publishing the old version while any consumer
   needs it.
 - After any change to `bookpay_shared.events` or `bookpay_shared.topics`, regenerate this page
-  and asyncapi.yaml with `python -m bookpay_shared.contract --write docs/`;
-  `shared/tests/test_contract.py` fails while they are out of date."""
+  and asyncapi.yaml with `python -m bookpay_docs.contract_docs --write docs/`;
+  `tools/tests/test_contract_docs.py` fails while they are out of date."""
 
 
 def _codes(codes: frozenset[str]) -> str:

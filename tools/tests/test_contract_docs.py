@@ -8,25 +8,22 @@ from typing import Any
 
 import pytest
 import yaml
-from bookpay_shared import consuming, contract
-from bookpay_shared._contract_text import (
-    ENVELOPE_FIELDS,
-    example_event,
-    field_description,
-    key_field,
-)
+from bookpay_docs import contract_docs
+from bookpay_docs._text import ENVELOPE_FIELDS, example_event, field_description, key_field
+from bookpay_shared import consuming
 from bookpay_shared.events import ALL_EVENTS, Event
+from bookpay_shared.flows import flow_of
 from bookpay_shared.topics import ALL_TOPICS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-REGENERATE = "python -m bookpay_shared.contract --write docs/"
+REGENERATE = "python -m bookpay_docs.contract_docs --write docs/"
 
 events = pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.__name__)
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return contract.build_asyncapi()
+    return contract_docs.build_asyncapi()
 
 
 def resolve(document: dict[str, Any], ref: str) -> Any:
@@ -45,17 +42,20 @@ def refs(node: Any) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("name", [contract.ASYNCAPI_FILE, contract.EVENTS_FILE])
+@pytest.mark.parametrize(
+    "name",
+    [contract_docs.ASYNCAPI_FILE, contract_docs.EVENTS_FILE, contract_docs.KAFKA_SECURITY_FILE],
+)
 def test_committed_docs_are_what_the_models_make(name: str) -> None:
     committed = DOCS / name
     assert committed.is_file(), f"docs/{name} is missing: run `{REGENERATE}`"
-    assert committed.read_text() == contract.render_files()[name], (
-        f"docs/{name} is out of date with bookpay_shared.events: run `{REGENERATE}`"
+    assert committed.read_text() == contract_docs.render_files()[name], (
+        f"docs/{name} is out of date with the contract: run `{REGENERATE}`"
     )
 
 
 def test_committed_asyncapi_is_yaml_of_the_document(document: dict[str, Any]) -> None:
-    assert yaml.safe_load((DOCS / contract.ASYNCAPI_FILE).read_text()) == document
+    assert yaml.safe_load((DOCS / contract_docs.ASYNCAPI_FILE).read_text()) == document
 
 
 @events
@@ -67,8 +67,8 @@ def test_every_event_is_published(event: type[Event], document: dict[str, Any]) 
     assert document["components"]["messages"][name]["payload"] == {
         "$ref": f"#/components/schemas/{name}"
     }
-    assert f"\n### {name}\n" in contract.render_files()[contract.EVENTS_FILE]
-    assert contract.flow_of(event).producers, f"{name} has no producer in contract.FLOWS"
+    assert f"\n### {name}\n" in contract_docs.render_files()[contract_docs.EVENTS_FILE]
+    assert flow_of(event).producers, f"{name} has no producer in bookpay_shared.flows.FLOWS"
 
 
 def test_every_topic_has_a_channel(document: dict[str, Any]) -> None:
@@ -84,7 +84,7 @@ def test_every_reference_resolves(document: dict[str, Any]) -> None:
 def test_operations_name_the_services_of_the_flows(document: dict[str, Any]) -> None:
     services = {p.name for p in (DOCS.parent / "services").iterdir() if p.is_dir()}
     for event in ALL_EVENTS:
-        flow = contract.flow_of(event)
+        flow = flow_of(event)
         assert set(flow.producers) | set(flow.consumers) <= services
         for service in flow.consumers:
             binding = document["operations"][f"{service}.receive.{event.__name__}"]["bindings"]
@@ -96,7 +96,7 @@ def test_every_field_is_described(event: type[Event]) -> None:
     undescribed = [f for f in event.model_fields if not field_description(event, f)]
     assert not undescribed, (
         f"describe {event.__name__}.{', '.join(undescribed)}: a Field(description=...) or an "
-        "attribute docstring in bookpay_shared.events, or an entry in bookpay_shared._contract_text"
+        "attribute docstring in bookpay_shared.events, or an entry in bookpay_docs._text"
     )
 
 
@@ -138,14 +138,14 @@ def test_channel_message_validates_the_example(
 
 def test_dead_letter_headers_are_the_ones_consumers_write() -> None:
     source = inspect.getsource(consuming)
-    for header in contract.DLQ_HEADERS:
+    for header in contract_docs.DLQ_HEADERS:
         assert f'"{header}"' in source, f"consuming no longer writes the {header} header"
 
 
 def test_check_mode_reports_stale_docs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert contract.main(["--check", str(tmp_path)]) == 1
-    assert contract.main(["--write", str(tmp_path)]) == 0
-    assert contract.main(["--check", str(tmp_path)]) == 0
-    (tmp_path / contract.EVENTS_FILE).write_text("edited by hand\n")
-    assert contract.main(["--check", str(tmp_path)]) == 1
+    assert contract_docs.main(["--check", str(tmp_path)]) == 1
+    assert contract_docs.main(["--write", str(tmp_path)]) == 0
+    assert contract_docs.main(["--check", str(tmp_path)]) == 0
+    (tmp_path / contract_docs.EVENTS_FILE).write_text("edited by hand\n")
+    assert contract_docs.main(["--check", str(tmp_path)]) == 1
     assert "events.md is out of date" in capsys.readouterr().err

@@ -3,8 +3,8 @@
 Writes docs/openapi/<service>.json (each app's own OpenAPI document, as it serves it at
 /openapi.json) and docs/http-api.md (one endpoint table per service):
 
-    python -m bookpay_devstack.apidocs --write docs/
-    python -m bookpay_devstack.apidocs --check docs/   # exit 1 when they are out of date
+    python -m bookpay_docs.http_api --write docs/
+    python -m bookpay_docs.http_api --check docs/   # exit 1 when they are out of date
 
 Building an app connects nothing, so this needs no database, Kafka or Stripe.
 """
@@ -25,7 +25,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bookpay_shared.generated_docs import docs_cli
+from bookpay_devstack.placeholders import placeholder_settings
+from bookpay_devstack.system import ServiceSpec, SystemConfig
 from bookpay_shared.http import ApiError
 from bookpay_shared.runtime import ServiceRuntime
 from bookpay_shared.settings import ServiceSettings
@@ -33,19 +34,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
 from starlette.routing import BaseRoute
 
-from bookpay_devstack.compose import settings_class
-from bookpay_devstack.system import ServiceSpec, SystemConfig
+from bookpay_docs.cli import docs_cli
 
 HTTP_API_FILE = "http-api.md"
 OPENAPI_DIR = "openapi"
-_GENERATED = "python -m bookpay_devstack.apidocs --write docs/"
-
-PLACEHOLDERS: dict[str, str] = {
-    "database_url": "postgresql://docs@127.0.0.1:5432/docs",
-    "stripe_secret_key": "sk_test_docs_only",
-    "stripe_publishable_key": "pk_test_docs_only",
-}
-"""Values for the settings a service requires: building its app reads them but connects nothing."""
+_GENERATED = "python -m bookpay_docs.http_api --write docs/"
 
 
 @dataclass(frozen=True)
@@ -89,17 +82,6 @@ class ServiceApi:
     errors: tuple[str, ...]
     """`<status> <code>` of every API error the service's route modules raise."""
     public: tuple[PublicApp, ...] = ()
-
-
-def placeholder_settings(spec: ServiceSpec) -> ServiceSettings:
-    """The service's settings with placeholders for what it requires; the environment is not
-    read, so the documents do not depend on where they are made."""
-    cls = settings_class(spec)
-    required = [name for name, info in cls.model_fields.items() if info.is_required()]
-    missing = [name for name in required if name not in PLACEHOLDERS]
-    if missing:
-        raise LookupError(f"add placeholders for {cls.__name__}.{missing} to {__name__}")
-    return cls.model_validate({name: PLACEHOLDERS[name] for name in required})
 
 
 async def _build_app(spec: ServiceSpec) -> tuple[ServiceRuntime, FastAPI]:
@@ -439,7 +421,7 @@ def write_files(folder: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return docs_cli(
-        prog="python -m bookpay_devstack.apidocs",
+        prog="python -m bookpay_docs.http_api",
         description="Generate the HTTP API's documents from the services' apps.",
         write_files=write_files,
         stale_files=stale_files,
