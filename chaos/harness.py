@@ -113,13 +113,18 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def running_system(offset: int | None = None) -> AsyncIterator[Harness]:
-    """Start everything, yield it with the services supervised, stop everything."""
+async def running_system(
+    offset: int | None = None, *, stripe_idempotency: bool = True
+) -> AsyncIterator[Harness]:
+    """Start everything, yield it with the services supervised, stop everything.
+    `stripe_idempotency=False`: the Stripe proxy does not keep Stripe's idempotency keys."""
     ports = Ports(default_offset() if offset is None else offset)
     host = "127.0.0.1"
     system = system_config(ports)
     config = stack_config(ports, find_repo_root())
-    stripe_proxy = StripeProxy(host, ports.stripe_proxy, config.stripe_url)
+    stripe_proxy = StripeProxy(
+        host, ports.stripe_proxy, config.stripe_url, idempotency=stripe_idempotency
+    )
     webhook_targets = [
         f"http://{host}:{system.public_port('charge-service', n)}/v1/stripe/webhooks"
         for n in range(1, CHARGE_INSTANCES + 1)

@@ -4,7 +4,8 @@ that faults can be injected where real ones happen (the network), not inside our
 - `StripeProxy`: charge-service and link-service call Stripe through it. Armed with a fault, it
   answers the next requests with a 5xx without forwarding them, forwards them and then drops
   the connection before the answer (the request was applied upstream, the caller never learns
-  it), or forwards them slowly.
+  it), or forwards them slowly. It keeps Stripe's idempotency-key contract, which the stand-in
+  lacks (see `StripeProxy`).
 - `WebhookProxy`: the Stripe stand-in sends its signed webhooks through it to charge-service.
   Armed, it loses the next webhooks (answers 200, forwards nothing), forwards them twice, or
   holds them back and forwards them later, after newer ones (out of order).
@@ -19,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -105,10 +108,41 @@ class _HttpProxy:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class _Saved:
+    body_hash: str
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
 class StripeProxy(_HttpProxy):
-    """In front of the Stripe stand-in, for the services' API calls."""
+    """In front of the Stripe stand-in, for the services' API calls.
+
+    It also keeps Stripe's idempotency contract, which the stand-in ignores: a POST with an
+    `Idempotency-Key` that reached Stripe is saved (per credential, connected account and
+    key), and the same key again is answered with the saved answer instead of being applied
+    twice; the same key with other parameters is refused (400 `idempotency_error`). A request
+    refused before it reached Stripe (the `stripe_5xx` fault) is not saved, as with Stripe. A
+    second request with a key still in progress waits for the first, where Stripe would
+    answer 409. With `idempotency=False` the proxy forwards keys untouched (the stand-in
+    alone), which shows what bookpay does against a Stripe without them."""
 
     SLOW_SECONDS = 4.0
+
+    def __init__(self, host: str, port: int, upstream: str, *, idempotency: bool = True) -> None:
+        super().__init__(host, port, upstream)
+        self.idempotency = idempotency
+        self._saved: dict[tuple[str, str, str], _Saved] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self.replayed = 0
+
+    def _scope(self, request: web.Request) -> tuple[str, str, str] | None:
+        key = request.headers.get("Idempotency-Key")
+        if not self.idempotency or request.method != "POST" or not key:
+            return None
+        credential = request.headers.get("Authorization", "")
+        return (credential, request.headers.get("Stripe-Account", ""), key)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -120,18 +154,52 @@ class StripeProxy(_HttpProxy):
             )
         if fault == "stripe_slow":
             await asyncio.sleep(self.SLOW_SECONDS)
-        try:
-            answer = await self.forward(request, body)
-        except aiohttp.ClientError as exc:
-            return web.json_response(
-                {"error": {"type": "api_error", "message": str(exc)}}, status=502
-            )
+        scope = self._scope(request)
+        if scope is None:
+            answer = await self._forward_or_502(request, body)
+        else:
+            async with self._locks.setdefault(scope, asyncio.Lock()):
+                answer = await self._once(scope, request, body)
         if fault == "stripe_response_lost":
             # Applied upstream; the caller sees the connection drop before any answer.
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError
         return answer
+
+    async def _once(
+        self, scope: tuple[str, str, str], request: web.Request, body: bytes
+    ) -> web.Response:
+        body_hash = hashlib.sha256(request.path_qs.encode() + b"\0" + body).hexdigest()
+        saved = self._saved.get(scope)
+        if saved is not None:
+            if saved.body_hash != body_hash:
+                return web.json_response(
+                    {
+                        "error": {
+                            "type": "idempotency_error",
+                            "message": "Keys for idempotent requests can only be used with"
+                            " the same parameters they were first used with.",
+                        }
+                    },
+                    status=400,
+                )
+            self.replayed += 1
+            headers = {**saved.headers, "Idempotent-Replayed": "true"}
+            return web.Response(status=saved.status, body=saved.body, headers=headers)
+        answer = await self._forward_or_502(request, body)
+        if answer.status != 502:
+            content = answer.body if isinstance(answer.body, bytes) else b""
+            self._saved[scope] = _Saved(body_hash, answer.status, content, dict(answer.headers))
+        return answer
+
+    async def _forward_or_502(self, request: web.Request, body: bytes) -> web.Response:
+        try:
+            return await self.forward(request, body)
+        except aiohttp.ClientError as exc:
+            return web.json_response(
+                {"error": {"type": "api_error", "message": str(exc)}}, status=502
+            )
 
 
 class WebhookProxy(_HttpProxy):
@@ -209,9 +277,12 @@ class SmtpProxy:
             task.cancel()
 
     async def refuse_for(self, seconds: float) -> None:
-        """Close the listening socket (connections are refused), reopen after `seconds`."""
+        """Close the listening socket (new connections are refused; those open carry on),
+        reopen it after `seconds`."""
         self.faults.applied["smtp_refused"] += 1
-        await self.stop()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         await asyncio.sleep(seconds)
         await self.start()
 

@@ -45,6 +45,8 @@ class Options:
     concurrency: int = 10
     port_offset: int | None = None
     report: Path | None = None
+    stripe_idempotency: bool = True
+    """The Stripe proxy keeps Stripe's idempotency keys (the stand-in alone ignores them)."""
 
 
 async def drained(stack: Stack, accepted: set[str]) -> dict[str, int]:
@@ -112,7 +114,9 @@ async def _progress(workload: Workload, injector: Injector) -> None:
 
 async def run(options: Options) -> dict[str, Any]:
     started = time.monotonic()
-    async with running_system(options.port_offset) as harness:
+    async with running_system(
+        options.port_offset, stripe_idempotency=options.stripe_idempotency
+    ) as harness:
         startup = time.monotonic() - started
         return await _run_on(harness, options, startup)
 
@@ -164,6 +168,8 @@ async def _run_on(harness: Harness, options: Options, startup: float) -> dict[st
         "charges_requested": options.charges,
         "charges_accepted": len(workload.accepted),
         "duration_option_s": options.duration,
+        "stripe_idempotency_kept": options.stripe_idempotency,
+        "stripe_idempotent_replays": harness.stripe_proxy.replayed,
         "machine": {"cores": os.cpu_count()},
         "seconds": {
             "startup": round(startup, 1),
@@ -199,6 +205,9 @@ def summary(report: dict[str, Any]) -> str:
         f"  retries: {sum(report['retries'].values())} {report['retries']}",
         f"  faults injected: {report['faults_injected']}",
         f"  faults applied by the proxies: {report['faults_applied_by_proxies']}",
+        f"  Stripe answers replayed for a repeated idempotency key: "
+        f"{report['stripe_idempotent_replays']}"
+        + ("" if report["stripe_idempotency_kept"] else " (idempotency keys NOT kept)"),
     ]
     if report["gave_up"]:
         lines.append(f"  gave up: {report['gave_up']}")
@@ -233,6 +242,11 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--port-offset", type=int, default=None)
     parser.add_argument("--report", type=Path, default=None)
+    parser.add_argument(
+        "--stripe-without-idempotency",
+        action="store_true",
+        help="let Stripe calls through without Stripe's idempotency keys (the stand-in alone)",
+    )
     args = parser.parse_args(argv)
     if args.charges < 1:
         parser.error("--charges must be at least 1")
@@ -246,6 +260,7 @@ def parse(argv: list[str] | None = None) -> Options:
         concurrency=args.concurrency,
         port_offset=args.port_offset,
         report=args.report,
+        stripe_idempotency=not args.stripe_without_idempotency,
     )
 
 

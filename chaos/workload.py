@@ -73,6 +73,9 @@ SCENARIOS: dict[str, float] = {
 }
 """Relative weights of the scenarios."""
 
+CHARGES_PER_SCENARIO = {"concurrent_same_bookings": 2}
+"""Charges a scenario asks for, where not one."""
+
 RETRY_FOR_SECONDS = 150.0
 """How long one request is retried while the system is down (a Kafka restart, a killed
 service) before the workload gives up on that step."""
@@ -393,8 +396,10 @@ class Workload:
         names = list(SCENARIOS)
         weights = [SCENARIOS[n] for n in names]
         planned: list[str] = []
-        while len(planned) < self.charges:
+        asked = 0
+        while asked < self.charges:
             planned.append(self.rng.choices(names, weights)[0])
+            asked += CHARGES_PER_SCENARIO.get(planned[-1], 1)
         poison_at = set(self.rng.sample(range(len(planned)), max(2, len(planned) // 150)))
         gate = asyncio.Semaphore(self.concurrency)
         tasks: list[asyncio.Task[None]] = []
