@@ -24,6 +24,8 @@ Emails: nothing lost, none sent twice.
   exactly one email when the account asks for them, none when it does not.
 - `smtp_duplicates_explained`: an email delivered more than once (same Message-ID) only where
   the fault injector dropped the connection after DATA (SMTP cannot tell then).
+HTTP.
+- `no_internal_errors`: no service answered 500 (a bug, by the HTTP contract) to the workload.
 Events.
 - `outbox_published`: every outbox row of every service's database was published.
 - `dead_letters_only_poisoned`: every dead letter is a message the workload poisoned on
@@ -147,6 +149,8 @@ class Snapshot:
     """Markers of the messages the workload poisoned on purpose."""
     smtp_drops_after_data: int = 0
     """Messages whose 250 the fault injector dropped."""
+    internal_errors: list[str] = field(default_factory=list)
+    """500 answers the workload received: `<step> <path>: <answer>`."""
 
 
 @dataclass(frozen=True)
@@ -330,6 +334,10 @@ def smtp_duplicates_explained(s: Snapshot) -> Verdict:
     )
 
 
+def no_internal_errors(s: Snapshot) -> Verdict:
+    return verdict("no_internal_errors", s.internal_errors)
+
+
 def outbox_published(s: Snapshot) -> Verdict:
     return verdict(
         "outbox_published",
@@ -359,6 +367,7 @@ INVARIANTS: tuple[Callable[[Snapshot], Verdict], ...] = (
     one_link_email_per_link,
     one_admin_email_per_paid_link,
     smtp_duplicates_explained,
+    no_internal_errors,
     outbox_published,
     dead_letters_only_poisoned,
 )

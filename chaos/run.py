@@ -155,6 +155,7 @@ async def _run_on(harness: Harness, options: Options, startup: float) -> dict[st
             workload.accepted,
             workload.poisoned,
             applied.get(str(FaultKind.SMTP_DROP_AFTER_DATA), 0),
+            workload.internal_errors,
         )
     finally:
         await workload.close()
@@ -181,6 +182,7 @@ async def _run_on(harness: Harness, options: Options, startup: float) -> dict[st
         "operations": dict(sorted(workload.stats.operations.items())),
         "charge_outcomes": dict(sorted(outcomes.items())),
         "retries": dict(sorted(workload.stats.retries.items())),
+        "retry_reasons": dict(sorted(workload.stats.retry_reasons.items())),
         "gave_up": dict(sorted(workload.stats.gave_up.items())),
         "refused": dict(sorted(workload.stats.refused.items())),
         "faults_injected": dict(sorted(injector.log.injected.items())),

@@ -31,9 +31,15 @@ from chaos.invariants import (
 
 
 async def read_snapshot(
-    stack: Stack, accepted: dict[str, Accepted], poisoned: set[str], smtp_drops: int
+    stack: Stack,
+    accepted: dict[str, Accepted],
+    poisoned: set[str],
+    smtp_drops: int,
+    internal_errors: list[str],
 ) -> Snapshot:
-    snapshot = Snapshot(accepted=dict(accepted), poisoned=set(poisoned))
+    snapshot = Snapshot(
+        accepted=dict(accepted), poisoned=set(poisoned), internal_errors=list(internal_errors)
+    )
     snapshot.smtp_drops_after_data = smtp_drops
     await _charges(stack, snapshot)
     await _bookings(stack, snapshot)

@@ -100,6 +100,8 @@ class Customer:
 class Stats:
     operations: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
+    retry_reasons: Counter[str] = field(default_factory=Counter)
+    """`<step>:<status or exception>` of every retried answer."""
     gave_up: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     """Requests answered with a 4xx the workload accepts (e.g. a balance already used up)."""
@@ -177,6 +179,8 @@ class Workload:
         self._keys: dict[str, str] = {}
         self._unfinished_links: set[str] = set()
         self.finished = 0
+        self.internal_errors: list[str] = []
+        """Every 500 a service answered (a 500 is a bug)."""
         """Scenarios done (or given up)."""
         stack, services = harness.stack, harness.services
         platform = {"Authorization": f"Bearer {stack.config.platform_key}"}
@@ -225,8 +229,12 @@ class Workload:
                 if not transient:
                     return response
                 problem = f"{response.status_code} {response.text[:200]}"
+                if response.status_code == 500:
+                    self.internal_errors.append(f"{what} {response.request.url.path}: {problem}")
+                self.stats.retry_reasons[f"{what}:{response.status_code}"] += 1
             except httpx.HTTPError as exc:
                 problem = repr(exc)
+                self.stats.retry_reasons[f"{what}:{type(exc).__name__}"] += 1
             self.stats.retries[what] += 1
             if time.monotonic() > deadline:
                 self.stats.gave_up[what] += 1
@@ -505,6 +513,7 @@ class Workload:
         )
         balance = int(response.json()["balance_due"])
         if balance <= 0:
+            self.stats.operations["full_balance:nothing_due"] += 1
             return
         body = {"booking_ids": [booking_id], "amount": balance, "method": "card_on_file"}
         await self._ask(customer, "full_balance", body)

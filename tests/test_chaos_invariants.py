@@ -148,6 +148,10 @@ def redeliver_without_a_drop(s: Snapshot) -> None:
     s.emails.append(Email("<n-a1@x>", "n-a1"))
 
 
+def answer_500(s: Snapshot) -> None:
+    s.internal_errors.append("charge /v1/accounts/a/charges: 500 internal error")
+
+
 def leave_outbox_row(s: Snapshot) -> None:
     s.unpublished_outbox["booking"] = ["ev-9"]
 
@@ -178,6 +182,7 @@ BREAKAGES: list[tuple[Callable[[Snapshot], inv.Verdict], Breakage, str]] = [
     (inv.one_admin_email_per_paid_link, email_one_admin_twice, "c-link: administrators' emails"),
     (inv.one_admin_email_per_paid_link, email_admins_who_opted_out, "c-link: administrators"),
     (inv.smtp_duplicates_explained, redeliver_without_a_drop, "<n-a1@x>: 2 copies"),
+    (inv.no_internal_errors, answer_500, "charge /v1/accounts/a/charges: 500"),
     (inv.outbox_published, leave_outbox_row, "booking: ev-9"),
     (inv.dead_letters_only_poisoned, dead_letter_a_good_event, "payment-succeeded.dlq@4"),
     (inv.dead_letters_only_poisoned, never_dead_letter_the_poison, "chaos-poison-1: poisoned"),
