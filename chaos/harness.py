@@ -79,6 +79,9 @@ def stack_config(ports: Ports, root: Path) -> StackConfig:
         smtp_port=ports.at(11025),
         smtp_api_port=ports.at(11080),
         stripe_webhook_url=f"http://127.0.0.1:{ports.webhook_proxy}/v1/stripe/webhooks",
+        # The stand-in is never restarted here; saving its whole store after every change
+        # would make it slower with every charge.
+        stripe_persist_state=False,
     )
 
 
@@ -126,7 +129,7 @@ async def running_system(
         host, ports.stripe_proxy, config.stripe_url, idempotency=stripe_idempotency
     )
     webhook_targets = [
-        f"http://{host}:{system.public_port('charge-service', n)}/v1/stripe/webhooks"
+        f"http://{host}:{system.public_port('charge-service', n)}"
         for n in range(1, CHARGE_INSTANCES + 1)
     ]
     webhook_proxy = WebhookProxy(host, ports.webhook_proxy, webhook_targets)

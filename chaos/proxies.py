@@ -203,9 +203,9 @@ class StripeProxy(_HttpProxy):
 
 
 class WebhookProxy(_HttpProxy):
-    """Between the Stripe stand-in's webhooks and charge-service's webhook app(s): the first
-    target that answers takes the webhook (a second charge-service instance stands in for the
-    first while it is down)."""
+    """Between the Stripe stand-in's webhooks and charge-service's webhook app(s) (`targets`:
+    base URLs; the path is the webhook's own): the first target that answers takes the
+    webhook (a second charge-service instance stands in for the first while it is down)."""
 
     HOLD_SECONDS = 6.0
 

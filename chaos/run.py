@@ -143,9 +143,11 @@ async def _run_on(harness: Harness, options: Options, startup: float) -> dict[st
             await workload.run()
         finally:
             progress.cancel()
+            stop.set()  # also when interrupted: no fault after this
+            if not faults.done():
+                await asyncio.wait({faults}, timeout=120)
+                faults.cancel()
         run_seconds = time.monotonic() - run_started
-        stop.set()
-        await faults
         injector.disarm()
         await harness.stack.mail.set_fault("none")
         drain_seconds, left = await drain(harness.stack, set(workload.accepted), DRAIN_TIMEOUT)

@@ -35,11 +35,13 @@ class Upstream:
 
     def __init__(self) -> None:
         self.applied: list[bytes] = []
+        self.paths: list[str] = []
         self.port = free_port()
         self._runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         self.applied.append(await request.read())
+        self.paths.append(request.path)
         return web.json_response({"id": f"pi_{len(self.applied)}"})
 
     async def start(self) -> None:
@@ -122,7 +124,8 @@ async def test_without_idempotency_a_repeated_key_is_applied_again(upstream: Ups
 
 
 async def test_webhooks_lost_duplicated_and_delayed(upstream: Upstream) -> None:
-    proxy = WebhookProxy("127.0.0.1", free_port(), [f"http://127.0.0.1:{upstream.port}/hook"])
+    down = f"http://127.0.0.1:{free_port()}"  # a first instance that is down
+    proxy = WebhookProxy("127.0.0.1", free_port(), [down, f"http://127.0.0.1:{upstream.port}"])
     proxy.HOLD_SECONDS = 0.3
     await proxy.start()
     try:
@@ -140,6 +143,7 @@ async def test_webhooks_lost_duplicated_and_delayed(upstream: Upstream) -> None:
         await proxy.stop()
 
     assert upstream.applied == [b"2", b"2", b"4", b"3"]
+    assert set(upstream.paths) == {"/hook"}
 
 
 async def test_smtp_reply_dropped_after_data_but_the_message_was_taken() -> None:

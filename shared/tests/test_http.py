@@ -37,6 +37,13 @@ def app() -> FastAPI:
     async def shutting_down() -> None:
         raise asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
 
+    @api.get("/database-dropped-mid-query")
+    async def dropped() -> None:
+        # What asyncpg raised for a query in flight when PostgreSQL shut down (a chaos run).
+        raise asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        )
+
     @api.get("/bug")
     async def bug() -> None:
         raise KeyError("a bug")
@@ -73,7 +80,7 @@ async def test_an_errors_own_headers_are_sent_with_it() -> None:
 
 
 async def test_a_database_that_is_down_is_a_503_to_retry_not_a_500() -> None:
-    for path in ("/database", "/database-shutting-down"):
+    for path in ("/database", "/database-shutting-down", "/database-dropped-mid-query"):
         answer = await get(path)
 
         assert answer.status_code == 503, (path, answer.text)

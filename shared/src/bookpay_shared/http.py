@@ -103,6 +103,10 @@ DEPENDENCY_UNAVAILABLE: tuple[type[Exception], ...] = (
     TimeoutError,  # no connection from the pool in time
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
+    # The server dropped the connection in the middle of an operation (a restart): asyncpg
+    # reports "connection is closed" or a protocol state it cannot switch from.
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 """Errors that mean a dependency cannot be reached right now, not that the request is wrong."""
 
