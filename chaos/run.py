@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -268,13 +269,21 @@ def parse(argv: list[str] | None = None) -> Options:
     )
 
 
+async def _until_done_or_terminated(options: Options) -> dict[str, Any]:
+    """`run`, stopped cleanly (every process it started stopped) on SIGTERM as on Ctrl-C."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await run(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     options = parse(argv)
-    report = asyncio.run(run(options))
+    report = asyncio.run(_until_done_or_terminated(options))
     path = write_report(report, options.report)
     print(summary(report))
     print(f"report: {path}")
