@@ -11,7 +11,7 @@ export UV_CACHE_DIR := $(CURDIR)/.cache/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen
 
-.PHONY: help install run infra test test-unit test-e2e lint format docs bench clean
+.PHONY: help install run infra test test-unit test-e2e lint format docs bench chaos clean
 
 help:
 	@echo "make run    start Kafka, PostgreSQL, the Stripe stand-in, an SMTP sink and the four services"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint   ruff, mypy --strict and the import rules"
 	@echo "make docs   regenerate docs/ from the event models and the HTTP APIs"
 	@echo "make bench  throughput and latency on this machine, as JSON (make bench ARGS=--quick)"
+	@echo "make chaos  charges under random faults, then every invariant checked (ARGS=\"--seed 7 --charges 1000\")"
 
 $(UV):
 	@mkdir -p $(TOOLS)
@@ -43,6 +44,7 @@ lint: install
 	$(RUN) ruff format --check .
 	$(RUN) mypy shared/src devstack/src ops/src tools/src services/*/src
 	$(RUN) mypy bench
+	$(RUN) mypy chaos
 	$(RUN) lint-imports --no-cache
 
 format: install
@@ -66,6 +68,9 @@ docs: install
 bench: install  ## make bench ARGS="--quick | --charges N | --only anchors,page"
 	@bash devstack/install-system-deps.sh --bench
 	$(RUN) python bench/run_bench.py $(ARGS)
+
+chaos: install  ## make chaos ARGS="--seed 7 --charges 1000 [--duration S]"
+	$(RUN) python -m chaos.run $(ARGS)
 
 clean:
 	rm -rf var .venv

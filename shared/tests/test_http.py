@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+
+import asyncpg
 import httpx
 from bookpay_shared.http import ApiError, RateLimited, install_error_handlers
 from fastapi import FastAPI
@@ -25,11 +28,38 @@ def app() -> FastAPI:
     async def unauthenticated() -> None:
         raise Unauthenticated("no credential")
 
+    @api.get("/database")
+    async def database() -> None:
+        # A database that is down: nothing listens on the port.
+        await asyncpg.connect(f"postgresql://u:p@127.0.0.1:{closed_port()}/db", timeout=5)
+
+    @api.get("/database-shutting-down")
+    async def shutting_down() -> None:
+        raise asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+
+    @api.get("/database-dropped-mid-query")
+    async def dropped() -> None:
+        # What asyncpg raised for a query in flight when PostgreSQL shut down (a chaos run).
+        raise asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        )
+
+    @api.get("/bug")
+    async def bug() -> None:
+        raise KeyError("a bug")
+
     return api
 
 
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
 async def get(path: str) -> httpx.Response:
-    transport = httpx.ASGITransport(app=app())
+    transport = httpx.ASGITransport(app=app(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.get(path)
 
@@ -47,3 +77,19 @@ async def test_an_errors_own_headers_are_sent_with_it() -> None:
 
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"] == 'Basic realm="test"'
+
+
+async def test_a_database_that_is_down_is_a_503_to_retry_not_a_500() -> None:
+    for path in ("/database", "/database-shutting-down", "/database-dropped-mid-query"):
+        answer = await get(path)
+
+        assert answer.status_code == 503, (path, answer.text)
+        assert answer.headers["Retry-After"] == "1"
+        assert answer.json()["error"]["code"] == "unavailable"
+
+
+async def test_a_bug_is_still_a_500() -> None:
+    answer = await get("/bug")
+
+    assert answer.status_code == 500
+    assert answer.json() == {"error": {"code": "internal_error", "message": "internal error"}}

@@ -85,6 +85,10 @@ class StackConfig:
     stripe_webhook_url: str = "http://127.0.0.1:8102/v1/stripe/webhooks"
     """charge-service's webhook app (its own port, apart from the staff API)."""
     stripe_webhook_secret: str = "whsec_dev_bookpay_local_only"
+    stripe_persist_state: bool = True
+    """Save localstripe's state to the runtime directory after every change (so `--keep-data`
+    finds it). It pickles the whole store each time, which grows slow with thousands of
+    objects: a long run that never restarts localstripe (the chaos run) turns it off."""
 
     # Every service's platform key (<PREFIX>_PLATFORM_KEY): acts for every account, creates
     # accounts and their API keys. A development value, refused in production.

@@ -7,6 +7,7 @@ the given host only and redirects the state file. It also serves the test Stripe
 needs (connected accounts, PaymentIntents scoped to theirs: localstripe_connect.py).
 
     python -m bookpay_devstack.localstripe_server --host 127.0.0.1 --port 8420 --state FILE
+        [--in-memory]   (load FILE if there, never save: for long runs that never restart it)
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 
-def _redirect_state(store: Any, path: Path) -> None:
-    """Make localstripe's in-memory store load from and save to `path`."""
+def _redirect_state(store: Any, path: Path, *, persist: bool = True) -> None:
+    """Make localstripe's in-memory store load from and save to `path` (or, `persist=False`,
+    never save: localstripe pickles the whole store on every change, which takes longer the
+    more it holds)."""
 
     def dump_to_disk() -> None:
+        if not persist:
+            return
         tmp = path.with_suffix(".tmp")
         with tmp.open("wb") as f:
             pickle.dump(dict(store), f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -40,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--state", type=Path, required=True, help="file keeping the API's state")
+    parser.add_argument(
+        "--in-memory", action="store_true", help="load the state file, never save it again"
+    )
     args = parser.parse_args(argv)
 
     from aiohttp import web
@@ -47,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from bookpay_devstack import localstripe_connect, localstripe_fixes, stripe_js_stand_in
 
-    _redirect_state(resources.store, args.state)
+    _redirect_state(resources.store, args.state, persist=not args.in_memory)
     localstripe_fixes.apply(resources)
     localstripe_connect.apply(server.app, resources, errors)
     stripe_js_stand_in.install(server.app)

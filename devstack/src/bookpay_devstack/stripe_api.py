@@ -34,6 +34,7 @@ class LocalStripe:
                 sys.executable, "-m", "bookpay_devstack.localstripe_server",
                 "--host", c.host, "--port", str(c.stripe_port),
                 "--state", str(self.home / "state.pickle"),
+                *([] if c.stripe_persist_state else ["--in-memory"]),
             ],
             log_path=c.log_path(self.name),
             env=c.python_env(),

@@ -1,7 +1,9 @@
 """HTTP conventions: errors are JSON `{"error": {"code", "message"}}` with a 4xx for bad input.
 
 Routes raise `ApiError` (or its subclasses); `install_error_handlers` maps it, FastAPI's
-validation errors and anything unexpected (a bug: 500, logged) to that shape.
+validation errors, a dependency that cannot be reached (503 `unavailable` with Retry-After: the
+database restarting or refusing connections is not a bug, the client tries again) and anything
+unexpected (a bug: 500, logged) to that shape.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 import math
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -112,6 +115,38 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 
 
+DEPENDENCY_UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionError,  # refused or reset: the database (or another dependency) is down
+    TimeoutError,  # no connection from the pool in time
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
+    # The server dropped the connection in the middle of an operation (a restart): asyncpg
+    # reports "connection is closed" or a protocol state it cannot switch from.
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+"""Errors that mean a dependency cannot be reached right now, not that the request is wrong."""
+
+UNAVAILABLE_RETRY_AFTER_SECONDS = 1
+
+
+async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning(
+        "%s %s: a dependency is unavailable (%r); answered 503",
+        request.method,
+        request.url.path,
+        exc,
+    )
+    return JSONResponse(
+        error_body(
+            "unavailable",
+            "a service this request needs is briefly unavailable; try again shortly",
+        ),
+        status_code=503,
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_not_found(app: FastAPI, *errors: type[Exception]) -> None:
     """Answer 404 `not_found`, with the error's text, for a use case's "no such thing" errors."""
 
@@ -126,6 +161,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for unavailable in DEPENDENCY_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
     document_errors(app)
 

@@ -293,7 +293,9 @@ offline) and `/openapi.json`.
 
   `code` is stable and meant for programs; `message` is for people. A request that does not
   match the endpoint's schema gets 422 with code `invalid_request` and the problems in
-  `error.fields` (`[{{"field": "amount", "message": "…"}}]`). A 500 (`internal_error`) is a bug.
+  `error.fields` (`[{{"field": "amount", "message": "…"}}]`). A database that cannot be
+  reached at that moment (restarting, refusing connections) gives 503 `unavailable` with
+  `Retry-After`: send the same request again. A 500 (`internal_error`) is a bug.
   The OpenAPI documents still show FastAPI's default 422 body (`{{"detail": […]}}`); the services
   answer with the shape above.
 
@@ -320,8 +322,8 @@ credential: `key:<key id>`, `platform`, or `oidc:<sub>` for a token; request bod
 say it. The public apps (the payment pages `/pay/…` and the Stripe webhook, which Stripe signs)
 `GET /healthz` and `GET /readyz` take no credential.
 
-Below each service's table are the error codes its routes return besides `422 invalid_request`
-and `500 internal_error`."""
+Below each service's table are the error codes its routes return besides `422 invalid_request`,
+`503 unavailable` and `500 internal_error`."""
 
 
 def _ports(services: Sequence[ServiceApi]) -> str:
