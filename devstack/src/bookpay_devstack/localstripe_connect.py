@@ -22,7 +22,6 @@ connections depend on, so the local stack adds them, as real Stripe behaves:
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -113,10 +112,7 @@ def apply(app: web.Application, resources: Any, errors: Any) -> None:
                         f"No such payment_intent: '{match[1]}'",
                         {"code": "resource_missing", "param": "intent"},
                     )
-            response = await handler(request)
-            if account and request.method == "GET" and request.path == "/v1/payment_intents":
-                return _only_of(response, account, store)
-            return response
+            return await handler(request)
         finally:
             _request_account.reset(token)
 
@@ -134,6 +130,37 @@ def apply(app: web.Application, resources: Any, errors: Any) -> None:
         if owner is not None:
             self.account = owner
 
+    def list_payment_intents(
+        cls: Any,
+        /,
+        url: str,
+        limit: Any = None,
+        starting_after: Any = None,
+        customer: Any = None,
+        created: Any = None,
+        **unexpected: Any,
+    ) -> Any:
+        """`GET /v1/payment_intents` as Stripe answers it: the caller's connected account's
+        only, filtered by `customer` and `created[gte|gt|lte|lt]`, newest first, paged
+        (localstripe refuses those filters and lists every PaymentIntent it holds)."""
+        if unexpected:
+            raise user_error(400, "Unexpected " + ", ".join(unexpected))
+        account = _request_account.get()
+        bounds = _created_bounds(created)
+        found = [
+            intent
+            for key, intent in store.items()
+            if key.startswith("payment_intent:")
+            and (account is None or getattr(intent, OWNER, None) in (None, account))
+            and (customer is None or intent.customer == customer)
+            and all(check(intent.created) for check in bounds)
+        ]
+        found.sort(key=lambda intent: (intent.created, intent.id), reverse=True)
+        listed = resources.List(url, limit=limit, starting_after=starting_after)
+        listed._list = found
+        return listed
+
+    resources.PaymentIntent._api_list_all = classmethod(list_payment_intents)
     resources.PaymentIntent.__init__ = tagged_intent_init
     resources.Event.__init__ = event_with_account
     app.router.add_post("/v1/accounts", create_account)
@@ -149,15 +176,28 @@ async def _form(request: web.Request) -> dict[str, Any]:
     return dict(await request.post())
 
 
-def _only_of(response: web.StreamResponse, account: str, store: Any) -> web.StreamResponse:
-    """A list of PaymentIntents without those of other connected accounts."""
-    if not isinstance(response, web.Response) or response.status != 200 or not response.body:
-        return response
-    listed = json.loads(bytes(response.body))  # type: ignore[arg-type]
-    listed["data"] = [
-        item
-        for item in listed.get("data", [])
-        if getattr(store.get("payment_intent:" + item.get("id", "")), OWNER, None)
-        in (None, account)
-    ]
-    return web.json_response(listed)
+def _created_bounds(created: Any) -> list[Callable[[int], bool]]:
+    """Stripe's `created` filter: a timestamp, or gte/gt/lte/lt bounds."""
+    if created is None:
+        return []
+    if not isinstance(created, dict):
+        return [_bound("eq", int(created))]
+    return [_bound(name, int(value)) for name, value in created.items() if name in _OPERATORS]
+
+
+_OPERATORS: dict[str, Callable[[int, int], bool]] = {
+    "eq": lambda t, b: t == b,
+    "gte": lambda t, b: t >= b,
+    "gt": lambda t, b: t > b,
+    "lte": lambda t, b: t <= b,
+    "lt": lambda t, b: t < b,
+}
+
+
+def _bound(name: str, bound: int) -> Callable[[int], bool]:
+    operator = _OPERATORS[name]
+
+    def check(created: int) -> bool:
+        return operator(created, bound)
+
+    return check

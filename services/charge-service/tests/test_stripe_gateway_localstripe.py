@@ -379,6 +379,43 @@ async def test_finds_the_payment_intent_made_for_a_charge(
     assert missing is None
 
 
+async def test_the_stand_in_lists_a_customers_payment_intents_as_stripe_does(
+    gateway: StripeApiGateway, raw: httpx.AsyncClient
+) -> None:
+    """Filtered by customer and creation time, newest first, paged: without the filters a
+    resumed charge's search read every PaymentIntent the stand-in held."""
+    customer_id, card = await saved_card(gateway, raw, "4242424242424242")
+    other_customer, other_card = await saved_card(gateway, raw, "4242424242424242")
+    await charge_off_session(gateway, other_customer, other_card, "theirs")
+    first = await charge_off_session(gateway, customer_id, card, "first")
+    second = await charge_off_session(gateway, customer_id, card, "second")
+
+    listed = await raw.get("/v1/payment_intents", params={"customer": customer_id})
+    assert listed.status_code == 200, listed.text
+    ids = [i["id"] for i in listed.json()["data"]]
+    assert sorted(ids) == sorted([first.payment_intent_id, second.payment_intent_id])
+    page = (
+        await raw.get("/v1/payment_intents", params={"customer": customer_id, "limit": 1})
+    ).json()
+    assert page["has_more"] and len(page["data"]) == 1
+    rest = await raw.get(
+        "/v1/payment_intents",
+        params={"customer": customer_id, "limit": 1, "starting_after": page["data"][0]["id"]},
+    )
+    assert [i["id"] for i in rest.json()["data"]] == [x for x in ids if x != page["data"][0]["id"]]
+    future = int(time.time()) + 3600
+    later = await raw.get(
+        "/v1/payment_intents", params={"customer": customer_id, "created[gte]": future}
+    )
+    assert later.json()["data"] == []
+    elsewhere = await raw.get(
+        "/v1/payment_intents",
+        params={"customer": customer_id},
+        headers={"Stripe-Account": "acct_1SomeoneElse"},
+    )
+    assert elsewhere.json()["data"] == []
+
+
 async def test_a_new_card_paid_on_session_is_saved(
     gateway: StripeApiGateway, raw: httpx.AsyncClient
 ) -> None:

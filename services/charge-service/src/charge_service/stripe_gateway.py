@@ -168,7 +168,8 @@ class StripeApiGateway:
         http_client: stripe.HTTPClient | None = None,
         metrics: Metrics | None = None,
     ) -> StripeApiGateway:
-        """A gateway for localstripe: every `supports_*` switch off."""
+        """A gateway for localstripe: the `supports_*` switches of what it lacks off (the
+        devstack's stand-in serves list filters)."""
         return cls(
             secret_key,
             api_base,
@@ -176,7 +177,6 @@ class StripeApiGateway:
             supports_confirm_parameters=False,
             supports_description=False,
             supports_allowed_payment_method_types=False,
-            supports_list_filters=False,
             http_client=http_client,
             metrics=metrics,
         )
