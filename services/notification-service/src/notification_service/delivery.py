@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 from bookpay_shared import outbox
+from bookpay_shared.consuming import TRANSIENT_ERRORS
 from bookpay_shared.db import Pool
 from bookpay_shared.events import NotificationFailed
 from bookpay_shared.faults import NO_FAULTS, FaultPoints
@@ -48,6 +50,11 @@ BEFORE_SEND = "notification.before_send"
 """Fault point: the email is claimed (`sending` committed) but not sent."""
 AFTER_SEND = "notification.after_send"
 """Fault point: the SMTP server accepted the email, `sent` is not recorded."""
+
+
+RECORDING_SHARE_OF_LEASE = 0.75
+"""How much of an email's lease its outcome may take to record (the rest is margin before
+another sender may claim it)."""
 
 
 @dataclass
@@ -94,14 +101,47 @@ class Sender:
     async def _attempt(self, delivery: Delivery) -> None:
         # In the trace of the event that wrote the email: its lines and its SMTP span join it.
         with continued("email attempt", delivery.trace_context):
+            started = time.monotonic()
             self.faults.crash_point(BEFORE_SEND)
             outcome = await self.mailer.send(delivery)
             self.faults.crash_point(AFTER_SEND)
             step = self.policy.next_step(outcome, delivery.attempt)
+            await self._record_while_leased(delivery, step, started)
+
+    async def _record_while_leased(
+        self, delivery: Delivery, step: NextStep, started: float
+    ) -> None:
+        """Record the attempt's outcome; while the database is away (restarting, say), try
+        again for as long as the lease lasts: an email the server accepted and that is then
+        recorded is not sent twice. Past the lease it is sent again (with the same
+        Message-ID), as after a crash."""
+        deadline = started + self.lease_seconds * RECORDING_SHARE_OF_LEASE
+        delay = 0.2
+        while True:
             try:
                 await self._record(delivery, step)
+                return
+            except TRANSIENT_ERRORS as error:
+                if time.monotonic() + delay > deadline:
+                    log.error(
+                        "recording %s of %s failed (%s); its lease will expire",
+                        step,
+                        delivery.id,
+                        error,
+                    )
+                    return
+                log.warning(
+                    "recording %s of %s failed (%s); trying again in %.1fs",
+                    step,
+                    delivery.id,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
             except Exception:
                 log.exception("recording %s of %s failed; its lease will expire", step, delivery.id)
+                return
 
     async def _record(self, delivery: Delivery, step: NextStep) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -20,6 +20,7 @@ from notification_service.domain import (
     Accepted,
     Delivery,
     NewNotification,
+    NextStep,
     NotificationKind,
     PermanentFailure,
     Recipient,
@@ -157,6 +158,54 @@ async def test_an_email_left_sending_by_a_dead_sender_is_sent_after_its_lease(po
     assert (await statuses(pool))["a@x.com"][:2] == ("sent", 2)
     async with pool.acquire() as conn:  # the dead sender's attempt cannot record anything now
         assert not await repo.mark_sent(conn, claimed, "250 late")
+
+
+@dataclass
+class DatabaseAway(Sender):
+    """A sender whose database is away (restarting) for its first `outage` recordings."""
+
+    outage: int = 2
+    refused: int = 0
+
+    async def _record(self, delivery: Delivery, step: NextStep) -> None:
+        if self.refused < self.outage:
+            self.refused += 1
+            raise ConnectionRefusedError("the database is restarting")
+        await super()._record(delivery, step)
+
+
+async def test_an_accepted_email_is_recorded_once_the_database_is_back_not_sent_again(
+    pool: Pool,
+) -> None:
+    await add(pool, notification("a@x.com"))
+    mailer = FakeMailer()
+    away = DatabaseAway(
+        pool, mailer, RetryPolicy(base_seconds=30, max_attempts=3), lease_seconds=2
+    )
+
+    assert await away.deliver_due() == 1
+
+    assert away.refused == 2
+    assert (await statuses(pool))["a@x.com"][:2] == ("sent", 1)
+    await asyncio.sleep(2.1)  # past the lease: nothing is left to send again
+    assert await sender(pool, mailer).deliver_due() == 0
+    assert mailer.sent == [("a@x.com", 1)]
+
+
+async def test_an_email_whose_outcome_cannot_be_recorded_within_its_lease_is_sent_again(
+    pool: Pool,
+) -> None:
+    await add(pool, notification("b@x.com"))
+    mailer = FakeMailer()
+    away = DatabaseAway(
+        pool, mailer, RetryPolicy(base_seconds=30, max_attempts=3), lease_seconds=0.3, outage=99
+    )
+
+    assert await away.deliver_due() == 1
+    await asyncio.sleep(0.4)
+    assert await sender(pool, mailer).deliver_due() == 1
+
+    assert mailer.sent == [("b@x.com", 1), ("b@x.com", 2)]
 
 
 async def test_many_senders_send_each_email_once(pool: Pool) -> None:
