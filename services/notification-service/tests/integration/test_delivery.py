@@ -179,9 +179,7 @@ async def test_an_accepted_email_is_recorded_once_the_database_is_back_not_sent_
 ) -> None:
     await add(pool, notification("a@x.com"))
     mailer = FakeMailer()
-    away = DatabaseAway(
-        pool, mailer, RetryPolicy(base_seconds=30, max_attempts=3), lease_seconds=2
-    )
+    away = DatabaseAway(pool, mailer, RetryPolicy(base_seconds=30, max_attempts=3), lease_seconds=2)
 
     assert await away.deliver_due() == 1
 
