@@ -3,7 +3,7 @@ breaks things, stop the faults, wait for the system to drain, read its state and
 invariant. Writes a JSON report (var/chaos/chaos-<seed>-<time>.json unless `--report`),
 prints a short summary, and exits 1 if any invariant is broken.
 
-    python -m chaos.run [--seed 7] [--charges 1000] [--duration SECONDS] [--report PATH]
+    python -m chaos.run [--seed 7] [--charges 1000] [--duration 420] [--report PATH]
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ DRAIN_TIMEOUT = 300.0
 class Options:
     seed: int = 7
     charges: int = 1000
-    duration: float | None = None
-    mean_fault_pause: float = 6.0
+    duration: float | None = 420.0
+    """The charges are spread over this many seconds, so that the faults (one every
+    `mean_fault_pause` seconds on average) hit every kind while charges flow."""
+    mean_fault_pause: float = 3.0
     concurrency: int = 10
     port_offset: int | None = None
     report: Path | None = None
@@ -239,10 +241,16 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--charges", type=int, default=1000, help="charges to ask for")
     parser.add_argument(
-        "--duration", type=float, default=None, help="spread the charges over this many seconds"
+        "--duration",
+        type=float,
+        default=Options.duration,
+        help="spread the charges over this many seconds (default 420)",
     )
     parser.add_argument(
-        "--fault-pause", type=float, default=6.0, help="mean seconds between faults"
+        "--fault-pause",
+        type=float,
+        default=Options.mean_fault_pause,
+        help="mean seconds between faults (default 3)",
     )
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--port-offset", type=int, default=None)
