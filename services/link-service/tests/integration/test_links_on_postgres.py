@@ -237,9 +237,12 @@ async def test_listed_links_show_their_customer_once_known_and_one_charges_link(
     pool: Pool,
 ) -> None:
     await known(pool)
-    d = deps(pool, FakeStripe())
+    clock = Clock()
+    d = deps(pool, FakeStripe(), clock)
     first, second = charge_accepted(), charge_accepted(3000)
-    first_link, second_link = await new_link(d, first), await new_link(d, second)
+    first_link = await new_link(d, first)
+    clock.now += timedelta(seconds=1)  # newest first needs two moments, not one
+    second_link = await new_link(d, second)
 
     before = await handlers.list_links(pool, ACCOUNT)
     async with pool.acquire() as conn:
