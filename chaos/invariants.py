@@ -23,7 +23,9 @@ Emails: nothing lost, none sent twice.
 - `one_admin_email_per_paid_link`: each charge paid through a link gives each administrator
   exactly one email when the account asks for them, none when it does not.
 - `smtp_duplicates_explained`: an email delivered more than once (same Message-ID) only where
-  the fault injector dropped the connection after DATA (SMTP cannot tell then).
+  SMTP could not tell the sender it went out: the fault injector dropped the connection after
+  DATA, or the sender stopped before recording the outcome (an interrupted attempt, counted by
+  notification-service).
 HTTP.
 - `no_internal_errors`: no service answered 500 (a bug, by the HTTP contract) to the workload.
 Events.
@@ -107,6 +109,8 @@ class Notification:
     charge_id: str | None
     recipient: str
     status: str
+    interrupted_attempts: int = 0
+    """Attempts that stopped before their outcome was recorded (the email may have gone out)."""
 
 
 @dataclass(frozen=True)
@@ -318,19 +322,26 @@ def one_admin_email_per_paid_link(s: Snapshot) -> Verdict:
 
 
 def smtp_duplicates_explained(s: Snapshot) -> Verdict:
+    interrupted = {n.notification_id: n.interrupted_attempts for n in s.notifications}
     copies = Counter(e.message_id for e in s.emails)
+    notification_of = {e.message_id: e.notification_id for e in s.emails}
     repeated = {m: n - 1 for m, n in copies.items() if n > 1}
+    unexplained = {
+        m: extra - min(extra, interrupted.get(notification_of[m] or "", 0))
+        for m, extra in repeated.items()
+    }
     extra = sum(repeated.values())
-    if extra <= s.smtp_drops_after_data:
-        return Verdict(
-            "smtp_duplicates_explained",
-            True,
-            note=f"{extra} redelivered, {s.smtp_drops_after_data} dropped after DATA",
-        )
+    left = sum(unexplained.values())
+    note = (
+        f"{extra} redelivered: {extra - left} after an interrupted attempt,"
+        f" {s.smtp_drops_after_data} dropped after DATA"
+    )
+    if left <= s.smtp_drops_after_data:
+        return Verdict("smtp_duplicates_explained", True, note=note)
     return verdict(
         "smtp_duplicates_explained",
-        [f"{m}: {n + 1} copies" for m, n in repeated.items()],
-        note=f"{extra} redelivered, only {s.smtp_drops_after_data} dropped after DATA",
+        [f"{m}: {n + 1} copies" for m, n in repeated.items() if unexplained[m]],
+        note=note,
     )
 
 

@@ -113,11 +113,13 @@ async def _notifications(stack: Stack, s: Snapshot) -> None:
             str(r["charge_id"]) if r["charge_id"] is not None else None,
             r["recipient"],
             r["status"],
+            r["interrupted_attempts"],
         )
         for r in await _rows(
             stack,
             "notification",
-            "SELECT id, kind, dedupe_key, charge_id, recipient, status FROM notifications",
+            "SELECT id, kind, dedupe_key, charge_id, recipient, status, interrupted_attempts"
+            " FROM notifications",
         )
     ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -219,6 +220,28 @@ def test_a_redelivery_after_a_dropped_reply_is_explained() -> None:
 
     assert inv.smtp_duplicates_explained(snapshot).held
     assert inv.one_admin_email_per_paid_link(snapshot).held  # one Message-ID, one email
+
+
+def test_a_redelivery_after_an_interrupted_attempt_is_explained() -> None:
+    snapshot = healthy()
+    redeliver_without_a_drop(snapshot)
+    snapshot.notifications = [
+        replace(n, interrupted_attempts=1) if n.notification_id == "n-a1" else n
+        for n in snapshot.notifications
+    ]
+
+    assert inv.smtp_duplicates_explained(snapshot).held
+
+
+def test_an_interrupted_attempt_explains_only_its_own_email() -> None:
+    snapshot = healthy()
+    redeliver_without_a_drop(snapshot)
+    snapshot.notifications = [
+        replace(n, interrupted_attempts=1) if n.notification_id == "n-a2" else n
+        for n in snapshot.notifications
+    ]
+
+    assert not inv.smtp_duplicates_explained(snapshot).held
 
 
 def test_offenders_are_capped_but_counted() -> None:

@@ -67,7 +67,8 @@ async def add_notifications(conn: Connection, notifications: list[NewNotificatio
 
 async def claim_due(conn: Connection, *, limit: int, lease_seconds: float) -> list[Delivery]:
     """Claim up to `limit` emails due now (pending ones, and sending ones whose lease ended):
-    each becomes `sending` with its attempt counted, leased for `lease_seconds`."""
+    each becomes `sending` with its attempt counted, leased for `lease_seconds`. Taking over
+    an ended lease counts the earlier attempt as interrupted (it may have gone out)."""
     rows = await conn.fetch(
         """WITH due AS (
                SELECT id FROM notifications
@@ -78,6 +79,7 @@ async def claim_due(conn: Connection, *, limit: int, lease_seconds: float) -> li
                FOR UPDATE SKIP LOCKED)
            UPDATE notifications n
            SET status = 'sending', attempts = n.attempts + 1,
+               interrupted_attempts = n.interrupted_attempts + (n.status = 'sending')::int,
                lease_until = now() + make_interval(secs => $2)
            FROM due WHERE n.id = due.id
            RETURNING n.*""",

@@ -102,6 +102,7 @@ async def test_a_temporary_failure_is_retried_later_and_other_emails_flow(pool: 
     await pool.execute("UPDATE notifications SET next_attempt_at = now()")
     assert await sender(pool, mailer).deliver_due() == 1
     assert sorted(mailer.sent) == [("a@x.com", 1), ("b@x.com", 1), ("slow@x.com", 2)]
+    assert await pool.fetchval("SELECT sum(interrupted_attempts) FROM notifications") == 0
 
 
 async def test_a_permanent_failure_is_recorded_and_announced(pool: Pool) -> None:
@@ -158,6 +159,8 @@ async def test_an_email_left_sending_by_a_dead_sender_is_sent_after_its_lease(po
     assert (await statuses(pool))["a@x.com"][:2] == ("sent", 2)
     async with pool.acquire() as conn:  # the dead sender's attempt cannot record anything now
         assert not await repo.mark_sent(conn, claimed, "250 late")
+    interrupted = "SELECT interrupted_attempts FROM notifications WHERE recipient = 'a@x.com'"
+    assert await pool.fetchval(interrupted) == 1  # it may have gone out: counted
 
 
 @dataclass
