@@ -27,7 +27,7 @@ from typing import Any
 
 from bookpay_devstack.placeholders import placeholder_settings
 from bookpay_devstack.system import ServiceSpec, SystemConfig
-from bookpay_shared.http import ApiError
+from bookpay_shared.http import ApiError, ErrorAnswer
 from bookpay_shared.runtime import ServiceRuntime
 from bookpay_shared.settings import ServiceSettings
 from fastapi import FastAPI
@@ -191,7 +191,12 @@ def _first_line(doc: str | None) -> str:
 
 
 def _errors_of(modules: Sequence[ModuleType]) -> list[str]:
+    """The errors a service's routes raise, and those its use cases raise as its
+    `ERROR_ANSWERS` answers them."""
     found = {e for m in modules for e in raised_errors(inspect.getsource(m), vars(m))}
+    for module in modules:
+        answers: Mapping[type[Exception], ErrorAnswer] = getattr(module, "ERROR_ANSWERS", {})
+        found |= {f"{a.status_code} {a.code}" for a in answers.values()}
     return sorted(found, key=lambda e: (int(e.split()[0]), e))
 
 
