@@ -6,6 +6,7 @@ import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -164,6 +165,17 @@ async def test_a_declined_card_then_a_good_one_pays_once(
     pay = page.get_by_role("button", name=PAY_BUTTON)
     await expect(pay).to_be_enabled()
     assert (await links.link(account, link.link_id))["state"] == "active"
+
+    async def declined_try_counted() -> dict[str, Any] | None:
+        response = await bookpay.charge.get(f"/v1/accounts/{account}/charges/{link.charge_id}")
+        charge: dict[str, Any] = response.json()
+        return charge if charge["attempts"] == 1 else None
+
+    charge = await eventually(declined_try_counted, timeout=30)
+    assert charge["status"] == "awaiting_customer"
+    [declined] = [h["detail"] for h in charge["history"] if "attempt" in h["detail"]]
+    assert (declined["attempt"], declined["reason"]) == (1, "card_declined")
+
     await type_card(page, VISA)
     await pay.click()
 
