@@ -267,6 +267,11 @@ offline) and `/openapi.json`.
   `Content-Length` before reading any of it, or while a chunked body streams in
   (`<PREFIX>_MAX_BODY_BYTES`, 64 KiB by default; the Stripe webhook's own limit
   `CHARGE_WEBHOOK_MAX_BODY_BYTES`, 256 KiB).
+- Every app refuses a URL (path and query) over 8 KiB with `414 URI Too Long`
+  (`uri_too_long`), and headers over 32 KiB in all with `431 Request Header Fields Too Large`
+  (`headers_too_large`), as soon as the limit is passed; it then reads and drops the rest of
+  the request for a moment, so that the client gets the answer rather than a reset connection
+  (`bookpay_shared.http_limits`, the server's HTTP protocol).
 - Rate limits answer 429 `rate_limited` with `Retry-After`: the payment pages per client
   address, new-card attempts and link resends per account and per client address. The client
   address is the connection's peer, or, behind a proxy listed in `<PREFIX>_TRUSTED_PROXIES`,
