@@ -71,6 +71,10 @@ BackgroundTask = Callable[[], Awaitable[None]]
 S = TypeVar("S", bound=ServiceSettings)
 
 
+IDLE_CONNECTION_SECONDS = 30
+"""How long an idle keep-alive connection is kept open by a service."""
+
+
 @dataclass
 class ServiceRuntime:
     name: str
@@ -281,6 +285,10 @@ class ServiceRuntime:
                     proxy_headers=False,
                     # httptools, with limits on the URL (414) and headers (431).
                     http=BoundedHttpToolsProtocol,
+                    # An idle connection is kept longer than clients keep theirs (httpx 5 s;
+                    # set a load balancer's idle timeout below this): a server closing first
+                    # races a client sending on the same connection, which sees a disconnect.
+                    timeout_keep_alive=IDLE_CONNECTION_SECONDS,
                     timeout_graceful_shutdown=10,
                 )
             )
