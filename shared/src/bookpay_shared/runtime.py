@@ -131,6 +131,18 @@ class ServiceRuntime:
         """A coroutine that runs for the service's lifetime (a sweep, a projection...)."""
         self._tasks.append(task)
 
+    def add_periodic_task(
+        self, name: str, step: Callable[[], Awaitable[object]], *, every_seconds: float
+    ) -> None:
+        """`step` run again `every_seconds` after each run ends, for the service's lifetime
+        (a sweep). A run that fails is logged, and the next one comes on time."""
+
+        async def periodic() -> None:
+            await run_periodically(name, step, every_seconds)
+
+        periodic.__name__ = name
+        self.add_background_task(periodic)
+
     def add_publish_listener(self, listener: PublishListener) -> None:
         """A function told of every batch of outbox events once it is published (to count
         what the events say happened; it must be quick and must not block)."""
@@ -392,6 +404,20 @@ async def _until_up(what: str, step: Callable[[], Awaitable[object]]) -> None:
             log.warning("%s is not ready (%r); trying again in %.0f s", what, exc, delay)
         await asyncio.sleep(delay)
         delay = min(15.0, delay * 2)
+
+
+async def run_periodically(
+    name: str, step: Callable[[], Awaitable[object]], every_seconds: float
+) -> None:
+    """Run `step` forever, `every_seconds` apart; a failed run is logged, not fatal."""
+    while True:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; next run in %.0f s", name, every_seconds)
+        await asyncio.sleep(every_seconds)
 
 
 async def _supervised(task: BackgroundTask) -> None:

@@ -38,13 +38,12 @@ def create_app(
     )
     consumers.register(runtime, deps)
     runtime.add_publish_listener(charge_outcomes(runtime.metrics))
-    runtime.add_background_task(
-        reconcile.sweeper(
-            deps,
-            lambda: PostgresUnitOfWork(runtime.db),
-            every_seconds=settings.reconcile_every_seconds,
-            idle_seconds=settings.reconcile_idle_seconds,
-        )
+    runtime.add_periodic_task(
+        "reconcile_charges",
+        lambda: reconcile.sweep_once(
+            deps, PostgresUnitOfWork(runtime.db), idle_seconds=settings.reconcile_idle_seconds
+        ),
+        every_seconds=settings.reconcile_every_seconds,
     )
     app = runtime.http_app(title="bookpay charge-service", version="1")
     app.state.runtime = runtime

@@ -13,9 +13,7 @@ was listed is left alone, and `run_attempt` drops an outcome that is not the cur
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from charge_service import charging, link_payments
 from charge_service.deps import Deps
@@ -53,20 +51,3 @@ async def _reconcile(deps: Deps, uow: UnitOfWork, listed: Charge) -> None:
         await link_payments.complete(
             deps, uow, charge.charge_id, charge.stripe_payment_intent_id, source="reconciliation"
         )
-
-
-def sweeper(
-    deps: Deps,
-    unit_of_work: Callable[[], UnitOfWork],
-    *,
-    every_seconds: float,
-    idle_seconds: float,
-) -> Callable[[], Awaitable[None]]:
-    """The periodic task: one sweep every `every_seconds`, each in a unit of work of its own."""
-
-    async def reconcile_charges() -> None:
-        while True:
-            await sweep_once(deps, unit_of_work(), idle_seconds=idle_seconds)
-            await asyncio.sleep(every_seconds)
-
-    return reconcile_charges

@@ -31,10 +31,11 @@ def create_app(
     )
     consumers.register(runtime, deps)
 
-    async def sweep_payment_links() -> None:
-        await payments.sweep_forever(deps, settings.sweep_interval_seconds)
-
-    runtime.add_background_task(sweep_payment_links)
+    runtime.add_periodic_task(
+        "sweep_payment_links",
+        lambda: payments.sweep_once(deps, recheck_after_seconds=settings.sweep_interval_seconds),
+        every_seconds=settings.sweep_interval_seconds,
+    )
     app = runtime.http_app(title="bookpay link-service", version="1")
     app.state.runtime = runtime
     app.state.deps = deps

@@ -418,14 +418,3 @@ async def _expire_due(deps: Deps, conn: Connection) -> None:
             link = await repo.get_link(tx_conn, link_id, for_update=True)
             if link is not None and link.state is LinkState.ACTIVE and link.expires_at <= now:
                 await handlers.close(tx_conn, link, LinkState.EXPIRED, "expired", now, None)
-
-
-async def sweep_forever(deps: Deps, interval_seconds: float) -> None:
-    while True:
-        try:
-            await sweep_once(deps, recheck_after_seconds=interval_seconds)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("payment link sweep failed; trying again later")
-        await asyncio.sleep(interval_seconds)

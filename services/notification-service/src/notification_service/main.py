@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from importlib import resources
 
 from bookpay_shared.http import install_error_handlers
-from bookpay_shared.runtime import BackgroundTask, ServiceRuntime, run_service
+from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from notification_service import admin_emails, consumers, handlers, routes
@@ -36,7 +35,11 @@ def create_app(
     consumers.register(runtime, deps)
     sender = _sender(settings, runtime, mailer or SmtpMailer(smtp_config(settings)))
     runtime.add_background_task(sender.run)
-    runtime.add_background_task(_sweeper(deps, settings))
+    runtime.add_periodic_task(
+        "flush_waiting_link_payments",
+        lambda: admin_emails.flush_waiting_link_payments(deps),
+        every_seconds=max(1.0, min(30.0, settings.admin_email_settle_seconds / 4)),
+    )
     app = runtime.http_app(title="bookpay notification-service", version="1")
     app.state.runtime = runtime
     app.state.preview_link_url = settings.preview_link_url
@@ -70,17 +73,6 @@ def _sender(settings: NotificationSettings, runtime: ServiceRuntime, mailer: Mai
         faults=runtime.faults,
         metrics=runtime.metrics,
     )
-
-
-def _sweeper(deps: handlers.Deps, settings: NotificationSettings) -> BackgroundTask:
-    interval = max(1.0, min(30.0, settings.admin_email_settle_seconds / 4))
-
-    async def flush_waiting_link_payments() -> None:
-        while True:
-            await admin_emails.flush_waiting_link_payments(deps)
-            await asyncio.sleep(interval)
-
-    return flush_waiting_link_payments
 
 
 def run() -> None:
