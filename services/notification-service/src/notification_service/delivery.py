@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from bookpay_shared import outbox
+from bookpay_shared.backoff import Backoff
 from bookpay_shared.consuming import TRANSIENT_ERRORS
 from bookpay_shared.db import Pool
 from bookpay_shared.events import NotificationFailed
@@ -116,12 +117,13 @@ class Sender:
         recorded is not sent twice. Past the lease it is sent again (with the same
         Message-ID), as after a crash."""
         deadline = started + self.lease_seconds * RECORDING_SHARE_OF_LEASE
-        delay = 0.2
+        delays = Backoff(base=0.2, cap=5.0).delays()
         while True:
             try:
                 await self._record(delivery, step)
                 return
             except TRANSIENT_ERRORS as error:
+                delay = next(delays)
                 if time.monotonic() + delay > deadline:
                     log.error(
                         "recording %s of %s failed (%s); its lease will expire",
@@ -138,7 +140,6 @@ class Sender:
                     delay,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
             except Exception:
                 log.exception("recording %s of %s failed; its lease will expire", step, delivery.id)
                 return
