@@ -39,8 +39,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every release, four
     statements per transaction for state this code never leaves behind: no session settings,
     no cursors outside a transaction, only transaction-level advisory locks in the services
-    (the migrations' session lock is released by its owner), and the outbox relay's LISTEN is
-    removed by the relay itself."""
+    (the migrations' session lock is released by its owner), and a LISTEN is removed by
+    the `Wakeup` that made it (`wakeup.py`)."""
 
 
 async def open_pool(pool: Pool, dsn: str, *, wait_seconds: float | None = 30.0) -> None:

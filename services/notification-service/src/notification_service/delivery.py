@@ -20,7 +20,6 @@ failed, by kind of email; an outcome not recorded (the lease was taken over) is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from bookpay_shared.events import NotificationFailed
 from bookpay_shared.faults import NO_FAULTS, FaultPoints
 from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import continued
+from bookpay_shared.wakeup import Wakeup
 
 from notification_service import repository as repo
 from notification_service.domain import (
@@ -68,23 +68,11 @@ class Sender:
     poll_seconds: float = 1.0
     faults: FaultPoints = NO_FAULTS
     metrics: Metrics | None = None
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def run(self) -> None:
         """Deliver forever: whenever emails are written (LISTEN/NOTIFY) and every poll."""
-        async with self.pool.acquire() as listener:
-            await listener.add_listener("notifications", self._on_notify)
-            try:
-                while True:
-                    await self._deliver_until_idle()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
-                    self._wakeup.clear()
-            finally:
-                await listener.remove_listener("notifications", self._on_notify)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wakeup.set()
+        wakeup = Wakeup(self.pool, "notifications", poll_seconds=self.poll_seconds)
+        await wakeup.run(self._deliver_until_idle)
 
     async def _deliver_until_idle(self) -> None:
         while await self.deliver_due() == self.batch_size:
