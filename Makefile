@@ -11,13 +11,14 @@ export UV_CACHE_DIR := $(CURDIR)/.cache/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen
 
-.PHONY: help install run infra test test-unit test-e2e lint format docs bench chaos clean
+.PHONY: help install run infra test test-unit test-e2e lint format docs screenshots bench chaos clean
 
 help:
 	@echo "make run    start Kafka, PostgreSQL, the Stripe stand-in, an SMTP sink and the four services"
 	@echo "make test   lint, type-check and run every test (unit, integration, end-to-end)"
 	@echo "make lint   ruff, mypy --strict and the import rules"
 	@echo "make docs   regenerate docs/ from the event models and the HTTP APIs"
+	@echo "make screenshots  the pages and emails people see, in docs/screenshots/ (Chromium)"
 	@echo "make bench  throughput and latency on this machine, as JSON (make bench ARGS=--quick)"
 	@echo "make chaos  charges under random faults, then every invariant checked (ARGS=\"--seed 7 --charges 1000\")"
 
@@ -64,6 +65,9 @@ docs: install
 	$(RUN) python -m bookpay_docs.contract_docs --write docs/
 	$(RUN) python -m bookpay_docs.http_api --write docs/
 	$(RUN) python -m bookpay_devstack.compose --write
+
+screenshots: install
+	$(RUN) pytest -q -p no:cacheprovider tests/e2e/screenshots.py
 
 bench: install  ## make bench ARGS="--quick | --charges N | --only anchors,page"
 	@bash devstack/install-system-deps.sh --bench

@@ -6,7 +6,13 @@ import socket
 
 import asyncpg
 import httpx
-from bookpay_shared.http import ApiError, RateLimited, install_error_handlers
+from bookpay_shared.http import (
+    NOT_FOUND,
+    ApiError,
+    ErrorAnswer,
+    RateLimited,
+    install_error_handlers,
+)
 from fastapi import FastAPI
 
 
@@ -93,3 +99,62 @@ async def test_a_bug_is_still_a_500() -> None:
 
     assert answer.status_code == 500
     assert answer.json() == {"error": {"code": "internal_error", "message": "internal error"}}
+
+
+class UnknownThing(LookupError):
+    """A use case's error, which knows nothing of HTTP."""
+
+
+class UnknownWidget(UnknownThing):
+    pass
+
+
+class StripeAway(Exception):
+    pass
+
+
+def answering_app() -> FastAPI:
+    api = FastAPI()
+    install_error_handlers(
+        api,
+        {
+            UnknownThing: NOT_FOUND,
+            UnknownWidget: ErrorAnswer(422, "unknown_widget", "cannot use it: "),
+            StripeAway: ErrorAnswer(503, "stripe_unavailable", retry_after=2),
+        },
+    )
+
+    @api.get("/raise/{what}")
+    async def raising(what: str) -> None:
+        errors = {"thing": UnknownThing, "widget": UnknownWidget, "stripe": StripeAway}
+        raise errors[what](f"no {what} 7")
+
+    return api
+
+
+async def answer(path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=answering_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get(path)
+
+
+async def test_a_use_case_error_is_answered_as_listed() -> None:
+    found = await answer("/raise/thing")
+    assert (found.status_code, found.json()) == (
+        404,
+        {"error": {"code": "not_found", "message": "no thing 7"}},
+    )
+
+
+async def test_the_most_specific_listed_class_wins_and_prefixes_its_message() -> None:
+    found = await answer("/raise/widget")
+    assert (found.status_code, found.json()["error"]) == (
+        422,
+        {"code": "unknown_widget", "message": "cannot use it: no widget 7"},
+    )
+
+
+async def test_an_answer_may_ask_the_client_to_retry_later() -> None:
+    found = await answer("/raise/stripe")
+    assert (found.status_code, found.headers["retry-after"]) == (503, "2")
+    assert found.json()["error"]["code"] == "stripe_unavailable"

@@ -5,12 +5,15 @@ localstripe, with the test Stripe.js stand-in in place of js.stripe.com."""
 import asyncio
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from bookpay_devstack.events import EventLog, about
 from bookpay_shared import topics
 from bookpay_shared.events import ChargeMethod
+from bookpay_shared.local_time import format_local
 from playwright.async_api import BrowserContext, Page, Route, expect
 
 from .links import DECLINED, LinkCharge, Links, intents_of, settle
@@ -46,6 +49,24 @@ async def expect_success(page: Page) -> None:
     heading = page.get_by_role("heading", name="Payment received")
     await expect(heading).to_be_visible(timeout=20_000)
     assert page.url.endswith("/success")
+
+
+async def expect_receipt(page: Page, link: LinkCharge, payment_intent_id: str) -> None:
+    """The page after paying is a receipt: amount, when (in the account's zone, UTC here), the
+    card, our charge id and Stripe's PaymentIntent; printing it leaves the button out."""
+    await expect(page.locator("#amount-paid")).to_have_text(f"${link.amount / 100:.2f}")
+    paid_at = page.locator("#receipt-paid-at time")
+    instant = datetime.fromisoformat(await paid_at.get_attribute("datetime") or "")
+    assert abs(datetime.now(UTC) - instant) < timedelta(minutes=5)
+    await expect(paid_at).to_have_text(format_local(instant, "UTC"))
+    await expect(page.locator("#receipt-card")).to_have_text("Visa ending in 4242")
+    await expect(page.locator("#receipt-reference")).to_have_text(link.charge_id)
+    await expect(page.locator("#receipt-payment-intent")).to_have_text(payment_intent_id)
+    button = page.get_by_role("button", name="Print or save this receipt")
+    await expect(button).to_be_visible()
+    await page.emulate_media(media="print")
+    await expect(button).to_be_hidden()
+    await page.emulate_media(media="screen")
 
 
 async def paid_once(bookpay: Bookpay, event_log: EventLog, link: LinkCharge) -> dict[str, str]:
@@ -92,6 +113,7 @@ async def test_a_customer_pays_a_link_and_saves_the_card(
     await expect_success(page)
     await expect(page.locator("#total-amount")).to_have_text("$125.00")
     intent = await paid_once(bookpay, event_log, link)
+    await expect_receipt(page, link, intent["id"])
     assert intent["metadata"]["save_card"] == "true"
     assert intent["metadata"]["link_id"] == link.link_id
     [link_paid] = event_log.matching(topics.PAYMENT_LINK_PAID, about("link_id", link.link_id))
@@ -122,6 +144,7 @@ async def test_a_customer_pays_a_link_and_saves_the_card(
     await expect(again.locator("#payment-form")).to_have_count(0)
     await expect(again.locator("#total-amount")).to_have_text("$125.00")
     await expect(again.locator(".customer-name")).to_have_count(0)  # a receipt, no more
+    await expect_receipt(again, link, intent["id"])
 
 
 async def test_a_declined_card_then_a_good_one_pays_once(
@@ -142,6 +165,17 @@ async def test_a_declined_card_then_a_good_one_pays_once(
     pay = page.get_by_role("button", name=PAY_BUTTON)
     await expect(pay).to_be_enabled()
     assert (await links.link(account, link.link_id))["state"] == "active"
+
+    async def declined_try_counted() -> dict[str, Any] | None:
+        response = await bookpay.charge.get(f"/v1/accounts/{account}/charges/{link.charge_id}")
+        charge: dict[str, Any] = response.json()
+        return charge if charge["attempts"] == 1 else None
+
+    charge = await eventually(declined_try_counted, timeout=30)
+    assert charge["status"] == "awaiting_customer"
+    [declined] = [h["detail"] for h in charge["history"] if "attempt" in h["detail"]]
+    assert (declined["attempt"], declined["reason"]) == (1, "card_declined")
+
     await type_card(page, VISA)
     await pay.click()
 

@@ -5,6 +5,7 @@ takes a bounded number of card attempts; the staff docs load nothing from elsewh
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 from typing import Any
@@ -155,3 +156,39 @@ async def test_a_charge_takes_a_bounded_number_of_card_attempts(bookpay: Bookpay
     assert "5 card attempts" in refused["message"] and "payment link" in refused["message"]
     charge = await bookpay.charge_status(customer, charge_id)
     assert (charge["status"], charge["attempts"]) == ("failed", 5)
+
+
+def every_app(system: Services) -> list[tuple[str, int]]:
+    """Every HTTP app of every service, by port: the staff APIs and the public apps."""
+    return [(f"{s} staff API", system.port(s)) for s in STAFF] + [
+        (f"{s} public app", system.config.public_port(s)) for s in PUBLIC
+    ]
+
+
+async def whole_exchange(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """Send the whole request on a connection of our own (as a client that does not read
+    while it writes), then read the whole answer: its head and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+async def test_a_huge_url_or_huge_headers_get_an_answer_not_a_reset(system: Services) -> None:
+    for name, port in every_app(system):
+        url = "/healthz?q=" + "a" * 1024 * 1024
+        head, body = await whole_exchange(port, f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert head.startswith(b"HTTP/1.1 414 URI Too Long\r\n"), (name, head[:40])
+        assert json.loads(body)["error"]["code"] == "uri_too_long"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as client:
+            response = await client.get("/healthz", headers={"X-Padding": "b" * 40_000})
+            assert response.status_code == 431, (name, response.status_code)
+            assert response.json()["error"]["code"] == "headers_too_large"
+            # Within the limits, the same app answers as usual.
+            response = await client.get("/healthz?q=" + "a" * 7_000)
+            assert response.status_code == 200, (name, response.status_code)

@@ -1,15 +1,19 @@
 """HTTP conventions: errors are JSON `{"error": {"code", "message"}}` with a 4xx for bad input.
 
-Routes raise `ApiError` (or its subclasses); `install_error_handlers` maps it, FastAPI's
-validation errors, a dependency that cannot be reached (503 `unavailable` with Retry-After: the
-database restarting or refusing connections is not a bug, the client tries again) and anything
-unexpected (a bug: 500, logged) to that shape.
+Use cases raise their own errors (an unknown customer, a charge that cannot be retried) and
+know nothing of HTTP; each service lists once how each is answered (`ErrorAnswer`), and
+`install_error_handlers` installs that list with the common answers: `ApiError` raised by a
+route, FastAPI's validation errors, a dependency that cannot be reached (503 `unavailable` with
+Retry-After: the database restarting or refusing connections is not a bug, the client tries
+again) and anything unexpected (a bug: 500, logged).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -147,22 +151,44 @@ async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_not_found(app: FastAPI, *errors: type[Exception]) -> None:
-    """Answer 404 `not_found`, with the error's text, for a use case's "no such thing" errors."""
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """How one of a use case's errors is answered: its status, its stable code, and the error's
+    text as the message (after `prefix`)."""
 
-    async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(error_body(NotFound.code, str(exc)), status_code=NotFound.status_code)
+    status_code: int
+    code: str
+    prefix: str = ""
+    retry_after: int | None = None
+    """Seconds, for a Retry-After header (a dependency that is briefly away)."""
 
-    for error in errors:
-        app.add_exception_handler(error, on_not_found)
+
+NOT_FOUND = ErrorAnswer(404, NotFound.code)
+
+ErrorAnswers = Mapping[type[Exception], ErrorAnswer]
+"""A service's use-case errors and their answers. The most specific class listed wins."""
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def _answering(answer: ErrorAnswer) -> Any:
+    async def on_error(_: Request, exc: Exception) -> JSONResponse:
+        headers = {} if answer.retry_after is None else {"Retry-After": str(answer.retry_after)}
+        return JSONResponse(
+            error_body(answer.code, f"{answer.prefix}{exc}"),
+            status_code=answer.status_code,
+            headers=headers,
+        )
+
+    return on_error
+
+
+def install_error_handlers(app: FastAPI, answers: ErrorAnswers | None = None) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     for unavailable in DEPENDENCY_UNAVAILABLE:
         app.add_exception_handler(unavailable, _on_unavailable)
+    for error, answer in (answers or {}).items():
+        app.add_exception_handler(error, _answering(answer))
     app.add_exception_handler(Exception, _on_unexpected)
     document_errors(app)
 

@@ -17,7 +17,8 @@ HTTP is served by one or more apps, each on its own port and each with its own u
 in the same process: the staff app (`http_app`: the `/v1/accounts/...` API and its `/docs`)
 and, for a service that has one, public apps (`public_app`: what customers' browsers or Stripe
 reach, with no staff route and no `/docs` or `/openapi.json`). Every app has `/healthz`, a
-request body limit (`guards.BodyLimit`), a server span and an access log line per request
+request body limit (`guards.BodyLimit`), limits on the URL and headers (414 and 431, answered
+by the server's HTTP protocol, `http_limits`), a server span and an access log line per request
 (`access.AccessLog`; uvicorn's own access log is off), and counts its requests
 (`metrics.HttpMetrics`).
 
@@ -56,6 +57,7 @@ from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
 from bookpay_shared.guards import BodyLimit, UntilStarted
+from bookpay_shared.http_limits import BoundedHttpToolsProtocol
 from bookpay_shared.kafka import Producer
 from bookpay_shared.logs import configure
 from bookpay_shared.metrics import CONTENT_TYPE_LATEST, HttpMetrics, Metrics
@@ -278,7 +280,8 @@ class ServiceRuntime:
                     access_log=False,
                     # X-Forwarded-For is read by guards.client_address, from trusted proxies only.
                     proxy_headers=False,
-                    http="httptools",
+                    # httptools, with limits on the URL (414) and headers (431).
+                    http=BoundedHttpToolsProtocol,
                     timeout_graceful_shutdown=10,
                 )
             )

@@ -27,7 +27,7 @@ from typing import Any
 
 from bookpay_devstack.placeholders import placeholder_settings
 from bookpay_devstack.system import ServiceSpec, SystemConfig
-from bookpay_shared.http import ApiError
+from bookpay_shared.http import ApiError, ErrorAnswer
 from bookpay_shared.runtime import ServiceRuntime
 from bookpay_shared.settings import ServiceSettings
 from fastapi import FastAPI
@@ -191,7 +191,12 @@ def _first_line(doc: str | None) -> str:
 
 
 def _errors_of(modules: Sequence[ModuleType]) -> list[str]:
+    """The errors a service's routes raise, and those its use cases raise as its
+    `ERROR_ANSWERS` answers them."""
     found = {e for m in modules for e in raised_errors(inspect.getsource(m), vars(m))}
+    for module in modules:
+        answers: Mapping[type[Exception], ErrorAnswer] = getattr(module, "ERROR_ANSWERS", {})
+        found |= {f"{a.status_code} {a.code}" for a in answers.values()}
     return sorted(found, key=lambda e: (int(e.split()[0]), e))
 
 
@@ -262,6 +267,11 @@ offline) and `/openapi.json`.
   `Content-Length` before reading any of it, or while a chunked body streams in
   (`<PREFIX>_MAX_BODY_BYTES`, 64 KiB by default; the Stripe webhook's own limit
   `CHARGE_WEBHOOK_MAX_BODY_BYTES`, 256 KiB).
+- Every app refuses a URL (path and query) over 8 KiB with `414 URI Too Long`
+  (`uri_too_long`), and headers over 32 KiB in all with `431 Request Header Fields Too Large`
+  (`headers_too_large`), as soon as the limit is passed; it then reads and drops the rest of
+  the request for a moment, so that the client gets the answer rather than a reset connection
+  (`bookpay_shared.http_limits`, the server's HTTP protocol).
 - Rate limits answer 429 `rate_limited` with `Retry-After`: the payment pages per client
   address, new-card attempts and link resends per account and per client address. The client
   address is the connection's peer, or, behind a proxy listed in `<PREFIX>_TRUSTED_PROXIES`,

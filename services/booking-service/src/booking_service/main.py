@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from importlib import resources
 
-from bookpay_shared.http import install_error_handlers, install_not_found
+from bookpay_shared.http import install_error_handlers
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from booking_service import consumers, handlers, key_routes, keys, routes
+from booking_service import consumers, key_routes, keys, routes
 from booking_service.settings import BookingSettings
 
 SERVICE = "booking-service"
@@ -20,8 +20,7 @@ def create_app(settings: BookingSettings) -> tuple[ServiceRuntime, FastAPI]:
     consumers.register(runtime)
     app = runtime.http_app(title="bookpay booking-service", version="1")
     app.state.runtime = runtime
-    install_error_handlers(app)
-    install_not_found(app, handlers.UnknownEntity, keys.UnknownKey)
+    install_error_handlers(app, routes.ERROR_ANSWERS)
     app.include_router(routes.router)
     app.include_router(key_routes.router)
     return runtime, app

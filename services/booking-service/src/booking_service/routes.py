@@ -8,18 +8,24 @@ from datetime import datetime
 from bookpay_shared.auth import Scope, authorized
 from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingStatus
-from bookpay_shared.http import NotFound
+from bookpay_shared.http import NOT_FOUND, ErrorAnswers, NotFound
 from bookpay_shared.money import Currency, PositiveAmount
 from bookpay_shared.text import Instant, Line
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, EmailStr, Field
 
-from booking_service import handlers
+from booking_service import handlers, keys
 from booking_service import repository as repo
 from booking_service.accounts_api import AccountIn, AccountOut, AccountPatch, Strict, admins_of
 from booking_service.domain import Booking, BookingPayment, Customer
 
 router = APIRouter(prefix="/v1")
+
+ERROR_ANSWERS: ErrorAnswers = {
+    handlers.UnknownEntity: NOT_FOUND,
+    keys.UnknownKey: NOT_FOUND,
+}
+"""How the use cases' errors are answered (installed on the app by main)."""
 Reads = authorized(Scope.READ)
 WritesBookings = authorized(Scope.BOOKINGS_WRITE)
 

@@ -55,7 +55,7 @@ def create_app(
     app.state.attempt_limiter = RateLimiter(
         settings.attempt_rate_limit_per_second, settings.attempt_rate_limit_burst
     )
-    install_error_handlers(app)
+    install_error_handlers(app, routes.ERROR_ANSWERS)
     app.include_router(routes.router)
     app.include_router(charge_lists.router)
     app.include_router(pages.router)
@@ -67,7 +67,7 @@ def create_app(
     )
     webhooks.state.deps = deps
     webhooks.state.pool = runtime.db
-    install_error_handlers(webhooks)
+    install_error_handlers(webhooks, routes.ERROR_ANSWERS)
     webhooks.include_router(routes.webhook_router)
     return runtime, app
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from bookpay_shared.auth import Identity, Scope, authorized
@@ -14,7 +13,7 @@ from bookpay_shared.consuming import TransientError
 from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingIds, ChargeMethod, check_method_fields
 from bookpay_shared.guards import client_address
-from bookpay_shared.http import ApiError, Conflict, NotFound, RateLimited, Unprocessable
+from bookpay_shared.http import NOT_FOUND, ErrorAnswer, ErrorAnswers, NotFound, RateLimited
 from bookpay_shared.money import Currency, PositiveAmount
 from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.text import Count, Flag, Paragraphs
@@ -136,42 +135,28 @@ class ChargeAccepted(BaseModel):
     status: str
 
 
-@asynccontextmanager
-async def _errors() -> AsyncIterator[None]:
-    """Our use-case errors as HTTP errors."""
-    try:
-        yield
-    except (cards.UnknownCustomer, cards.UnknownCard, charging.UnknownCharge) as exc:
-        raise NotFound(str(exc)) from exc
-    except cards.NotConnected as exc:
-        raise Conflict(str(exc), code="stripe_not_connected") from exc
-    except cards.NotConnectedToPlatform as exc:
-        raise Unprocessable(str(exc), code="stripe_account_not_connected") from exc
-    except cards.StripeAccountInUse as exc:
-        raise Conflict(str(exc), code="stripe_account_in_use") from exc
-    except accepting.InvalidCharge as exc:
-        raise Unprocessable(str(exc), code="charge_mismatch") from exc
-    except accepting.ChargeConflict as exc:
-        raise Conflict(str(exc), code="charge_id_conflict") from exc
-    except charging.CannotRetry as exc:
-        raise Conflict(str(exc), code="charge_not_retryable") from exc
-    except charging.TooManyAttempts as exc:
-        raise ApiError(str(exc), code="too_many_attempts", status_code=429) from exc
-    except StripeRequestRejected as exc:
-        raise Unprocessable(f"Stripe refused the card: {exc}", code="stripe_rejected") from exc
-    except TransientError as exc:
-        raise ApiError(str(exc), code="stripe_unavailable", status_code=503) from exc
+ERROR_ANSWERS: ErrorAnswers = {
+    cards.UnknownCustomer: NOT_FOUND,
+    cards.UnknownCard: NOT_FOUND,
+    charging.UnknownCharge: NOT_FOUND,
+    cards.NotConnected: ErrorAnswer(409, "stripe_not_connected"),
+    cards.NotConnectedToPlatform: ErrorAnswer(422, "stripe_account_not_connected"),
+    cards.StripeAccountInUse: ErrorAnswer(409, "stripe_account_in_use"),
+    accepting.InvalidCharge: ErrorAnswer(422, "charge_mismatch"),
+    accepting.ChargeConflict: ErrorAnswer(409, "charge_id_conflict"),
+    charging.CannotRetry: ErrorAnswer(409, "charge_not_retryable"),
+    charging.TooManyAttempts: ErrorAnswer(429, "too_many_attempts"),
+    StripeRequestRejected: ErrorAnswer(422, "stripe_rejected", "Stripe refused the card: "),
+    TransientError: ErrorAnswer(503, "stripe_unavailable", retry_after=1),
+    webhooks.InvalidWebhook: ErrorAnswer(400, "invalid_webhook"),
+}
+"""How the use cases' errors are answered (installed on both apps by main)."""
 
 
 PROJECTION_WAIT = 2.0
 """Seconds a call naming a customer or booking this service does not know yet is tried again
 before it is answered: one booking-service created a moment ago is on its way here through
 Kafka (read your writes across services)."""
-
-
-async def _call(work: Callable[[], Awaitable[T]]) -> T:
-    async with _errors():
-        return await _once_known(work)
 
 
 async def _once_known(work: Callable[[], Awaitable[T]], wait: float = PROJECTION_WAIT) -> T:
@@ -218,7 +203,7 @@ async def connect_stripe(
     """Connect the account to a Stripe account already connected to this platform (through
     Stripe Connect onboarding). Stripe is asked first; charges and links made before keep the
     Stripe account they were made on."""
-    history, stripe_account = await _call(
+    history, stripe_account = await _once_known(
         lambda: cards.connect_stripe(
             deps, uow, account_id, body.stripe_account_id, connected_by=caller.subject
         )
@@ -248,7 +233,7 @@ async def save_payment_method(
     uow: Uow,
     deps: Deps = Depends(get_deps),
 ) -> views.CardOut:
-    card = await _call(
+    card = await _once_known(
         lambda: cards.save_card(
             deps,
             uow,
@@ -265,7 +250,7 @@ async def save_payment_method(
 async def list_payment_methods(
     account_id: uuid.UUID, customer_id: uuid.UUID, uow: Uow
 ) -> dict[str, list[views.CardOut]]:
-    listed = await _call(lambda: cards.list_cards(uow, account_id, customer_id))
+    listed = await _once_known(lambda: cards.list_cards(uow, account_id, customer_id))
     return {"payment_methods": [views.CardOut.of(c) for c in listed]}
 
 
@@ -277,7 +262,7 @@ async def make_default_payment_method(
     uow: Uow,
     deps: Deps = Depends(get_deps),
 ) -> views.CardOut:
-    card = await _call(
+    card = await _once_known(
         lambda: cards.set_default_card(deps, uow, account_id, customer_id, payment_method_id)
     )
     return views.CardOut.of(card)
@@ -291,7 +276,9 @@ async def remove_payment_method(
     uow: Uow,
     deps: Deps = Depends(get_deps),
 ) -> None:
-    await _call(lambda: cards.remove_card(deps, uow, account_id, customer_id, payment_method_id))
+    await _once_known(
+        lambda: cards.remove_card(deps, uow, account_id, customer_id, payment_method_id)
+    )
 
 
 @router.post("/v1/accounts/{account_id}/charges", status_code=202)
@@ -299,7 +286,7 @@ async def create_charge(
     account_id: uuid.UUID, body: ChargeIn, caller: ChargesCaller, uow: Uow
 ) -> ChargeAccepted:
     charge = body.charge(account_id, requested_by=caller.subject)
-    recorded, _ = await _call(lambda: accepting.request_charge(uow, charge))
+    recorded, _ = await _once_known(lambda: accepting.request_charge(uow, charge))
     return ChargeAccepted(charge_id=recorded.charge_id, status=recorded.status.value)
 
 
@@ -327,7 +314,7 @@ async def try_another_card(
     """Another card for a new-card charge whose card failed: same charge, same PaymentIntent.
     A charge takes at most `CHARGE_MAX_ATTEMPTS_PER_CHARGE` attempts in all (429
     `too_many_attempts` after that)."""
-    charge = await _call(
+    charge = await _once_known(
         lambda: charging.try_another_card(
             deps,
             uow,
@@ -355,12 +342,5 @@ async def stripe_webhook(
     request: Request, uow: Uow, deps: Deps = Depends(get_deps)
 ) -> dict[str, str]:
     payload = await request.body()
-    try:
-        outcome = await webhooks.receive(
-            deps, uow, payload, request.headers.get("stripe-signature")
-        )
-    except webhooks.InvalidWebhook as exc:
-        raise ApiError(str(exc), code="invalid_webhook") from exc
-    except TransientError as exc:
-        raise ApiError(str(exc), code="stripe_unavailable", status_code=503) from exc
+    outcome = await webhooks.receive(deps, uow, payload, request.headers.get("stripe-signature"))
     return {"received": outcome}

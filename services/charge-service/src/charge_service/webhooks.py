@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import stripe
@@ -18,6 +19,7 @@ import stripe
 from charge_service import charging, link_payments
 from charge_service.deps import Deps
 from charge_service.domain import ChargeStatus
+from charge_service.stripe_types import PaymentFailure, payment_failure
 from charge_service.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -106,16 +108,46 @@ async def _handle(
         event_type == "payment_intent.payment_failed"
         and charge.status is ChargeStatus.AWAITING_CUSTOMER
     ):
-        async with uow:
-            await uow.charges.add_history(
-                charge_id,
-                charge.status,
-                f"a payment attempt on the payment page failed ({_payment_error(intent)})",
-                payment_intent_id=intent["id"],
-            )
-            await uow.commit()
-        return "recorded"
+        return await _count_page_attempt(uow, charge_id, intent)
     return "ignored"
+
+
+async def _count_page_attempt(uow: UnitOfWork, charge_id: uuid.UUID, intent: dict[str, Any]) -> str:
+    """A try on the payment page failed (a declined card...): it is one of the charge's
+    attempts, with its reason. The customer's browser confirms with Stripe directly, so Stripe's
+    webhook is the one word our servers get of it; it is handled once per Stripe event."""
+    failure = _page_failure(intent)
+    async with uow:
+        charge = await uow.charges.get(charge_id, for_update=True)
+        if charge is None or charge.status is not ChargeStatus.AWAITING_CUSTOMER:
+            return "ignored"
+        counted = replace(charge, attempts=charge.attempts + 1)
+        await uow.charges.save(counted)
+        await uow.charges.add_history(
+            charge_id,
+            charge.status,
+            f"a payment attempt on the payment page failed ({_payment_error(intent)})",
+            payment_intent_id=intent["id"],
+            attempt=counted.attempts,
+            reason=failure.reason,
+            decline_code=failure.decline_code,
+            message=failure.message,
+        )
+        await uow.commit()
+    return "recorded"
+
+
+def _page_failure(intent: dict[str, Any]) -> PaymentFailure:
+    """The failure in our vocabulary (`card_declined`, `insufficient_funds`...), from the
+    PaymentIntent's `last_payment_error`."""
+    error = intent.get("last_payment_error")
+    error = error if isinstance(error, dict) else {}
+
+    def text(key: str) -> str | None:
+        value = error.get(key)
+        return value if isinstance(value, str) and value else None
+
+    return payment_failure(text("code"), text("decline_code"), text("message"))
 
 
 def _charge_id(intent: dict[str, Any]) -> uuid.UUID | None:

@@ -18,7 +18,7 @@ from bookpay_shared.events import (
 )
 from charge_service import link_payments, webhooks
 from charge_service.domain import Charge, ChargeStatus
-from charge_service.testing import World, sign
+from charge_service.testing import STRIPE_ACCOUNT, World, sign
 
 
 async def link_charge(world: World) -> Charge:
@@ -255,6 +255,38 @@ async def test_a_failed_payment_on_the_page_is_recorded_in_the_history(world: Wo
         in notes
     )
     assert world.charge(charge.charge_id).status is ChargeStatus.AWAITING_CUSTOMER
+
+
+async def test_each_failed_try_on_the_page_is_one_attempt_with_its_reason(world: World) -> None:
+    charge = await link_charge(world)
+    intent = await world.link_payment_intent(charge, paid=False)
+    assert world.charge(charge.charge_id).attempts == 0
+
+    declined = {"code": "card_declined", "decline_code": "generic_decline", "message": "No."}
+    short = {"code": "card_declined", "decline_code": "insufficient_funds"}
+    failed = "payment_intent.payment_failed"
+    await world.webhook(intent, failed, event_id="evt_1", last_payment_error=declined)
+    assert await world.webhook(intent, failed, event_id="evt_1") == "duplicate"  # Stripe's retry
+    await world.webhook(intent, failed, event_id="evt_2", last_payment_error=short)
+
+    assert world.charge(charge.charge_id).attempts == 2
+    tries = [h.detail for h in world.history(charge.charge_id) if "attempt" in h.detail]
+    assert [(t["attempt"], t["reason"], t["decline_code"]) for t in tries] == [
+        (1, "card_declined", "generic_decline"),
+        (2, "insufficient_funds", "insufficient_funds"),
+    ]
+    assert tries[0]["message"] == "No."
+
+    await world.stripe.confirm_on_session(  # the third try, with a good card
+        stripe_account=STRIPE_ACCOUNT,
+        payment_intent_id=intent,
+        payment_method_id=world.stripe.add_card(last4="4242"),
+        save_card=False,
+        idempotency_key=f"link:{charge.charge_id}:confirm",
+    )
+    assert await world.webhook(intent) == "completed"
+    paid = world.charge(charge.charge_id)
+    assert (paid.status, paid.attempts) == (ChargeStatus.SUCCEEDED, 2)
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,9 @@ class Link:
     link was made: the account's connection then, or for a fallback the charge's own Stripe
     account. A link made before any connection was known here is pinned at its first payment.
     A later reconnection of the account to another Stripe account does not move it."""
+    card_brand: str | None = None
+    card_last4: str | None = None
+    """The card it was paid with (a paid link, once Stripe or charge-service named it)."""
 
     def state_at(self, now: datetime) -> LinkState:
         """The state as the customer sees it: an active link past its expiry is expired."""

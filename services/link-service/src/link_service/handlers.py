@@ -33,7 +33,7 @@ from link_service.domain import (
     new_link,
     starts_link,
 )
-from link_service.stripe_gateway import StripeGateway
+from link_service.stripe_gateway import CardShown, StripeGateway
 from link_service.tokens import new_token, token_hash
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,15 @@ async def mark_paid(
     save_card: bool,
     now: datetime,
     note: str,
+    card: CardShown | None = None,
 ) -> Link:
-    """Record that the link is paid and announce it (PaymentLinkPaid) exactly once."""
+    """Record that the link is paid and announce it (PaymentLinkPaid) exactly once. The card
+    it was paid with, for the receipt, is kept when first named (it may come later, with
+    charge-service's PaymentSucceeded)."""
     if link.state is LinkState.PAID:
+        if card is not None and link.card_last4 is None:
+            link = replace(link, card_brand=card.brand, card_last4=card.last4)
+            await repo.save_link(conn, link)
         return link
     check_transition(link.state, LinkState.PAID)
     if link.payment_intent_id not in (None, payment_intent_id):
@@ -124,6 +130,8 @@ async def mark_paid(
         payment_intent_id=link.payment_intent_id or payment_intent_id,
         intent_settled=True,
         save_card=save_card,
+        card_brand=card.brand if card else link.card_brand,
+        card_last4=card.last4 if card else link.card_last4,
     )
     await repo.save_link(conn, paid)
     await repo.add_history(conn, link.link_id, paid.state, note)
@@ -147,6 +155,9 @@ async def record_payment_succeeded(deps: Deps, event: PaymentSucceeded) -> None:
             save_card=link.save_card,
             now=deps.clock(),
             note="charge-service recorded the payment",
+            card=CardShown(event.card_brand, event.card_last4)
+            if event.card_brand and event.card_last4
+            else None,
         )
 
 

@@ -48,7 +48,7 @@ def create_app(
     app.state.resend_limiter = RateLimiter(
         settings.resend_rate_limit_per_second, settings.resend_rate_limit_burst
     )
-    install_error_handlers(app)
+    install_error_handlers(app, routes.ERROR_ANSWERS)
     page_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     security.install(app, settings, page_limiter)
     app.include_router(routes.router)

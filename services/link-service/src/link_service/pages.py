@@ -160,7 +160,11 @@ async def success_page(token: str, deps: Deps = Depends(get_deps)) -> Response:
     return RedirectResponse(f"/pay/{token}", status_code=303)
 
 
-_ASSETS = {"pay.js": "text/javascript; charset=utf-8", "pay.css": "text/css; charset=utf-8"}
+_ASSETS = {
+    "pay.js": "text/javascript; charset=utf-8",
+    "receipt.js": "text/javascript; charset=utf-8",
+    "pay.css": "text/css; charset=utf-8",
+}
 
 
 @router.get("/assets/accent/{colour}.css", include_in_schema=False)

@@ -365,6 +365,7 @@ async def _record(deps: Deps, link: Link, intent: Intent) -> Link:
                 save_card=intent.save_card and current.intent_is_ours,
                 now=deps.clock(),
                 note="Stripe reports the payment succeeded",
+                card=intent.card,
             )
         if current.intent_settled:
             return current

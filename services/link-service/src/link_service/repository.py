@@ -15,7 +15,8 @@ from link_service.domain import Link, LinkOrigin, LinkState
 
 _COLUMNS = """link_id, charge_id, account_id, customer_id, booking_ids, amount, currency, message,
     origin, state, expires_at, created_at, payment_intent_id, save_card, intent_settled,
-    paid_at, closed_at, sent_count, payment_started_at, stripe_account_id"""
+    paid_at, closed_at, sent_count, payment_started_at, stripe_account_id,
+    card_brand, card_last4"""
 
 
 def _link(row: Any) -> Link:
@@ -40,6 +41,8 @@ def _link(row: Any) -> Link:
         sent_count=row["sent_count"],
         payment_started_at=row["payment_started_at"],
         stripe_account_id=row["stripe_account_id"],
+        card_brand=row["card_brand"],
+        card_last4=row["card_last4"],
     )
 
 
@@ -183,7 +186,7 @@ async def save_link(conn: Connection, link: Link) -> None:
     await conn.execute(
         """UPDATE links SET state = $2, payment_intent_id = $3, save_card = $4,
                intent_settled = $5, paid_at = $6, closed_at = $7, expires_at = $8,
-               payment_started_at = $9, updated_at = now()
+               payment_started_at = $9, card_brand = $10, card_last4 = $11, updated_at = now()
            WHERE link_id = $1""",
         link.link_id,
         link.state.value,
@@ -194,6 +197,8 @@ async def save_link(conn: Connection, link: Link) -> None:
         link.closed_at,
         link.expires_at,
         link.payment_started_at,
+        link.card_brand,
+        link.card_last4,
     )
 
 

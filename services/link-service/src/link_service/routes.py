@@ -10,7 +10,7 @@ from typing import Annotated
 from bookpay_shared.auth import Identity, Scope, authorized
 from bookpay_shared.events import utcnow
 from bookpay_shared.guards import client_address
-from bookpay_shared.http import Conflict, NotFound, RateLimited
+from bookpay_shared.http import NOT_FOUND, ErrorAnswer, ErrorAnswers, RateLimited
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.text import Count
@@ -23,6 +23,12 @@ from link_service.handlers import Deps
 from link_service.repository import Addressee
 
 router = APIRouter(prefix="/v1")
+
+ERROR_ANSWERS: ErrorAnswers = {
+    handlers.LinkNotFound: NOT_FOUND,
+    handlers.LinkConflict: ErrorAnswer(409, "link_not_active"),
+}
+"""How the use cases' errors are answered (installed on the staff app by main)."""
 Reads = authorized(Scope.READ)
 LinksCaller = Annotated[Identity, authorized(Scope.LINKS_WRITE)]
 
@@ -180,10 +186,7 @@ async def list_customer_links(
 async def get_link(
     account_id: uuid.UUID, link_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> LinkDetailOut:
-    try:
-        link = await handlers.get_link(deps.pool, account_id, link_id)
-    except handlers.LinkNotFound as exc:
-        raise NotFound(str(exc)) from exc
+    link = await handlers.get_link(deps.pool, account_id, link_id)
     entries = await handlers.history(deps.pool, link_id)
     return LinkDetailOut(
         **(await _shown(deps, link)).model_dump(),
@@ -199,12 +202,7 @@ async def cancel_link(
     deps: Deps = Depends(get_deps),
 ) -> LinkOut:
     actor = caller.subject
-    try:
-        link = await payments.cancel(deps, account_id, link_id, actor)
-    except handlers.LinkNotFound as exc:
-        raise NotFound(str(exc)) from exc
-    except handlers.LinkConflict as exc:
-        raise Conflict(str(exc), code="link_not_active") from exc
+    link = await payments.cancel(deps, account_id, link_id, actor)
     return await _shown(deps, link)
 
 
@@ -232,12 +230,7 @@ async def resend_link(
     deps: Deps = Depends(get_deps),
 ) -> LinkOut:
     actor = caller.subject
-    try:
-        link = await handlers.resend(deps, account_id, link_id, actor)
-    except handlers.LinkNotFound as exc:
-        raise NotFound(str(exc)) from exc
-    except handlers.LinkConflict as exc:
-        raise Conflict(str(exc), code="link_not_active") from exc
+    link = await handlers.resend(deps, account_id, link_id, actor)
     return await _shown(deps, link)
 
 

@@ -43,10 +43,20 @@ class Intent:
     client_secret: str | None = field(repr=False)
     """For Stripe.js in the customer's browser only; never log or store it (left out of
     repr, so that logging an Intent cannot leak it)."""
+    card: CardShown | None = None
+    """The card it was paid (or tried) with, when Stripe names one: for the receipt."""
 
     @property
     def save_card(self) -> bool:
         return self.metadata.get("save_card") == "true"
+
+
+@dataclass(frozen=True)
+class CardShown:
+    """What a receipt may show of a card: its brand and last four digits, nothing more."""
+
+    brand: str
+    last4: str
 
 
 class StripeUnavailable(Exception):
@@ -150,7 +160,7 @@ class StripeApiGateway:
 
     async def retrieve_intent(self, *, stripe_account: str, intent_id: str) -> Intent:
         call = self._client.v1.payment_intents.retrieve_async(
-            intent_id, options={"stripe_account": stripe_account}
+            intent_id, {"expand": ["payment_method"]}, {"stripe_account": stripe_account}
         )
         return await self._intent("retrieve", stripe_account, call)
 
@@ -220,6 +230,7 @@ class StripeApiGateway:
             currency=pi.currency,
             metadata={str(k): str(v) for k, v in metadata.items()},
             client_secret=pi.client_secret,
+            card=_card_of(pi),
         )
 
     def _observe(self, operation: str, started: float, error_kind: str | None = None) -> float:
@@ -228,3 +239,12 @@ class StripeApiGateway:
         if self._metrics is not None:
             self._metrics.stripe_call(operation, elapsed, error_kind)
         return elapsed
+
+
+def _card_of(pi: stripe.PaymentIntent) -> CardShown | None:
+    """The card of a PaymentIntent whose `payment_method` is expanded (a bare id, as create
+    and update return it, names no card)."""
+    method = pi.payment_method if "payment_method" in pi else None
+    if not isinstance(method, stripe.PaymentMethod) or "card" not in method or not method.card:
+        return None
+    return CardShown(brand=str(method.card.brand), last4=str(method.card.last4))

@@ -190,6 +190,7 @@ def _status(
     details: bool,
     receipt: bool = False,
     card: bool = False,
+    after: Markup = Markup(""),
 ) -> str:
     body = render(
         "status.html",
@@ -199,18 +200,93 @@ def _status(
         text=text,
         summary=summary(page, receipt=receipt) if page and details else Markup(""),
     )
-    return _layout(heading, body, page, card=card)
+    return _layout(heading, Markup(body + after), page, card=card)
+
+
+CARD_BRANDS = {
+    "amex": "American Express",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "eftpos_au": "eftpos Australia",
+    "jcb": "JCB",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+"""Stripe's card brand codes as people write them."""
+
+
+def card_text(brand: str, last4: str) -> str:
+    """'Visa ending in 4242'."""
+    name = CARD_BRANDS.get(brand.lower(), brand.replace("_", " ").title() or "Card")
+    return f"{name} ending in {last4}"
+
+
+def receipt(page: Page) -> Markup:
+    """What was paid, when (in the business's zone), with which card and under which
+    references (our charge id, which staff find the charge by, and Stripe's PaymentIntent):
+    enough to show a bank or the business, and to print."""
+    link = page.link
+    paid_at = (
+        render(
+            "receipt_time.html",
+            iso=link.paid_at.isoformat(),
+            text=when(link.paid_at, _profile(page).time_zone),
+        )
+        if link.paid_at
+        else Markup("")
+    )
+    card = (
+        render(
+            "receipt_line.html",
+            label="Card",
+            id="receipt-card",
+            css="card",
+            value=card_text(link.card_brand or "", link.card_last4),
+        )
+        if link.card_last4
+        else Markup("")
+    )
+    intent = (
+        render(
+            "receipt_line.html",
+            label="Stripe payment",
+            id="receipt-payment-intent",
+            css="reference",
+            value=link.payment_intent_id,
+        )
+        if link.payment_intent_id
+        else Markup("")
+    )
+    return render(
+        "receipt.html",
+        amount=format_amount(link.amount, link.currency),
+        paid_at=paid_at,
+        card=card,
+        charge_id=str(link.charge_id),
+        payment_intent=intent,
+    )
 
 
 def success_page(page: Page) -> str:
     merchant = _merchant(page)
     text = f"Thank you. {merchant} has received your payment; you can close this page."
-    return _status(page, "success", "Payment received", text, details=True, receipt=True)
+    return _status(
+        page,
+        "success",
+        "Payment received",
+        text,
+        details=True,
+        receipt=True,
+        after=receipt(page),
+    )
 
 
 def already_paid_page(page: Page) -> str:
     text = "This payment link has already been paid. Nothing more is due through this link."
-    return _status(page, "success", "Already paid", text, details=True, receipt=True)
+    return _status(
+        page, "success", "Already paid", text, details=True, receipt=True, after=receipt(page)
+    )
 
 
 def pending_page(page: Page) -> str:

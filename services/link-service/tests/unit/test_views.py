@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bookpay_shared.business import BusinessProfile
@@ -244,3 +245,52 @@ def test_a_brand_colour_too_light_for_white_text_is_not_the_accent() -> None:
 
 def test_the_accent_stylesheet_sets_only_the_accent_variable() -> None:
     assert views.accent_stylesheet("#0b5d7a") == ":root { --accent: #0b5d7a; }\n"
+
+
+def paid(business: BusinessProfile | None = None, **paid_with: object) -> Page:
+    """A page of a link paid on 1 March 2027 at 18:30 UTC with a Visa, unless told otherwise."""
+    shown = page(state=LinkState.PAID, business=business)
+    details: dict[str, object] = {
+        "paid_at": datetime(2027, 3, 1, 18, 30, tzinfo=UTC),
+        "payment_intent_id": "pi_receipt123",
+        "card_brand": "visa",
+        "card_last4": "4242",
+        **paid_with,
+    }
+    return replace(shown, link=replace(shown.link, **details))  # type: ignore[arg-type]
+
+
+def test_the_pages_after_paying_are_a_receipt_with_when_how_and_references() -> None:
+    shown = paid(HALIFAX)
+    for html in (views.success_page(shown), views.already_paid_page(shown)):
+        assert '<dd id="amount-paid">$125.00</dd>' in html
+        # 18:30 UTC is 13:30 in Halifax's zone as the account has it (EST in March).
+        assert '<time datetime="2027-03-01T18:30:00+00:00">Mon 1 Mar 2027, 13:30 EST</time>' in html
+        assert '<dd id="receipt-card" class="card">Visa ending in 4242</dd>' in html
+        assert f">{shown.link.charge_id}</dd>" in html
+        assert ">pi_receipt123</dd>" in html
+        assert "Print or save this receipt" in html
+        assert '<script src="/assets/receipt.js"></script>' in html
+        assert "Lovelace" not in html
+
+
+def test_a_receipt_leaves_out_what_is_not_known_yet() -> None:
+    html = views.success_page(
+        paid(card_brand=None, card_last4=None, payment_intent_id=None, paid_at=None)
+    )
+    assert '<dd id="amount-paid">$125.00</dd>' in html
+    assert "receipt-card" not in html
+    assert "receipt-payment-intent" not in html
+    assert "receipt-paid-at" not in html
+
+
+def test_card_brands_read_as_people_write_them() -> None:
+    assert views.card_text("visa", "4242") == "Visa ending in 4242"
+    assert views.card_text("amex", "0005") == "American Express ending in 0005"
+    assert views.card_text("cartes_bancaires", "1234") == "Cartes Bancaires ending in 1234"
+
+
+def test_a_page_still_to_be_paid_or_being_processed_is_no_receipt() -> None:
+    for html in (pay(page()), views.pending_page(page())):
+        assert "amount-paid" not in html
+        assert "Print or save this receipt" not in html

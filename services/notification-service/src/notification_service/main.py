@@ -40,7 +40,7 @@ def create_app(
     app = runtime.http_app(title="bookpay notification-service", version="1")
     app.state.runtime = runtime
     app.state.preview_link_url = settings.preview_link_url
-    install_error_handlers(app)
+    install_error_handlers(app, routes.ERROR_ANSWERS)
     app.include_router(routes.router)
     return runtime, app
 

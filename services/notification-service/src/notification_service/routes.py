@@ -9,7 +9,7 @@ from typing import Annotated
 from bookpay_shared.auth import Scope, authorized
 from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingIds, utcnow
-from bookpay_shared.http import NotFound, Unprocessable
+from bookpay_shared.http import NOT_FOUND, ErrorAnswer, ErrorAnswers, NotFound
 from bookpay_shared.money import Currency, PositiveAmount
 from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLimit
 from bookpay_shared.projections import get_account
@@ -22,6 +22,12 @@ from notification_service import repository as repo
 from notification_service.domain import DeliveryStatus
 
 router = APIRouter(prefix="/v1")
+
+ERROR_ANSWERS: ErrorAnswers = {
+    handlers.MissingEntity: NOT_FOUND,
+    handlers.DraftMismatch: ErrorAnswer(422, "charge_mismatch"),
+}
+"""How the use cases' errors are answered (installed on the app by main)."""
 
 DEFAULT_LINK_LIFETIME = timedelta(days=7)
 
@@ -131,12 +137,7 @@ async def preview_payment_link_email(
         expires_at=body.expiry(utcnow()),
         message=body.message,
     )
-    try:
-        email, sender = await handlers.preview_link_email(pool, draft)
-    except handlers.MissingEntity as exc:
-        raise NotFound(str(exc)) from exc
-    except handlers.DraftMismatch as exc:
-        raise Unprocessable(str(exc), code="charge_mismatch") from exc
+    email, sender = await handlers.preview_link_email(pool, draft)
     return PreviewOut(
         subject=email.subject,
         html=email.html,

@@ -123,11 +123,14 @@ def quote_block(inner_html: str) -> str:
 
 
 def rows_table(rows: Iterable[tuple[str, str]], *, total: tuple[str, str] | None = None) -> str:
-    """A two-column table (label, value), both already HTML; an optional bold total row."""
+    """A two-column table (label, value), both already HTML; an optional bold total row.
+    Long values (an email address, a Stripe id) wrap anywhere, so that a phone never scrolls
+    sideways; the label keeps to its words."""
     cell = f"padding:8px 0;border-bottom:1px solid {RULE};font-family:{FONT};font-size:14px;"
+    wrap = "overflow-wrap:anywhere;word-break:break-word;"
     body = "".join(
-        f'<tr><td style="{cell}color:{INK};">{label}</td>'
-        f'<td align="right" style="{cell}color:{INK};white-space:nowrap;">{value}</td></tr>'
+        f'<tr><td style="{cell}color:{INK};padding-right:12px;">{label}</td>'
+        f'<td align="right" style="{cell}color:{INK};{wrap}">{value}</td></tr>'
         for label, value in rows
     )
     if total is not None:
