@@ -6,14 +6,20 @@ directory, so `make test` can run while `make run` is up.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
+import asyncpg
 import pytest_asyncio
+from bookpay_shared.db import Pool, apply_migrations
 
 from bookpay_devstack.config import StackConfig, find_repo_root
 from bookpay_devstack.events import EventLog
+from bookpay_devstack.postgres import create_databases
 from bookpay_devstack.stack import Stack
 from bookpay_devstack.system import Services, SystemConfig
 
@@ -72,3 +78,39 @@ async def system(stack: Stack, event_log: EventLog) -> AsyncIterator[Services]:
         yield services
     finally:
         await services.stop_all()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(
+    stack: Stack,
+    prefix: str,
+    migrations: Sequence[tuple[str, Traversable]],
+    *,
+    max_size: int = 10,
+) -> AsyncIterator[Pool]:
+    """A pool on a new database of the stack's PostgreSQL, named `<prefix>_<random>`, with
+    `migrations` (component, folder) applied; the database is dropped afterwards. A service's
+    integration tests make their `pool` fixture of it, so that each test starts empty:
+
+        @pytest_asyncio.fixture(loop_scope="session")
+        async def pool(stack: Stack) -> AsyncIterator[Pool]:
+            async with fresh_database(stack, "charge_it", MIGRATIONS) as db:
+                yield db
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await create_databases(stack.config.postgres_server_url, [name])
+    try:
+        db: Pool = await asyncpg.create_pool(
+            stack.postgres_dsn(name), min_size=1, max_size=max_size
+        )
+        try:
+            await apply_migrations(db, migrations)
+            yield db
+        finally:
+            await db.close()
+    finally:
+        admin = await asyncpg.connect(stack.config.postgres_server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

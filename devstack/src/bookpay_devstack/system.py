@@ -15,6 +15,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bookpay_shared.backoff import Backoff
+
 from bookpay_devstack.process import ManagedProcess, StartupError
 from bookpay_devstack.stack import Stack
 
@@ -291,4 +293,4 @@ class RestartPolicy:
     """A process that ran this long before exiting starts over at `first_delay`."""
 
     def delay(self, failures: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** (failures - 1)))
+        return Backoff(self.first_delay, cap=self.max_delay).delay(failures)

@@ -39,6 +39,7 @@ import asyncpg
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from bookpay_shared.backoff import Backoff
 from bookpay_shared.events import RECEIVED, Event, utcnow
 from bookpay_shared.kafka import KafkaConnection, OutgoingMessage, Producer
 from bookpay_shared.logs import EventContext, handling
@@ -93,7 +94,7 @@ class RetryPolicy:
     max_delay: float = 15.0
 
     def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        return Backoff(self.base_delay, cap=self.max_delay).delay(attempt)
 
 
 @dataclass

@@ -17,6 +17,8 @@ from importlib.resources.abc import Traversable
 import asyncpg
 import asyncpg.pool
 
+from bookpay_shared.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 Pool = asyncpg.Pool
@@ -37,8 +39,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every release, four
     statements per transaction for state this code never leaves behind: no session settings,
     no cursors outside a transaction, only transaction-level advisory locks in the services
-    (the migrations' session lock is released by its owner), and the outbox relay's LISTEN is
-    removed by the relay itself."""
+    (the migrations' session lock is released by its owner), and a LISTEN is removed by
+    the `Wakeup` that made it (`wakeup.py`)."""
 
 
 async def open_pool(pool: Pool, dsn: str, *, wait_seconds: float | None = 30.0) -> None:
@@ -46,7 +48,7 @@ async def open_pool(pool: Pool, dsn: str, *, wait_seconds: float | None = 30.0) 
     takes when None: 0.5 s between tries, doubling up to 15 s), then open the pool."""
     loop = asyncio.get_running_loop()
     deadline = None if wait_seconds is None else loop.time() + wait_seconds
-    delay = 0.5
+    delays = Backoff(base=0.5, cap=15.0).delays()
     while True:
         try:
             conn = await asyncpg.connect(dsn)
@@ -55,11 +57,11 @@ async def open_pool(pool: Pool, dsn: str, *, wait_seconds: float | None = 30.0) 
         except (OSError, asyncpg.CannotConnectNowError) as exc:
             if deadline is not None and loop.time() > deadline:
                 raise
+            delay = next(delays)
             log.warning(
                 "database not reachable yet (%s); trying again in %.1f s", type(exc).__name__, delay
             )
             await asyncio.sleep(delay)
-            delay = min(15.0, delay * 2)
     await pool
 
 

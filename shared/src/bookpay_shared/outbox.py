@@ -21,7 +21,6 @@ refreshes the backlog gauges every few seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -36,6 +35,7 @@ from bookpay_shared.events import Event
 from bookpay_shared.kafka import OutgoingMessage, Producer
 from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import current_carrier
+from bookpay_shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -97,24 +97,10 @@ class OutboxRelay:
     metrics: Metrics | None = None
     on_published: Sequence[PublishListener] = field(default_factory=tuple)
 
-    def __post_init__(self) -> None:
-        self._wakeup = asyncio.Event()
-
     async def run(self) -> None:
         """Relay forever: on every outbox insert (LISTEN/NOTIFY) and at least once a second."""
-        async with self.pool.acquire() as listener:
-            await listener.add_listener("outbox", self._on_notify)
-            try:
-                while True:
-                    await self._relay_until_empty()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self.idle_poll_seconds)
-                    self._wakeup.clear()
-            finally:
-                await listener.remove_listener("outbox", self._on_notify)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wakeup.set()
+        wakeup = Wakeup(self.pool, "outbox", poll_seconds=self.idle_poll_seconds)
+        await wakeup.run(self._relay_until_empty)
 
     async def _relay_until_empty(self) -> None:
         while True:

@@ -52,6 +52,7 @@ from bookpay_shared import projections, tracing
 from bookpay_shared.access import AccessLog
 from bookpay_shared.api_keys import KeyStore, ProjectedKeys
 from bookpay_shared.auth import Authenticator, TokenVerifier
+from bookpay_shared.backoff import Backoff
 from bookpay_shared.consuming import Consumers
 from bookpay_shared.db import Pool, apply_migrations, new_pool, open_pool
 from bookpay_shared.faults import FaultPoints
@@ -391,19 +392,20 @@ _UNREACHABLE = (
 async def _until_up(what: str, step: Callable[[], Awaitable[object]]) -> None:
     """Run `step` until it gets through: while `what` is unreachable, wait (1 s, doubling up to
     15 s) and try again. Any other failure (a broken migration, a refused password) is raised."""
-    delay = 1.0
+    delays = Backoff(base=1.0, cap=15.0).delays()
     while True:
         try:
             await step()
             return
         except _UNREACHABLE as exc:
+            delay = next(delays)
             log.warning("%s is not reachable (%r); trying again in %.0f s", what, exc, delay)
         except KafkaError as exc:
             if not exc.retriable:
                 raise
+            delay = next(delays)
             log.warning("%s is not ready (%r); trying again in %.0f s", what, exc, delay)
         await asyncio.sleep(delay)
-        delay = min(15.0, delay * 2)
 
 
 async def run_periodically(

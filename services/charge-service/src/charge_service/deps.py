@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
+from bookpay_shared.backoff import Backoff
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.faults import FaultPoints
 
@@ -31,6 +32,10 @@ class Deps:
     (booking-service's events may still be on their way) before it is refused."""
 
 
+_STRIPE_RETRY = Backoff(base=0.4)
+"""The waits between tries of one Stripe call: 0.4 s, 0.8 s, 1.6 s..."""
+
+
 async def stripe_call(deps: Deps, call: Callable[[], Awaitable[T]]) -> T:
     """Run a Stripe call, retrying transient failures with backoff (the same idempotency key
     each time); after the last attempt raise TransientError so the whole step is retried later.
@@ -41,5 +46,5 @@ async def stripe_call(deps: Deps, call: Callable[[], Awaitable[T]]) -> T:
         except StripeUnavailable as exc:
             if attempt == deps.stripe_max_attempts:
                 raise TransientError(str(exc)) from exc
-            await asyncio.sleep(0.2 * 2**attempt)
+            await asyncio.sleep(_STRIPE_RETRY.delay(attempt))
     raise AssertionError("unreachable")

@@ -78,10 +78,14 @@ def check_transition(current: ChargeStatus, target: ChargeStatus) -> None:
 
 @dataclass(frozen=True)
 class Failure:
+    """Why a payment failed: what the Stripe gateway reports and what PaymentFailed carries."""
+
     reason: FailureReason
     message: str
+    """For a person (Stripe's card messages are written for the cardholder)."""
     decline_code: str | None = None
     retryable: bool = False
+    """True when the same card may succeed if tried again later (issuer or network hiccup)."""
 
 
 @dataclass(frozen=True)

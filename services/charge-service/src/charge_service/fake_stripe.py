@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
+from charge_service.domain import Failure
 from charge_service.stripe_types import (
     CardDetails,
     ConnectedAccount,
     IntentResult,
-    PaymentFailure,
     StripeAccountNotConnected,
     StripeCardRejected,
     StripeGateway,
@@ -49,7 +49,7 @@ class FakeCard:
     details: CardDetails
     stripe_account: str | None
     customer_id: str | None = None
-    decline: PaymentFailure | None = None
+    decline: Failure | None = None
     decline_on_attach: bool = False
     requires_authentication: bool = False
 
@@ -65,7 +65,7 @@ class FakeIntent:
     description: str | None
     status: str = "requires_payment_method"
     payment_method_id: str | None = None
-    failure: PaymentFailure | None = None
+    failure: Failure | None = None
     confirmations: int = 0
     client_secret: str = ""
     save_card_on_success: bool = False

@@ -57,10 +57,7 @@ def continues_as_link(charge: Charge) -> bool:
 def failure_of(result: IntentResult, charge: Charge) -> Failure | None:
     if result.status == "requires_action":
         return authentication_failure(on_session=charge.method is ChargeMethod.NEW_CARD)
-    if result.failure is None:
-        return None
-    f = result.failure
-    return Failure(FailureReason(f.reason), f.message, f.decline_code, f.retryable)
+    return result.failure
 
 
 async def await_customer(uow: UnitOfWork, charge: Charge, note: str) -> Charge:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from bookpay_shared import projections
 from bookpay_shared.auth import Scope, authorized
+from bookpay_shared.csp import stripe_page_csp
 from bookpay_shared.db import Pool
 from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.local_time import format_local
@@ -170,14 +171,9 @@ def _parse_ids(raw: str) -> list[uuid.UUID]:
 def _security_headers(stripe_js_url: str) -> dict[str, str]:
     parts = urlsplit(stripe_js_url)
     stripe_origin = f"{parts.scheme}://{parts.netloc}"
-    api = " https://api.stripe.com" if parts.netloc == "js.stripe.com" else ""
-    csp = (
-        f"default-src 'self'; script-src 'self' {stripe_origin}; frame-src {stripe_origin}; "
-        f"connect-src 'self' {stripe_origin}{api}; style-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    )
+    api = ("https://api.stripe.com",) if parts.netloc == "js.stripe.com" else ()
     return {
-        "Content-Security-Policy": csp,
+        "Content-Security-Policy": stripe_page_csp((stripe_origin,), connect=api),
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from bookpay_shared.auth import Identity, Scope, authorized
+from bookpay_shared.backoff import Backoff
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.db import Pool
 from bookpay_shared.events import BookingIds, ChargeMethod, check_method_fields
@@ -164,18 +165,18 @@ async def _once_known(work: Callable[[], Awaitable[T]], wait: float = PROJECTION
     its refusal, saying the entity may still be on its way."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    delay = 0.05
+    delays = Backoff(base=0.05, cap=0.5).delays()
     while True:
         try:
             return await work()
         except (cards.UnknownCustomer, accepting.UnknownBookings) as exc:
+            delay = next(delays)
             if loop.time() + delay > deadline:
                 raise type(exc)(
                     f"{exc} (one created a moment ago may still be on its way here: "
                     "try again shortly)"
                 ) from exc
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
 
 
 @router.put(

@@ -19,12 +19,12 @@ import stripe
 from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import client_span
 
+from charge_service.domain import Failure
 from charge_service.stripe_types import (
     STRIPE_API_VERSION,
     CardDetails,
     ConnectedAccount,
     IntentResult,
-    PaymentFailure,
     StripeAccountNotConnected,
     StripeCardRejected,
     StripeRequestRejected,
@@ -594,7 +594,7 @@ class StripeApiGateway:
     async def _result(
         self, intent: stripe.PaymentIntent, stripe_account: str, *, off_session: bool
     ) -> IntentResult:
-        failure: PaymentFailure | None = None
+        failure: Failure | None = None
         error = intent.last_payment_error if "last_payment_error" in intent else None
         if intent.status == "requires_action" and off_session:
             failure = _AUTHENTICATION_REQUIRED  # real Stripe answers 402 instead

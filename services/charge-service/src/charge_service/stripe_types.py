@@ -17,24 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Protocol
+
+from bookpay_shared.events import FailureReason
+
+from charge_service.domain import Failure
 
 STRIPE_API_VERSION = "2026-10-28.endive"
 """The Stripe API version every request pins (the one stripe-python 16.1 is generated for)."""
-
-
-class StripeFailureReason(StrEnum):
-    """Why a card payment failed: the Stripe-side subset of the PaymentFailed `reason`s."""
-
-    CARD_DECLINED = "card_declined"
-    INSUFFICIENT_FUNDS = "insufficient_funds"
-    EXPIRED_CARD = "expired_card"
-    INCORRECT_CVC = "incorrect_cvc"
-    AUTHENTICATION_REQUIRED = "authentication_required"
-    """The bank wants the customer to authenticate (3-D Secure): charge them on-session."""
-    INVALID_REQUEST = "invalid_request"
-    PROCESSING_ERROR = "processing_error"
 
 
 @dataclass(frozen=True)
@@ -48,23 +38,12 @@ class CardDetails:
 
 
 @dataclass(frozen=True)
-class PaymentFailure:
-    reason: str
-    """A `StripeFailureReason` value."""
-    message: str
-    """For a person (Stripe's card messages are written for the cardholder)."""
-    decline_code: str | None
-    retryable: bool
-    """True when the same card may succeed if tried again later (issuer or network hiccup)."""
-
-
-@dataclass(frozen=True)
 class IntentResult:
     payment_intent_id: str
     status: str
     """The PaymentIntent's status: succeeded, processing, requires_action, ..."""
     card: CardDetails | None
-    failure: PaymentFailure | None
+    failure: Failure | None
     client_secret: str | None = field(repr=False)
     """For Stripe.js in the customer's browser only; never log or store it."""
     amount: int | None = None
@@ -106,7 +85,7 @@ class StripeCardRejected(StripeRequestRejected):
 
     def __init__(
         self,
-        failure: PaymentFailure,
+        failure: Failure,
         *,
         code: str | None = None,
         payment_intent_status: str | None = None,
@@ -229,43 +208,39 @@ class StripeGateway(Protocol):
 
 
 _DEFAULT_MESSAGES = {
-    StripeFailureReason.CARD_DECLINED: "The card was declined.",
-    StripeFailureReason.INSUFFICIENT_FUNDS: "The card has insufficient funds.",
-    StripeFailureReason.EXPIRED_CARD: "The card has expired.",
-    StripeFailureReason.INCORRECT_CVC: "The card's security code is incorrect.",
-    StripeFailureReason.AUTHENTICATION_REQUIRED: (
+    FailureReason.CARD_DECLINED: "The card was declined.",
+    FailureReason.INSUFFICIENT_FUNDS: "The card has insufficient funds.",
+    FailureReason.EXPIRED_CARD: "The card has expired.",
+    FailureReason.INCORRECT_CVC: "The card's security code is incorrect.",
+    FailureReason.AUTHENTICATION_REQUIRED: (
         "The card's bank requires the customer to authenticate this payment; "
         "ask the customer to pay while present, for example with a payment link."
     ),
-    StripeFailureReason.PROCESSING_ERROR: "An error occurred while processing the card; try again.",
+    FailureReason.PROCESSING_ERROR: "An error occurred while processing the card; try again.",
 }
 _RETRYABLE_DECLINES = frozenset(
     {"try_again_later", "issuer_not_available", "processing_error", "reenter_transaction"}
 )
 
 
-def payment_failure(
-    code: str | None, decline_code: str | None, message: str | None
-) -> PaymentFailure:
+def payment_failure(code: str | None, decline_code: str | None, message: str | None) -> Failure:
     """Map a Stripe card error (`code`, `decline_code`) to our failure vocabulary."""
     codes = {code, decline_code}
     if codes & {"authentication_required", "payment_intent_authentication_failure"}:
-        reason = StripeFailureReason.AUTHENTICATION_REQUIRED
+        reason = FailureReason.AUTHENTICATION_REQUIRED
     elif decline_code == "insufficient_funds":
-        reason = StripeFailureReason.INSUFFICIENT_FUNDS
+        reason = FailureReason.INSUFFICIENT_FUNDS
     elif "expired_card" in codes:
-        reason = StripeFailureReason.EXPIRED_CARD
+        reason = FailureReason.EXPIRED_CARD
     elif codes & {"incorrect_cvc", "invalid_cvc"}:
-        reason = StripeFailureReason.INCORRECT_CVC
+        reason = FailureReason.INCORRECT_CVC
     elif "processing_error" in codes:
-        reason = StripeFailureReason.PROCESSING_ERROR
+        reason = FailureReason.PROCESSING_ERROR
     else:
-        reason = StripeFailureReason.CARD_DECLINED
-    retryable = (
-        reason == StripeFailureReason.PROCESSING_ERROR or decline_code in _RETRYABLE_DECLINES
-    )
-    return PaymentFailure(
-        reason=reason.value,
+        reason = FailureReason.CARD_DECLINED
+    retryable = reason == FailureReason.PROCESSING_ERROR or decline_code in _RETRYABLE_DECLINES
+    return Failure(
+        reason=reason,
         message=message or _DEFAULT_MESSAGES[reason],
         decline_code=decline_code,
         retryable=retryable,

@@ -18,8 +18,8 @@ import stripe
 
 from charge_service import charging, link_payments
 from charge_service.deps import Deps
-from charge_service.domain import ChargeStatus
-from charge_service.stripe_types import PaymentFailure, payment_failure
+from charge_service.domain import ChargeStatus, Failure
+from charge_service.stripe_types import payment_failure
 from charge_service.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ async def _count_page_attempt(uow: UnitOfWork, charge_id: uuid.UUID, intent: dic
     return "recorded"
 
 
-def _page_failure(intent: dict[str, Any]) -> PaymentFailure:
+def _page_failure(intent: dict[str, Any]) -> Failure:
     """The failure in our vocabulary (`card_declined`, `insufficient_funds`...), from the
     PaymentIntent's `last_payment_error`."""
     error = intent.get("last_payment_error")

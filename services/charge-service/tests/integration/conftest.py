@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from importlib import resources
 
-import asyncpg
 import pytest_asyncio
-from bookpay_devstack.postgres import create_databases
+from bookpay_devstack.pytest_plugin import fresh_database
 from bookpay_devstack.stack import Stack
 from bookpay_shared import projections
-from bookpay_shared.db import Pool, apply_migrations
+from bookpay_shared.db import Pool
+
+MIGRATIONS = [
+    ("projections", projections.migrations()),
+    ("service", resources.files("charge_service") / "migrations"),
+]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def pool(stack: Stack) -> AsyncIterator[Pool]:
-    name = f"charge_it_{uuid.uuid4().hex[:10]}"
-    await create_databases(stack.config.postgres_server_url, [name])
-    db: Pool = await asyncpg.create_pool(stack.postgres_dsn(name), min_size=1, max_size=10)
-    await apply_migrations(
-        db,
-        [
-            ("projections", projections.migrations()),
-            ("service", resources.files("charge_service") / "migrations"),
-        ],
-    )
-    try:
+    async with fresh_database(stack, "charge_it", MIGRATIONS) as db:
         yield db
-    finally:
-        await db.close()
-        admin = await asyncpg.connect(stack.config.postgres_server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()

@@ -16,7 +16,7 @@ from charge_service import link_payments, outcomes, webhooks
 from charge_service.deps import Deps, stripe_call
 from charge_service.domain import Charge, ChargeStatus, Failure
 from charge_service.fake_stripe import FakeStripeGateway
-from charge_service.stripe_types import IntentResult, PaymentFailure
+from charge_service.stripe_types import IntentResult
 
 SECRET = "whsec_unit_test_secret"
 ACCOUNT = "acct_unit"
@@ -153,7 +153,7 @@ def test_only_the_charges_own_payment_intent_completes_it(
 def test_an_intent_waiting_for_authentication_fails_as_authentication_required() -> None:
     failure = outcomes.failure_of(intent(status="requires_action"), charge())
     assert failure is not None and failure.reason is FailureReason.AUTHENTICATION_REQUIRED
-    declined = PaymentFailure("card_declined", "Declined.", "generic_decline", False)
+    declined = Failure(FailureReason.CARD_DECLINED, "Declined.", "generic_decline", False)
     mapped = outcomes.failure_of(
         intent(status="requires_payment_method", failure=declined), charge()
     )

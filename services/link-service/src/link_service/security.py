@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 
+from bookpay_shared.csp import API_CSP, stripe_page_csp
 from bookpay_shared.guards import client_address
 from bookpay_shared.ratelimit import RateLimiter
 from fastapi import FastAPI, Request, Response
@@ -21,25 +22,9 @@ CSRF_HEADER = "X-CSRF-Token"
 
 def page_csp(settings: LinkSettings) -> str:
     """Our origin ('self') and Stripe.js's, nothing else; no framing, no inline script."""
-    stripe = " ".join(dict.fromkeys((settings.stripe_js_origin, *settings.stripe_csp_origins)))
-    return "; ".join(
-        (
-            "default-src 'none'",
-            f"script-src 'self' {stripe}",
-            "style-src 'self'",
-            # https: for the business's logo (an https URL, checked where it is set).
-            f"img-src 'self' data: https: {stripe}",
-            f"connect-src 'self' {stripe}",
-            f"frame-src {stripe}",
-            "font-src 'self'",
-            "form-action 'self'",
-            "base-uri 'none'",
-            "frame-ancestors 'none'",
-        )
-    )
-
-
-API_CSP = "default-src 'none'; frame-ancestors 'none'"
+    stripe = (settings.stripe_js_origin, *settings.stripe_csp_origins)
+    # https: for the business's logo (an https URL, checked where it is set).
+    return stripe_page_csp(stripe, images=("https:", *stripe))
 
 
 def install(app: FastAPI, settings: LinkSettings, limiter: RateLimiter) -> None:

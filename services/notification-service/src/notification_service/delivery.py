@@ -20,18 +20,19 @@ failed, by kind of email; an outcome not recorded (the lease was taken over) is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 
 from bookpay_shared import outbox
+from bookpay_shared.backoff import Backoff
 from bookpay_shared.consuming import TRANSIENT_ERRORS
 from bookpay_shared.db import Pool
 from bookpay_shared.events import NotificationFailed
 from bookpay_shared.faults import NO_FAULTS, FaultPoints
 from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import continued
+from bookpay_shared.wakeup import Wakeup
 
 from notification_service import repository as repo
 from notification_service.domain import (
@@ -67,23 +68,11 @@ class Sender:
     poll_seconds: float = 1.0
     faults: FaultPoints = NO_FAULTS
     metrics: Metrics | None = None
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def run(self) -> None:
         """Deliver forever: whenever emails are written (LISTEN/NOTIFY) and every poll."""
-        async with self.pool.acquire() as listener:
-            await listener.add_listener("notifications", self._on_notify)
-            try:
-                while True:
-                    await self._deliver_until_idle()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
-                    self._wakeup.clear()
-            finally:
-                await listener.remove_listener("notifications", self._on_notify)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wakeup.set()
+        wakeup = Wakeup(self.pool, "notifications", poll_seconds=self.poll_seconds)
+        await wakeup.run(self._deliver_until_idle)
 
     async def _deliver_until_idle(self) -> None:
         while await self.deliver_due() == self.batch_size:
@@ -116,12 +105,13 @@ class Sender:
         recorded is not sent twice. Past the lease it is sent again (with the same
         Message-ID), as after a crash."""
         deadline = started + self.lease_seconds * RECORDING_SHARE_OF_LEASE
-        delay = 0.2
+        delays = Backoff(base=0.2, cap=5.0).delays()
         while True:
             try:
                 await self._record(delivery, step)
                 return
             except TRANSIENT_ERRORS as error:
+                delay = next(delays)
                 if time.monotonic() + delay > deadline:
                     log.error(
                         "recording %s of %s failed (%s); its lease will expire",
@@ -138,7 +128,6 @@ class Sender:
                     delay,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
             except Exception:
                 log.exception("recording %s of %s failed; its lease will expire", step, delivery.id)
                 return

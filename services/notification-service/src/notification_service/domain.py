@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
+from bookpay_shared.backoff import Backoff
+
 
 class NotificationKind(StrEnum):
     PAYMENT_LINK = "payment_link"
@@ -201,8 +203,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """The wait after failed attempt number `attempt` (1, 2, ...)."""
-        exponent = min(attempt - 1, 60)
-        return float(min(self.max_seconds, self.base_seconds * 2**exponent))
+        return Backoff(self.base_seconds, cap=self.max_seconds).delay(attempt)
 
     def next_step(self, outcome: SendOutcome, attempt: int) -> NextStep:
         if isinstance(outcome, Accepted):
