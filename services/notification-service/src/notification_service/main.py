@@ -10,7 +10,7 @@ from bookpay_shared.http import install_error_handlers
 from bookpay_shared.runtime import BackgroundTask, ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from notification_service import admin_emails, consumers, handlers, routes
+from notification_service import admin_emails, consumers, handlers, receipts, routes
 from notification_service.delivery import Sender
 from notification_service.mailer import Mailer, SmtpConfig, SmtpMailer
 from notification_service.settings import NotificationSettings
@@ -30,6 +30,7 @@ def create_app(
     deps = handlers.Deps(
         pool=runtime.db,
         payment_page_base_url=settings.payment_page_base_url,
+        charge_service_base_url=settings.charge_service_base_url,
         projection_wait=timedelta(seconds=settings.projection_wait_seconds),
         admin_email_settle=timedelta(seconds=settings.admin_email_settle_seconds),
     )
@@ -37,6 +38,7 @@ def create_app(
     sender = _sender(settings, runtime, mailer or SmtpMailer(smtp_config(settings)))
     runtime.add_background_task(sender.run)
     runtime.add_background_task(_sweeper(deps, settings))
+    runtime.add_background_task(_receipt_sweeper(deps, settings))
     app = runtime.http_app(title="bookpay notification-service", version="1")
     app.state.runtime = runtime
     app.state.preview_link_url = settings.preview_link_url
@@ -81,6 +83,15 @@ def _sweeper(deps: handlers.Deps, settings: NotificationSettings) -> BackgroundT
             await asyncio.sleep(interval)
 
     return flush_waiting_link_payments
+
+
+def _receipt_sweeper(deps: handlers.Deps, settings: NotificationSettings) -> BackgroundTask:
+    async def flush_waiting_receipts() -> None:
+        while True:
+            await receipts.flush_waiting_receipts(deps)
+            await asyncio.sleep(settings.receipt_retry_seconds)
+
+    return flush_waiting_receipts
 
 
 def run() -> None:
