@@ -22,6 +22,9 @@ Emails: nothing lost, none sent twice.
   (its notification ends sent or failed), delivered as at most one email (one Message-ID).
 - `one_admin_email_per_paid_link`: each charge paid through a link gives each administrator
   exactly one email when the account asks for them, none when it does not.
+- `one_receipt_per_succeeded_charge`: each succeeded charge, whatever its method, gives its
+  customer exactly one receipt when the account sends receipts, none when it does not; no
+  receipt for a charge that did not succeed.
 - `smtp_duplicates_explained`: an email delivered more than once (same Message-ID) only where
   SMTP could not tell the sender it went out: the fault injector dropped the connection after
   DATA, or the sender stopped before recording the outcome (an interrupted attempt, counted by
@@ -104,7 +107,7 @@ class Received:
 class Notification:
     notification_id: str
     kind: str
-    """`payment_link` or `admin_link_paid`."""
+    """`payment_link`, `admin_link_paid` or `receipt`."""
     dedupe_key: str
     charge_id: str | None
     recipient: str
@@ -144,6 +147,8 @@ class Snapshot:
     admins: dict[str, list[str]] = field(default_factory=dict)
     """account_id -> administrators' email addresses."""
     notify_admins: dict[str, bool] = field(default_factory=dict)
+    send_receipts: dict[str, bool] = field(default_factory=dict)
+    """account_id -> whether its customers receive receipts (true when not known)."""
     notifications: list[Notification] = field(default_factory=list)
     emails: list[Email] = field(default_factory=list)
     unpublished_outbox: dict[str, list[str]] = field(default_factory=dict)
@@ -321,6 +326,29 @@ def one_admin_email_per_paid_link(s: Snapshot) -> Verdict:
     return verdict("one_admin_email_per_paid_link", problems)
 
 
+def one_receipt_per_succeeded_charge(s: Snapshot) -> Verdict:
+    delivered = _delivered(s)
+    receipts: Counter[str] = Counter()
+    problems = []
+    for n in s.notifications:
+        if n.kind == "receipt" and n.charge_id is not None:
+            receipts[n.charge_id] += 1
+            problems += _email_problems(n, delivered)
+    for charge_id, count in receipts.items():
+        row = s.charges.get(charge_id)
+        if row is None or row.status != "succeeded":
+            problems.append(f"{charge_id}: {count} receipt(s) for a charge that did not succeed")
+    for row in s.charges.values():
+        if row.status != "succeeded":
+            continue
+        wanted = 1 if s.send_receipts.get(row.account_id, True) else 0
+        if receipts[row.charge_id] != wanted:
+            problems.append(
+                f"{row.charge_id}: {receipts[row.charge_id]} receipt(s), expected {wanted}"
+            )
+    return verdict("one_receipt_per_succeeded_charge", problems)
+
+
 def smtp_duplicates_explained(s: Snapshot) -> Verdict:
     interrupted = {n.notification_id: n.interrupted_attempts for n in s.notifications}
     copies = Counter(e.message_id for e in s.emails)
@@ -377,6 +405,7 @@ INVARIANTS: tuple[Callable[[Snapshot], Verdict], ...] = (
     over_collections_recorded,
     one_link_email_per_link,
     one_admin_email_per_paid_link,
+    one_receipt_per_succeeded_charge,
     smtp_duplicates_explained,
     no_internal_errors,
     outbox_published,

@@ -54,7 +54,7 @@ class Options:
 
 async def drained(stack: Stack, accepted: set[str]) -> dict[str, int]:
     """What is still in flight: accepted charges not terminal, outbox rows not published,
-    emails not sent, link payments whose administrators' email is not written yet."""
+    emails not sent, succeeded charges not applied yet or whose receipt is not decided yet."""
     left: dict[str, int] = {}
     charges = await _fetch(stack, "charge", "SELECT charge_id, status FROM charges")
     terminal = {str(r["charge_id"]) for r in charges if r["status"] in TERMINAL}
@@ -73,6 +73,10 @@ async def drained(stack: Stack, accepted: set[str]) -> dict[str, int]:
     succeeded = {str(r["charge_id"]) for r in charges if r["status"] == "succeeded"}
     received = await _fetch(stack, "booking", "SELECT charge_id FROM received_payments")
     left["payments_not_applied"] = len(succeeded - {str(r["charge_id"]) for r in received})
+    decided = await _fetch(
+        stack, "notification", "SELECT charge_id FROM receipts WHERE decided_at IS NOT NULL"
+    )
+    left["receipts_not_decided"] = len(succeeded - {str(r["charge_id"]) for r in decided})
     return left
 
 

@@ -97,9 +97,10 @@ async def _bookings(stack: Stack, s: Snapshot) -> None:
         )
     ]
     for r in await _rows(
-        stack, "booking", "SELECT id, notify_admins_on_link_payment FROM accounts"
+        stack, "booking", "SELECT id, notify_admins_on_link_payment, send_receipts FROM accounts"
     ):
         s.notify_admins[str(r["id"])] = r["notify_admins_on_link_payment"]
+        s.send_receipts[str(r["id"])] = r["send_receipts"]
     for r in await _rows(stack, "booking", "SELECT account_id, email FROM account_admins"):
         s.admins.setdefault(str(r["account_id"]), []).append(r["email"])
 

@@ -33,7 +33,8 @@ ADMINS = ["a1@example.com", "a2@example.com"]
 
 def healthy() -> Snapshot:
     """Three charges: a card on file paid (partly over-collected), one declined, one paid by a
-    link (with its link email and both administrators' emails), plus one poisoned message."""
+    link (with its link email and both administrators' emails), a receipt for each paid one,
+    plus one poisoned message."""
     s = Snapshot()
     s.accepted = {
         c: Accepted(c, ACCOUNT, "cust-1", ("b1",), amount, "test")
@@ -60,8 +61,11 @@ def healthy() -> Snapshot:
         Notification("n-link", "payment_link", "payment-link:ev-1", "c-link", "ada@x", "sent"),
         Notification("n-a1", "admin_link_paid", "k", "c-link", ADMINS[0], "sent"),
         Notification("n-a2", "admin_link_paid", "k", "c-link", ADMINS[1], "sent"),
+        Notification("n-r1", "receipt", "receipt:c-paid", "c-paid", "ada@x", "sent"),
+        Notification("n-r2", "receipt", "receipt:c-link", "c-link", "ada@x", "sent"),
     ]
-    s.emails = [Email("<n-link@x>", "n-link"), Email("<n-a1@x>", "n-a1"), Email("<n-a2@x>", "n-a2")]
+    s.send_receipts = {ACCOUNT: True}
+    s.emails = [Email(f"<{n}@x>", n) for n in ("n-link", "n-a1", "n-a2", "n-r1", "n-r2")]
     s.unpublished_outbox = {"charge": [], "booking": []}
     s.poisoned = {"chaos-poison-1"}
     s.dead_letters = [DeadLetter("charge-requested.dlq", 0, b'{"marker": "chaos-poison-1", ')]
@@ -145,6 +149,28 @@ def email_admins_who_opted_out(s: Snapshot) -> None:
     s.notify_admins[ACCOUNT] = False
 
 
+def lose_a_receipt(s: Snapshot) -> None:
+    s.notifications = [n for n in s.notifications if n.notification_id != "n-r2"]
+
+
+def send_a_receipt_twice(s: Snapshot) -> None:
+    s.notifications.append(Notification("n-r1b", "receipt", "k3", "c-paid", "ada@x", "failed"))
+
+
+def send_a_receipt_for_a_declined_charge(s: Snapshot) -> None:
+    s.notifications.append(
+        Notification("n-r3", "receipt", "receipt:c-declined", "c-declined", "ada@x", "failed")
+    )
+
+
+def send_receipts_the_account_turned_off(s: Snapshot) -> None:
+    s.send_receipts[ACCOUNT] = False
+
+
+def deliver_a_receipt_twice(s: Snapshot) -> None:
+    s.emails.append(Email("<n-r1-again@x>", "n-r1"))
+
+
 def redeliver_without_a_drop(s: Snapshot) -> None:
     s.emails.append(Email("<n-a1@x>", "n-a1"))
 
@@ -182,6 +208,15 @@ BREAKAGES: list[tuple[Callable[[Snapshot], inv.Verdict], Breakage, str]] = [
     (inv.one_link_email_per_link, leave_email_pending, "n-link: payment_link email still"),
     (inv.one_admin_email_per_paid_link, email_one_admin_twice, "c-link: administrators' emails"),
     (inv.one_admin_email_per_paid_link, email_admins_who_opted_out, "c-link: administrators"),
+    (inv.one_receipt_per_succeeded_charge, lose_a_receipt, "c-link: 0 receipt(s), expected 1"),
+    (inv.one_receipt_per_succeeded_charge, send_a_receipt_twice, "c-paid: 2 receipt(s)"),
+    (
+        inv.one_receipt_per_succeeded_charge,
+        send_a_receipt_for_a_declined_charge,
+        "c-declined: 1 receipt(s) for a charge that did not succeed",
+    ),
+    (inv.one_receipt_per_succeeded_charge, send_receipts_the_account_turned_off, "c-paid: 1"),
+    (inv.one_receipt_per_succeeded_charge, deliver_a_receipt_twice, "n-r1: receipt email sent, 2"),
     (inv.smtp_duplicates_explained, redeliver_without_a_drop, "<n-a1@x>: 2 copies"),
     (inv.no_internal_errors, answer_500, "charge /v1/accounts/a/charges: 500"),
     (inv.outbox_published, leave_outbox_row, "booking: ev-9"),

@@ -151,6 +151,12 @@ def test_an_account_state_from_before_the_business_details_is_in_utc_with_none()
     assert event.reply_to is None and event.logo_url is None and event.policy_text is None
 
 
+def test_an_account_state_from_before_receipts_sends_them() -> None:
+    assert AccountStateChanged.model_validate_json(json.dumps(account_state())).send_receipts
+    off = AccountStateChanged.model_validate_json(json.dumps(account_state(send_receipts=False)))
+    assert off.send_receipts is False
+
+
 @pytest.mark.parametrize(
     "changes",
     [

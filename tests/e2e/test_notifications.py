@@ -17,6 +17,7 @@ from bookpay_devstack.system import Services
 from bookpay_shared import topics
 from bookpay_shared.events import PaymentSucceeded
 
+from .links import Links, settle
 from .notifications_support import (
     EXPIRES,
     PADDLE_AND_CAVES,
@@ -37,7 +38,10 @@ from .notifications_support import (
     stored_email,
     wait_emails,
 )
-from .support import Bookpay, Customer
+from .support import VISA, Bookpay, Customer
+from .test_new_card import charge_new_card
+from .test_payment_links import start_payment
+from .test_stripe_connections import _pay_with_a_card
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -185,7 +189,11 @@ async def test_html_in_a_booking_title_and_the_staff_message_arrives_escaped(
 
 
 async def test_each_administrator_gets_one_email_after_a_link_payment(
-    bookpay: Bookpay, notifications: Notifications, stack: Stack, kafka: AIOKafkaProducer
+    bookpay: Bookpay,
+    notifications: Notifications,
+    system: Services,
+    stack: Stack,
+    kafka: AIOKafkaProducer,
 ) -> None:
     account = await bookpay.new_account(admins=2)
     admins = [a["email"] for a in await admins_of(bookpay, account)]
@@ -205,9 +213,14 @@ async def test_each_administrator_gets_one_email_after_a_link_payment(
         assert "Sunset paddle" in in_full and "Sea cave tour" in in_full
     for booking_id in customer.booking_ids:
         assert (await bookpay.get_booking(customer, booking_id))["status"] == "charged_in_full"
+    url = f"{system.url('charge-service')}/v1/accounts/{account}/charges/{payment.charge_id}"
+    assert f"See the charge: {url}" in text
+    assert (url, "See the charge") in html_links(html)
     sent = await notifications.deliveries(account, status="sent")
-    assert sorted(d["recipient"] for d in sent) == sorted(admins)
-    assert await stack.mail.messages(to=customer_email) == []
+    admin_sent = [d["recipient"] for d in sent if d["kind"] == "admin_link_paid"]
+    assert sorted(admin_sent) == sorted(admins)
+    [receipt] = await wait_emails(stack, customer_email)  # and the customer, a receipt
+    assert "receipt for your payment of $125.00" in receipt["subject"]
 
 
 def _payment_facts(payment: PaymentSucceeded, customer_email: str) -> list[str]:
@@ -238,7 +251,8 @@ async def test_no_administrator_email_once_the_account_turned_it_off(
     for admin in admins:
         [received] = await wait_emails(stack, admin)
         assert "$75.00" in received["subject"]  # the second payment's, not the first's
-    assert await notifications.deliveries(account, charge_id=str(silent.charge_id)) == []
+    about_silent = await notifications.deliveries(account, charge_id=str(silent.charge_id))
+    assert [d["kind"] for d in about_silent] == ["receipt"]  # the customer's, not the admins'
 
 
 async def _turn_on_and_pay_the_rest(
@@ -294,7 +308,92 @@ async def test_a_card_on_file_charge_sends_no_administrator_email(
     for admin in admins:
         [received] = await wait_emails(stack, admin)
         assert "$75.00" in received["subject"]
-    assert await notifications.deliveries(account, charge_id=charge_id) == []
+    about_card = await notifications.deliveries(account, charge_id=charge_id)
+    assert [d["kind"] for d in about_card] == ["receipt"]  # the customer's, not the admins'
+
+
+# --- the customer's receipt ----------------------------------------------------------------
+
+
+async def _pay(
+    method: str, bookpay: Bookpay, links: Links, event_log: EventLog, stack: Stack, c: Customer
+) -> str:
+    """Pay 125.00 (both bookings) the way staff or the customer would with `method`."""
+    if method == "card_on_file":
+        await bookpay.save_card(c)
+        return str((await bookpay.charge_card_on_file(c, 12500)).json()["charge_id"])
+    if method == "new_card":
+        return await charge_new_card(bookpay, c, 12500, await bookpay.tokenize(VISA), save=False)
+    link = await links.new_link(event_log, c, 12500)
+    async with links.page_client() as page:
+        started = await start_payment(page, link.url)
+        assert started.status_code == 200, started.text
+        await _pay_with_a_card(stack, started.json()["client_secret"])
+    return link.charge_id
+
+
+def _receipts(emails: list[Email]) -> list[Email]:
+    return [m for m in emails if "receipt for your payment" in m["subject"]]
+
+
+@pytest.mark.parametrize("method", ["card_on_file", "new_card", "payment_link"])
+async def test_the_customer_receives_one_receipt_after_each_kind_of_charge(
+    method: str,
+    bookpay: Bookpay,
+    links: Links,
+    notifications: Notifications,
+    event_log: EventLog,
+    stack: Stack,
+) -> None:
+    account = await bookpay.new_account()
+    customer, email = await customer_with_bookings(bookpay, account, PADDLE_AND_CAVES)
+    await bookpay.wait_known_to_charge_service(customer)
+
+    charge_id = await _pay(method, bookpay, links, event_log, stack, customer)
+
+    assert (await bookpay.wait_charge_done(customer, charge_id))["status"] == "succeeded"
+    [paid] = await event_log.wait_for(topics.PAYMENT_SUCCEEDED, about("charge_id", charge_id))
+    receipt = await notifications.wait_delivery(account, kind="receipt", status="sent")
+    assert (receipt["charge_id"], receipt["recipient"]) == (charge_id, email)
+    [received] = _receipts(await stack.mail.messages(to=email))
+    assert received["subject"] == f"{MERCHANT}: receipt for your payment of $125.00"
+    text, html = body(received["text"]), body(received["html"])
+    for fact in (
+        "Sunset paddle (Sat 1 May 2027, 09:00 UTC)",
+        "Sea cave tour (Sun 2 May 2027, 09:00 UTC)",
+        "Amount paid: $125.00",
+        "Paid with: Visa ending in 4242",  # the stand-in's every card
+        f"Reference: {charge_id}",
+        f"Stripe payment: {paid.get('stripe_payment_intent_id')}",
+    ):
+        assert fact in text
+    assert charge_id in html and "Visa ending in 4242" in html
+    await settle()
+    assert len(_receipts(await stack.mail.messages(to=email))) == 1
+
+
+async def test_no_receipt_once_the_account_turned_receipts_off(
+    bookpay: Bookpay, notifications: Notifications, event_log: EventLog, stack: Stack
+) -> None:
+    account = await bookpay.new_account()
+    customer, email = await customer_with_bookings(bookpay, account, PADDLE_AND_CAVES)
+    await bookpay.wait_known_to_charge_service(customer)
+    await bookpay.save_card(customer)
+    assert (await patch_account(bookpay, account, send_receipts=False))["send_receipts"] is False
+    await notifications.wait_account(account, send_receipts=False)
+
+    silent = (await bookpay.charge_card_on_file(customer, 5000)).json()["charge_id"]
+    assert (await bookpay.wait_charge_done(customer, silent))["status"] == "succeeded"
+    await event_log.wait_for(topics.PAYMENT_SUCCEEDED, about("charge_id", silent))
+    await patch_account(bookpay, account, send_receipts=True)
+    await notifications.wait_account(account, send_receipts=True)
+    marker = (await bookpay.charge_card_on_file(customer, 7500)).json()["charge_id"]
+
+    # The second charge's PaymentSucceeded is read after the first's (same key): once its
+    # receipt arrives, the first was decided, without one.
+    [received] = _receipts(await wait_emails(stack, email))
+    assert "$75.00" in received["subject"] and marker in body(received["text"])
+    assert await notifications.deliveries(account, charge_id=silent) == []
 
 
 # --- delivery ------------------------------------------------------------------------------

@@ -55,8 +55,10 @@ async def test_trace_shows_a_card_on_file_charge_from_request_to_bookings_and_ta
 
     async def both_bookings_charged() -> Result | None:
         traced = await run_ops(stack, system, "trace", charge_id)
+        timeline = timeline_of(traced.stdout)
+        receipt_sent = any(t.startswith("email receipt") and ": sent " in t for _, _, t in timeline)
         return (
-            traced if event_types(timeline_of(traced.stdout)).count("BookingCharged") == 2 else None
+            traced if event_types(timeline).count("BookingCharged") == 2 and receipt_sent else None
         )
 
     traced: Result = await eventually(both_bookings_charged, timeout=60)
@@ -67,7 +69,8 @@ async def test_trace_shows_a_card_on_file_charge_from_request_to_bookings_and_ta
     timeline = timeline_of(traced.stdout)
     assert [at for at, _, _ in timeline] == sorted(at for at, _, _ in timeline)
     # A card on file is charged at once: no ChargeAccepted (that announces a link charge), no
-    # link, and no email (the administrators hear of link payments only).
+    # link, and one email, the customer's receipt (the administrators hear of link payments
+    # only).
     assert event_types(timeline) == [
         "ChargeRequested",
         "PaymentSucceeded",
@@ -75,7 +78,15 @@ async def test_trace_shows_a_card_on_file_charge_from_request_to_bookings_and_ta
         "BookingCharged",
     ]
     sources = {source.split("[")[0] for _, source, _ in timeline}
-    assert sources == {"charge-requested", "payment-succeeded", "booking-charged", "charge-service"}
+    assert sources == {
+        "charge-requested",
+        "payment-succeeded",
+        "booking-charged",
+        "charge-service",
+        "notification-service",
+    }
+    emails = [text for _, source, text in timeline if source == "notification-service"]
+    assert [e.split(" to ")[0] for e in emails] == ["email receipt"]
     history = [text for _, source, text in timeline if source == "charge-service"]
     assert history[0].startswith("requested: ")
     assert history[-1].startswith("succeeded: ")

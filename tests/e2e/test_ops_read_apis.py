@@ -246,14 +246,17 @@ async def test_a_customers_emails_are_listed_paged_newest_first(
 
     async def all_written() -> list[Item]:
         found = await notifications.deliveries(account, limit="200")
-        return found if len(found) == 5 else []
+        return found if len(found) == 6 else []  # 3 link emails, 2 admins', 1 receipt
 
     everything: list[Item] = await eventually(all_written, timeout=60)
 
     ada_url = f"/v1/accounts/{account}/customers/{ada.customer_id}/notifications"
     adas = flat(await pages(notifications.api, ada_url, "notifications", limit=2))
     assert adas == [d for d in everything if d["customer_id"] == ada.customer_id]
-    assert sorted(d["kind"] for d in adas) == sorted(["payment_link"] * 2 + ["admin_link_paid"] * 2)
+    assert sorted(d["kind"] for d in adas) == sorted(
+        ["payment_link"] * 2 + ["admin_link_paid"] * 2 + ["receipt"]
+    )
+    assert {d["recipient"] for d in adas if d["kind"] == "receipt"} == {ada_email}
     assert {d["recipient"] for d in adas if d["kind"] == "payment_link"} == {ada_email}
     assert {d["charge_id"] for d in adas if d["kind"] == "admin_link_paid"} == {
         str(payment.charge_id)
@@ -270,10 +273,10 @@ async def test_a_customers_emails_are_listed_paged_newest_first(
     assert [(d["customer_id"], d["recipient"]) for d in graces] == [
         (grace.customer_id, grace_email)
     ]
-    admin_only = flat(
+    about_payment = flat(
         await pages(notifications.api, ada_url, "notifications", charge_id=payment.charge_id)
     )
-    assert {d["kind"] for d in admin_only} == {"admin_link_paid"} and len(admin_only) == 2
+    assert sorted(d["kind"] for d in about_payment) == ["admin_link_paid"] * 2 + ["receipt"]
     stranger = f"/v1/accounts/{account}/customers/{uuid.uuid4()}/notifications"
     assert (await notifications.api.get(stranger)).json() == {
         "notifications": [],

@@ -90,7 +90,8 @@ async def test_an_accounts_emails_are_paged_newest_first_with_filters_on_every_p
     for _ in range(4):
         link = link_created(customer, 12500, url=link_url(system), expires_at=EXPIRES)
         await publish(kafka, link)
-    # One payment, three administrators: three emails written together (one created_at).
+    # One payment, three administrators: three emails written together (one created_at), and
+    # the customer's receipt.
     payment = link_paid(customer, 12500)
     await publish(kafka, payment)
     url = f"/v1/accounts/{account}/notifications"
@@ -98,25 +99,25 @@ async def test_an_accounts_emails_are_paged_newest_first_with_filters_on_every_p
     async def all_done() -> list[Item]:
         found = await notifications.deliveries(account, limit="200")
         done = [d for d in found if d["status"] in ("sent", "failed")]
-        return found if len(done) == len(found) == 8 else []
+        return found if len(done) == len(found) == 9 else []
 
     everything: list[Item] = await eventually(all_done, timeout=60)
 
     assert newest_first(everything, "notification_id")
     paged = await pages(notifications.api, url, "notifications", limit=3)
-    assert [len(page) for page in paged] == [3, 3, 2]
+    assert [len(page) for page in paged] == [3, 3, 3]
     assert flat(paged) == everything
     by_charge = await pages(
         notifications.api, url, "notifications", charge_id=payment.charge_id, limit=1
     )
-    assert [len(page) for page in by_charge] == [1, 1, 1]
-    admin_emails = flat(by_charge)
-    assert {d["kind"] for d in admin_emails} == {"admin_link_paid"}
+    assert [len(page) for page in by_charge] == [1, 1, 1, 1]
+    assert sorted(d["kind"] for d in flat(by_charge)) == ["admin_link_paid"] * 3 + ["receipt"]
+    admin_emails = [d for d in flat(by_charge) if d["kind"] == "admin_link_paid"]
     assert len({d["created_at"] for d in admin_emails}) == 1
     assert len({d["recipient"] for d in admin_emails}) == 3
     assert newest_first(admin_emails, "notification_id")
     sent = flat(await pages(notifications.api, url, "notifications", status="sent", limit=2))
-    assert sent == [d for d in everything if d["status"] == "sent"] and len(sent) == 7
+    assert sent == [d for d in everything if d["status"] == "sent"] and len(sent) == 8
     failed = await pages(notifications.api, url, "notifications", status="failed", limit=2)
     assert [[d["charge_id"] for d in page] for page in failed] == [[str(refused.charge_id)]]
     await assert_refuses_made_up_cursors(notifications.api, url)

@@ -209,6 +209,8 @@ class Services:
                 "NOTIFICATION_SMTP_PORT": str(self.stack.smtp_port),
                 # Emails link only to link-service's pages (its LINK_PUBLIC_BASE_URL).
                 "NOTIFICATION_PAYMENT_PAGE_BASE_URL": self.public_url("link-service"),
+                # The administrators' email links to the charge in charge-service's staff API.
+                "NOTIFICATION_CHARGE_SERVICE_BASE_URL": self.url("charge-service"),
             }
         return env | dict(self.config.extra_env) | dict(overrides or {})
 

@@ -341,6 +341,8 @@ class AccountStateChanged(Event):
     logo_url: HttpsUrl | None = None
     brand_colour: BrandColour | None = None
     policy_text: str | None = None
+    # Later still: an event from before it was known means receipts are sent, the default.
+    send_receipts: bool = True
 
     def key(self) -> str:
         return str(self.account_id)

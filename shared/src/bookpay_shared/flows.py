@@ -81,7 +81,8 @@ FLOWS: Mapping[type[Event], Flow] = {
         {
             BOOKING: "applies the payment to the bookings",
             LINK: "marks the charge's payment link paid, if it has one",
-            NOTIFICATION: "notes a payment-link payment for the administrators' email",
+            NOTIFICATION: "emails the customer a receipt (unless the account turned receipts "
+            "off), and notes a payment-link payment for the administrators' email",
         },
     ),
     PaymentFailed: Flow(

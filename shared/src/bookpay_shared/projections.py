@@ -46,6 +46,8 @@ class KnownAccount:
     notify_admins_on_link_payment: bool
     business: BusinessProfile = field(default_factory=BusinessProfile)
     """Its time zone, locale and what its customers see of it."""
+    send_receipts: bool = True
+    """Whether its customers receive a receipt after each successful charge."""
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,15 @@ def business_of(e: AccountStateChanged) -> BusinessProfile:
 async def apply_account(conn: Connection, e: AccountStateChanged) -> None:
     business = business_of(e)
     columns = ", ".join(_BUSINESS_COLUMNS)
-    values = ", ".join(f"${i}" for i in range(6, 6 + len(_BUSINESS_COLUMNS)))
+    values = ", ".join(f"${i}" for i in range(7, 7 + len(_BUSINESS_COLUMNS)))
     updates = ", ".join(f"{c} = excluded.{c}" for c in _BUSINESS_COLUMNS)
     await conn.execute(
         f"""INSERT INTO known_accounts (account_id, name, admins, notify_admins_on_link_payment,
-               version, {columns})
-           VALUES ($1, $2, $3::jsonb, $4, $5, {values})
+               version, send_receipts, {columns})
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6, {values})
            ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, admins = excluded.admins,
                notify_admins_on_link_payment = excluded.notify_admins_on_link_payment,
+               send_receipts = excluded.send_receipts,
                version = excluded.version, {updates}
            WHERE known_accounts.version < excluded.version""",
         e.account_id,
@@ -117,6 +120,7 @@ async def apply_account(conn: Connection, e: AccountStateChanged) -> None:
         json.dumps([a.model_dump(mode="json") for a in e.admins]),
         e.notify_admins_on_link_payment,
         e.version,
+        e.send_receipts,
         *(getattr(business, c) for c in _BUSINESS_COLUMNS),
     )
 
@@ -172,6 +176,7 @@ async def get_account(conn: Connection, account_id: uuid.UUID) -> KnownAccount |
         admins=tuple(Administrator.model_validate(a) for a in json.loads(row["admins"])),
         notify_admins_on_link_payment=row["notify_admins_on_link_payment"],
         business=BusinessProfile(**{c: row[c] for c in _BUSINESS_COLUMNS}),
+        send_receipts=row["send_receipts"],
     )
 
 

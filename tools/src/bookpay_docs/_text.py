@@ -128,6 +128,8 @@ _EVENT_NOTES: dict[type[Event], dict[str, str]] = {
         "admins": "The account's administrators (name and email).",
         "notify_admins_on_link_payment": "Email the administrators when a customer pays "
         "through a payment link.",
+        "send_receipts": "Email the customer a receipt after every successful charge (card on "
+        "file, new card or payment link). True when absent (events from before it existed).",
         "time_zone": "The business's IANA time zone: every time shown to its customers and "
         "staff is in it (instants stay UTC). `UTC` when not set.",
         "locale": "The business's language tag, e.g. `en-US`.",
@@ -323,6 +325,7 @@ _EXAMPLES: dict[type[Event], dict[str, Any]] = {
         "logo_url": "https://harbourkayak.example/logo.png",
         "brand_colour": "#0b5d7a",
         "policy_text": "Full refund up to 48 hours before your tour.",
+        "send_receipts": True,
     },
     CustomerStateChanged: {
         "correlation_id": CUSTOMER,

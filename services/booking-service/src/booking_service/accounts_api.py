@@ -67,6 +67,8 @@ class AccountIn(BusinessIn):
     name: Line = Field(min_length=1, max_length=200)
     admins: list[AdminIn] = Field(default_factory=list, max_length=50)
     notify_admins_on_link_payment: Flag = True
+    send_receipts: Flag = True
+    """Email the customer a receipt after each successful charge."""
     time_zone: TimeZoneName = DEFAULT_TIME_ZONE
     locale: Locale = DEFAULT_LOCALE
 
@@ -89,6 +91,7 @@ class AccountPatch(BusinessIn):
     name: Line | None = Field(default=None, min_length=1, max_length=200)
     admins: list[AdminIn] | None = Field(default=None, max_length=50)
     notify_admins_on_link_payment: Flag | None = None
+    send_receipts: Flag | None = None
     time_zone: TimeZoneName | None = None
     locale: Locale | None = None
 
@@ -118,6 +121,7 @@ class AccountOut(BaseModel):
     name: str
     admins: list[AdminIn]
     notify_admins_on_link_payment: bool
+    send_receipts: bool
     time_zone: str
     locale: str
     sender_name: str | None
@@ -135,6 +139,7 @@ class AccountOut(BaseModel):
             name=a.name,
             admins=[AdminIn(name=x.name, email=x.email) for x in a.admins],
             notify_admins_on_link_payment=a.notify_admins_on_link_payment,
+            send_receipts=a.send_receipts,
             **asdict(a.business),
         )
 

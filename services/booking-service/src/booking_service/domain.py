@@ -87,6 +87,8 @@ class Account:
     version: int
     business: BusinessProfile = field(default_factory=BusinessProfile)
     """Its time zone, locale and what its customers see of it."""
+    send_receipts: bool = True
+    """Whether its customers receive a receipt email after each successful charge."""
 
 
 @dataclass(frozen=True)

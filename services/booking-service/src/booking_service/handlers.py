@@ -44,6 +44,7 @@ def account_state(account: Account) -> AccountStateChanged:
         name=account.name,
         admins=[Administrator(name=a.name, email=a.email) for a in account.admins],
         notify_admins_on_link_payment=account.notify_admins_on_link_payment,
+        send_receipts=account.send_receipts,
         **asdict(account.business),
     )
 
@@ -88,9 +89,16 @@ async def create_account(
     admins: list[Admin],
     notify: bool,
     business: BusinessProfile | None = None,
+    send_receipts: bool = True,
 ) -> Account:
     account = Account(
-        uuid.uuid4(), name, tuple(admins), notify, version=1, business=business or BusinessProfile()
+        uuid.uuid4(),
+        name,
+        tuple(admins),
+        notify,
+        version=1,
+        business=business or BusinessProfile(),
+        send_receipts=send_receipts,
     )
     async with pool.acquire() as conn, conn.transaction():
         await repo.insert_account(conn, account)
@@ -106,6 +114,7 @@ async def update_account(
     admins: list[Admin] | None = None,
     notify: bool | None = None,
     business_changes: Mapping[str, Any] | None = None,
+    send_receipts: bool | None = None,
 ) -> Account:
     """`business_changes`: the BusinessProfile fields to set (None clears an optional one)."""
     async with pool.acquire() as conn, conn.transaction():
@@ -120,6 +129,7 @@ async def update_account(
                 current.notify_admins_on_link_payment if notify is None else notify
             ),
             business=replace(current.business, **(business_changes or {})),
+            send_receipts=current.send_receipts if send_receipts is None else send_receipts,
             version=current.version + 1,
         )
         await repo.update_account(conn, account)

@@ -35,28 +35,31 @@ def _business_values(account: Account) -> list[object]:
 
 async def insert_account(conn: Connection, account: Account) -> None:
     columns = ", ".join(BUSINESS_COLUMNS)
-    values = ", ".join(f"${i}" for i in range(5, 5 + len(BUSINESS_COLUMNS)))
+    values = ", ".join(f"${i}" for i in range(6, 6 + len(BUSINESS_COLUMNS)))
     await conn.execute(
-        f"""INSERT INTO accounts (id, name, notify_admins_on_link_payment, version, {columns})
-            VALUES ($1, $2, $3, $4, {values})""",
+        f"""INSERT INTO accounts (id, name, notify_admins_on_link_payment, version,
+                                 send_receipts, {columns})
+            VALUES ($1, $2, $3, $4, $5, {values})""",
         account.id,
         account.name,
         account.notify_admins_on_link_payment,
         account.version,
+        account.send_receipts,
         *_business_values(account),
     )
     await _replace_admins(conn, account)
 
 
 async def update_account(conn: Connection, account: Account) -> None:
-    updates = ", ".join(f"{c} = ${i}" for i, c in enumerate(BUSINESS_COLUMNS, start=5))
+    updates = ", ".join(f"{c} = ${i}" for i, c in enumerate(BUSINESS_COLUMNS, start=6))
     await conn.execute(
         f"""UPDATE accounts SET name = $2, notify_admins_on_link_payment = $3, version = $4,
-            {updates}, updated_at = now() WHERE id = $1""",
+            send_receipts = $5, {updates}, updated_at = now() WHERE id = $1""",
         account.id,
         account.name,
         account.notify_admins_on_link_payment,
         account.version,
+        account.send_receipts,
         *_business_values(account),
     )
     await _replace_admins(conn, account)
@@ -88,6 +91,7 @@ async def get_account(
         notify_admins_on_link_payment=row["notify_admins_on_link_payment"],
         version=row["version"],
         business=BusinessProfile(**{c: row[c] for c in BUSINESS_COLUMNS}),
+        send_receipts=row["send_receipts"],
     )
 
 

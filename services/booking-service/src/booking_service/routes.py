@@ -140,6 +140,7 @@ async def create_account(body: AccountIn, pool: Pool = Depends(get_pool)) -> Acc
         admins=admins_of(body.admins) or [],
         notify=body.notify_admins_on_link_payment,
         business=body.business(),
+        send_receipts=body.send_receipts,
     )
     return AccountOut.of(account)
 
@@ -168,6 +169,7 @@ async def patch_account(
         admins=admins_of(body.admins),
         notify=body.notify_admins_on_link_payment,
         business_changes=body.business_changes(),
+        send_receipts=body.send_receipts,
     )
     return AccountOut.of(account)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 
 from bookpay_shared import inbox, projections
 from bookpay_shared.business import BusinessProfile
@@ -28,6 +29,7 @@ from notification_service.domain import (
     Sender,
     admin_email_key,
     bookings_settled,
+    charge_url,
     unique_recipients,
 )
 from notification_service.handlers import SERVICE, Deps, MissingEntity, or_wait
@@ -50,7 +52,7 @@ async def record_link_payment(deps: Deps, event: PaymentSucceeded) -> None:
         await repo.lock_charge(conn, event.charge_id)
         payment = await or_wait(deps, event, _link_payment(conn, event))
         await repo.add_link_payment(conn, payment)
-        await _notify_admins_when_settled(conn, event.charge_id)
+        await _notify_admins_when_settled(conn, deps, event.charge_id)
 
 
 async def _link_payment(conn: Connection, event: PaymentSucceeded) -> LinkPayment:
@@ -96,7 +98,7 @@ async def record_booking_charged(deps: Deps, event: BookingCharged) -> None:
         await repo.add_booking_charge(
             conn, charge, account_id=event.account_id, currency=event.currency, at=event.charged_at
         )
-        await _notify_admins_when_settled(conn, event.charge_id)
+        await _notify_admins_when_settled(conn, deps, event.charge_id)
 
 
 async def flush_waiting_link_payments(deps: Deps, limit: int = 100) -> int:
@@ -110,14 +112,14 @@ async def flush_waiting_link_payments(deps: Deps, limit: int = 100) -> int:
     for charge_id in waiting:
         async with deps.pool.acquire() as conn, conn.transaction():
             await repo.lock_charge(conn, charge_id)
-            if await _notify_admins_when_settled(conn, charge_id, force=True):
+            if await _notify_admins_when_settled(conn, deps, charge_id, force=True):
                 log.warning("charge %s: emailing administrators without every booking", charge_id)
                 flushed += 1
     return flushed
 
 
 async def _notify_admins_when_settled(
-    conn: Connection, charge_id: uuid.UUID, *, force: bool = False
+    conn: Connection, deps: Deps, charge_id: uuid.UUID, *, force: bool = False
 ) -> bool:
     """Write the administrators' emails of a link payment, once, when its bookings are known
     (or `force`). Call under `repo.lock_charge`. True when this call decided it."""
@@ -130,7 +132,9 @@ async def _notify_admins_when_settled(
     if payment.admins:
         account = await projections.get_account(conn, payment.account_id)
         profile = account.business if account else BusinessProfile()
-        email = admin_link_paid_email(await _admin_email_data(conn, payment, charges, profile))
+        data = await _admin_email_data(conn, payment, charges, profile)
+        url = charge_url(deps.charge_service_base_url, payment.account_id, charge_id)
+        email = admin_link_paid_email(replace(data, charge_url=url))
         sender = Sender(profile.sender_name or payment.merchant_name, profile.reply_to)
         await repo.add_notifications(
             conn,

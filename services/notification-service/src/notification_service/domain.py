@@ -1,5 +1,6 @@
-"""notification-service's domain: emails to deliver, what happens after each attempt, and when
-the administrators' email about a link payment has everything it needs. Pure logic, no I/O."""
+"""notification-service's domain: emails to deliver, what happens after each attempt, when
+the administrators' email about a link payment has everything it needs, and what a customer's
+receipt is made from. Pure logic, no I/O."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class NotificationKind(StrEnum):
     """The customer's email with the payment link."""
     ADMIN_LINK_PAID = "admin_link_paid"
     """An administrator's email after booking(s) were paid through a link."""
+    RECEIPT = "receipt"
+    """The customer's receipt after a successful charge, whatever the method."""
 
 
 class DeliveryStatus(StrEnum):
@@ -110,6 +113,19 @@ def link_email_key(event_id: uuid.UUID) -> str:
 def admin_email_key(charge_id: uuid.UUID) -> str:
     """One administrators' email per charge paid through a link."""
     return f"admin-link-paid:{charge_id}"
+
+
+def receipt_key(charge_id: uuid.UUID) -> str:
+    """One receipt per successful charge (PaymentSucceeded delivered twice, or published twice
+    for the same charge, is still one charge)."""
+    return f"receipt:{charge_id}"
+
+
+def charge_url(charge_service_base_url: str, account_id: uuid.UUID, charge_id: uuid.UUID) -> str:
+    """Where staff see a charge, its status and history: charge-service's
+    `GET /v1/accounts/{account_id}/charges/{charge_id}` (the URL its card-entry page links to
+    after a payment), under the base URL staff reach charge-service at."""
+    return f"{charge_service_base_url.rstrip('/')}/v1/accounts/{account_id}/charges/{charge_id}"
 
 
 def unique_recipients(recipients: list[Recipient]) -> list[Recipient]:
@@ -255,3 +271,35 @@ def bookings_settled(payment: LinkPayment, charges: list[BookingCharge]) -> bool
     charged = {c.booking_id for c in charges if c.charge_id == payment.charge_id}
     applied = sum(c.amount_applied for c in charges if c.charge_id == payment.charge_id)
     return set(payment.booking_ids) <= charged or applied >= payment.amount
+
+
+# --- the customer's receipt ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaidCharge:
+    """A successful charge, as PaymentSucceeded told it: what the customer's receipt is made
+    of, kept until the account and customer are known and the receipt is written (or the
+    account turned receipts off)."""
+
+    charge_id: uuid.UUID
+    account_id: uuid.UUID
+    customer_id: uuid.UUID
+    booking_ids: tuple[uuid.UUID, ...]
+    amount: int
+    currency: str
+    method: str
+    """A ChargeMethod value: card_on_file, new_card or payment_link."""
+    stripe_payment_intent_id: str
+    card_brand: str | None
+    card_last4: str | None
+    paid_at: datetime
+
+
+class ReceiptDecision(StrEnum):
+    """What became of a paid charge's receipt; a charge without one is still waiting."""
+
+    EMAILED = "emailed"
+    """The receipt was written to the outbox of emails."""
+    TURNED_OFF = "turned_off"
+    """The account does not send receipts: none was written."""

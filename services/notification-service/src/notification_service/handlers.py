@@ -2,7 +2,8 @@
 
 Consuming an event writes the emails it asks for (rendered, one row per recipient) in the
 transaction that records the event as processed; the delivery loop (`delivery`) sends them.
-The administrators' email after a link payment is in `admin_emails`.
+The administrators' email after a link payment is in `admin_emails`, the customer's receipt
+after any successful charge in `receipts`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class Deps:
     pool: Pool
     payment_page_base_url: str = "http://127.0.0.1:8003"
     """link-service's public base URL: emailed links must be `<it>/pay/...`."""
+    charge_service_base_url: str = "http://127.0.0.1:8002"
+    """charge-service's staff API, as staff reach it: the administrators' email links to the
+    charge there."""
     projection_wait: timedelta = timedelta(minutes=10)
     admin_email_settle: timedelta = timedelta(minutes=5)
     clock: Callable[[], datetime] = utcnow

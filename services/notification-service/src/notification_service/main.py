@@ -9,7 +9,7 @@ from bookpay_shared.http import install_error_handlers
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from notification_service import admin_emails, consumers, handlers, routes
+from notification_service import admin_emails, consumers, handlers, receipts, routes
 from notification_service.delivery import Sender
 from notification_service.mailer import Mailer, SmtpConfig, SmtpMailer
 from notification_service.settings import NotificationSettings
@@ -29,6 +29,7 @@ def create_app(
     deps = handlers.Deps(
         pool=runtime.db,
         payment_page_base_url=settings.payment_page_base_url,
+        charge_service_base_url=settings.charge_service_base_url,
         projection_wait=timedelta(seconds=settings.projection_wait_seconds),
         admin_email_settle=timedelta(seconds=settings.admin_email_settle_seconds),
     )
@@ -39,6 +40,11 @@ def create_app(
         "flush_waiting_link_payments",
         lambda: admin_emails.flush_waiting_link_payments(deps),
         every_seconds=max(1.0, min(30.0, settings.admin_email_settle_seconds / 4)),
+    )
+    runtime.add_periodic_task(
+        "flush_waiting_receipts",
+        lambda: receipts.flush_waiting_receipts(deps),
+        every_seconds=settings.receipt_retry_seconds,
     )
     app = runtime.http_app(title="bookpay notification-service", version="1")
     app.state.runtime = runtime

@@ -20,6 +20,8 @@ from notification_service.domain import (
     LinkPayment,
     NewNotification,
     NotificationKind,
+    PaidCharge,
+    ReceiptDecision,
     Recipient,
     RenderedEmail,
     Sender,
@@ -322,3 +324,77 @@ async def booking_charges(conn: Connection, charge_id: uuid.UUID) -> list[Bookin
         )
         for r in rows
     ]
+
+
+# --- paid charges and their receipts -------------------------------------------------------
+
+
+async def add_paid_charge(conn: Connection, c: PaidCharge) -> None:
+    """Keep a paid charge until its receipt is decided; the same charge again changes nothing."""
+    await conn.execute(
+        """INSERT INTO receipts (charge_id, account_id, customer_id, booking_ids, amount,
+               currency, method, stripe_payment_intent_id, card_brand, card_last4, paid_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (charge_id) DO NOTHING""",
+        c.charge_id,
+        c.account_id,
+        c.customer_id,
+        list(c.booking_ids),
+        c.amount,
+        c.currency,
+        c.method,
+        c.stripe_payment_intent_id,
+        c.card_brand,
+        c.card_last4,
+        c.paid_at,
+    )
+
+
+@dataclass(frozen=True)
+class WaitingReceipt:
+    charge: PaidCharge
+    waited_seconds: float
+    """How long ago the charge was received."""
+
+
+async def get_waiting_receipt(conn: Connection, charge_id: uuid.UUID) -> WaitingReceipt | None:
+    """The paid charge, if its receipt is not decided yet."""
+    row = await conn.fetchrow(
+        """SELECT *, extract(epoch FROM now() - received_at)::float8 AS waited
+           FROM receipts WHERE charge_id = $1 AND decided_at IS NULL""",
+        charge_id,
+    )
+    if row is None:
+        return None
+    charge = PaidCharge(
+        charge_id=row["charge_id"],
+        account_id=row["account_id"],
+        customer_id=row["customer_id"],
+        booking_ids=tuple(row["booking_ids"]),
+        amount=row["amount"],
+        currency=row["currency"],
+        method=row["method"],
+        stripe_payment_intent_id=row["stripe_payment_intent_id"],
+        card_brand=row["card_brand"],
+        card_last4=row["card_last4"],
+        paid_at=row["paid_at"],
+    )
+    return WaitingReceipt(charge, row["waited"])
+
+
+async def decide_receipt(conn: Connection, charge_id: uuid.UUID, decision: ReceiptDecision) -> None:
+    await conn.execute(
+        "UPDATE receipts SET decided_at = now(), decision = $2 WHERE charge_id = $1",
+        charge_id,
+        decision.value,
+    )
+
+
+async def waiting_receipts(conn: Connection, *, limit: int) -> list[uuid.UUID]:
+    """Paid charges whose receipt is not decided yet, the longest waiting first."""
+    rows = await conn.fetch(
+        """SELECT charge_id FROM receipts WHERE decided_at IS NULL
+           ORDER BY received_at LIMIT $1""",
+        limit,
+    )
+    return [r["charge_id"] for r in rows]

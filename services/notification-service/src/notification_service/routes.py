@@ -116,6 +116,8 @@ class NotificationSettingsOut(BaseModel):
     account_id: uuid.UUID
     notify_admins_on_link_payment: bool
     admins: list[AdminOut]
+    send_receipts: bool
+    """Whether the account's customers receive a receipt after each successful charge."""
 
 
 @router.post(
@@ -235,8 +237,8 @@ async def list_customer_notifications(
 
 @router.get("/accounts/{account_id}/notification-settings", dependencies=[authorized(Scope.READ)])
 async def notification_settings(account_id: uuid.UUID, pool: PoolDep) -> NotificationSettingsOut:
-    """Who receives the administrators' email, as this service knows it now (from
-    booking-service's account events)."""
+    """Who receives the administrators' email, and whether customers receive receipts, as
+    this service knows it now (from booking-service's account events)."""
     async with pool.acquire() as conn:
         account = await get_account(conn, account_id)
     if account is None:
@@ -245,4 +247,5 @@ async def notification_settings(account_id: uuid.UUID, pool: PoolDep) -> Notific
         account_id=account.account_id,
         notify_admins_on_link_payment=account.notify_admins_on_link_payment,
         admins=[AdminOut(name=a.name, email=a.email) for a in account.admins],
+        send_receipts=account.send_receipts,
     )

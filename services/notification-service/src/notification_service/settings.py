@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from notification_service.domain import RetryPolicy
+from notification_service.templates.layout import safe_url
 
 
 class NotificationSettings(ServiceSettings):
@@ -52,8 +53,21 @@ class NotificationSettings(ServiceSettings):
     payment_page_base_url: str = "http://127.0.0.1:8003"
     """bookpay's payment pages (link-service's public base URL): a PaymentLinkCreated whose
     `url` is not `<this>/pay/...` is dead-lettered, never emailed."""
+    charge_service_base_url: str = "http://127.0.0.1:8002"
+    """charge-service's staff API as staff reach it: the administrators' email links to the
+    charge at `<this>/v1/accounts/{account_id}/charges/{charge_id}`."""
+    receipt_retry_seconds: float = Field(default=5.0, gt=0)
+    """How often receipts waiting for their account, customer or bookings are tried again."""
     preview_link_url: str = "https://pay.bookpay.invalid/pay/preview"
     """Stands in a preview for the link's URL, which only exists once the link is made."""
+
+    @field_validator("charge_service_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            return safe_url(value)
+        except ValueError as exc:
+            raise ValueError(f"charge_service_base_url: {exc}") from exc
 
     @field_validator("mail_from")
     @classmethod

@@ -37,6 +37,8 @@ def test_the_defaults_send_to_the_local_sink() -> None:
         {"smtp_timeout_seconds": 90, "send_lease_seconds": 120},
         {"retry_base_seconds": 10, "retry_max_seconds": 5},
         {"mail_from": "not an address"},
+        {"charge_service_base_url": "charges.internal:8002"},
+        {"charge_service_base_url": "javascript:alert(1)"},
     ],
 )
 def test_unworkable_settings_are_refused(values: dict[str, object]) -> None:

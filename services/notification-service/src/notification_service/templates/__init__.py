@@ -14,6 +14,12 @@ from notification_service.templates.payment_link import (
     PaymentLinkEmail,
     payment_link_email,
 )
+from notification_service.templates.receipt import (
+    ReceiptBooking,
+    ReceiptEmail,
+    card_label,
+    receipt_email,
+)
 
 __all__ = [
     "BUTTON_LABEL",
@@ -21,6 +27,10 @@ __all__ = [
     "BookingLine",
     "PaidBooking",
     "PaymentLinkEmail",
+    "ReceiptBooking",
+    "ReceiptEmail",
     "admin_link_paid_email",
+    "card_label",
     "payment_link_email",
+    "receipt_email",
 ]

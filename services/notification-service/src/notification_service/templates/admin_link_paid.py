@@ -10,6 +10,7 @@ from bookpay_shared.events import BookingStatus
 
 from notification_service.domain import RenderedEmail
 from notification_service.templates.layout import (
+    INK,
     MUTED,
     Business,
     business_text,
@@ -19,6 +20,7 @@ from notification_service.templates.layout import (
     page,
     paragraph,
     rows_table,
+    safe_url,
 )
 
 
@@ -45,6 +47,8 @@ class AdminLinkPaidEmail:
     bookings: tuple[PaidBooking, ...]
     profile: BusinessProfile = field(default_factory=BusinessProfile)
     """The business's time zone, contact details, logo, colour and policy."""
+    charge_url: str | None = None
+    """Where staff see the charge and its history (charge-service's staff API)."""
 
     @property
     def business(self) -> Business:
@@ -52,6 +56,9 @@ class AdminLinkPaidEmail:
 
 
 def admin_link_paid_email(data: AdminLinkPaidEmail) -> RenderedEmail:
+    """Subject, HTML and plain text; ValueError for a charge URL that is not http(s)."""
+    if data.charge_url is not None:
+        safe_url(data.charge_url)
     total = money(data.amount, data.currency)
     subject = one_line(
         f"{data.merchant_name}: {data.customer_name} paid {total} through a payment link"
@@ -83,6 +90,7 @@ def _html(data: AdminLinkPaidEmail, subject: str) -> str:
                 ("Amount", e(total)),
                 ("Paid at", e(data.business.when(data.paid_at))),
                 ("Stripe payment", f"<code>{e(data.stripe_payment_intent_id)}</code>"),
+                *_charge_row(data),
             ]
         ),
         *_bookings_html(data),
@@ -94,6 +102,13 @@ def _html(data: AdminLinkPaidEmail, subject: str) -> str:
         content="".join(parts),
         footer=_footer(data),
     )
+
+
+def _charge_row(data: AdminLinkPaidEmail) -> list[tuple[str, str]]:
+    if data.charge_url is None:
+        return []
+    link = f'<a href="{e(data.charge_url)}" style="color:{INK};">See the charge</a>'
+    return [("Charge", link)]
 
 
 def _bookings_html(data: AdminLinkPaidEmail) -> list[str]:
@@ -136,6 +151,8 @@ def _text(data: AdminLinkPaidEmail) -> str:
         f"Paid at: {data.business.when(data.paid_at)}",
         f"Stripe payment: {data.stripe_payment_intent_id}",
     ]
+    if data.charge_url is not None:
+        lines.append(f"See the charge: {data.charge_url}")
     if in_full := _in_full(data):
         lines += [
             "",
