@@ -1,6 +1,7 @@
 """Pictures of what customers and staff see, taken from the whole system in Chromium at a
 desktop's and a phone's size: the payment page, each state a link's page can be in, the success
-page, and the emails. `make screenshots` writes them to docs/screenshots/ (docs/pages.md shows
+page, the staff card-entry page and the emails (the payment link, the receipt, the
+administrators'). `make screenshots` writes them to docs/screenshots/ (docs/pages.md shows
 them); they are the first thing to look at after changing a page or an email.
 
 Not part of `make test` (the file is not named test_*): the same pages are checked there for
@@ -94,6 +95,8 @@ async def test_take_the_screenshots(
 
     [admin_email] = await wait_emails(stack, admins[0]["email"])
     await shoot(page, "email-administrators", html=body(admin_email["html"]))
+    customers_emails = await wait_emails(stack, address, count=2)
+    await shoot(page, "email-receipt", html=email_with(customers_emails, "receipt"))
 
     cancelled = await another_link(bookpay, links, event_log, account)
     answer = await links.api.post(f"/v1/accounts/{account}/links/{cancelled.link_id}/cancel")
