@@ -18,6 +18,7 @@ import pytest_asyncio
 from bookpay_shared.db import Pool, apply_migrations
 
 from bookpay_devstack.config import StackConfig, find_repo_root
+from bookpay_devstack.containers import postgres_container, postgres_from
 from bookpay_devstack.events import EventLog
 from bookpay_devstack.postgres import create_databases
 from bookpay_devstack.stack import Stack
@@ -56,9 +57,14 @@ def stack_config_for_tests(root: Path | None = None) -> StackConfig:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def stack() -> AsyncIterator[Stack]:
-    """Kafka, PostgreSQL, localstripe and the SMTP sink, started once for the whole run."""
-    async with Stack(stack_config_for_tests()) as running:
-        yield running
+    """Kafka, PostgreSQL, localstripe and the SMTP sink, started once for the whole run.
+    PostgreSQL is embedded, or a Docker container with BOOKPAY_TEST_POSTGRES=docker."""
+    config = stack_config_for_tests()
+    with contextlib.ExitStack() as containers:
+        if postgres_from() == "docker":
+            config = containers.enter_context(postgres_container(config))
+        async with Stack(config) as running:
+            yield running
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
