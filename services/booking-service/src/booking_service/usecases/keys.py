@@ -15,7 +15,7 @@ from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import ApiKeyStateChanged
 from bookpay_shared.pagination import START, Cursor
 
-from booking_service import repository as repo
+from booking_service.adapters import repository as repo
 
 
 class UnknownKey(LookupError):

@@ -22,7 +22,7 @@ from bookpay_shared.business import (
 from bookpay_shared.text import Flag, Line
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from booking_service.domain import Account, Admin
+from booking_service.domain.model import Account, Admin
 
 
 class Strict(BaseModel):

@@ -15,8 +15,8 @@ from bookpay_shared.text import Line
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from booking_service import keys
-from booking_service.routes import get_pool
+from booking_service.entrypoints.routes import get_pool
+from booking_service.usecases import keys
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/api-keys")
 

@@ -14,10 +14,16 @@ from bookpay_shared.text import Instant, Line
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, EmailStr, Field
 
-from booking_service import handlers, keys
-from booking_service import repository as repo
-from booking_service.accounts_api import AccountIn, AccountOut, AccountPatch, Strict, admins_of
-from booking_service.domain import Booking, BookingPayment, Customer
+from booking_service.adapters import repository as repo
+from booking_service.domain.model import Booking, BookingPayment, Customer
+from booking_service.entrypoints.accounts_api import (
+    AccountIn,
+    AccountOut,
+    AccountPatch,
+    Strict,
+    admins_of,
+)
+from booking_service.usecases import handlers, keys
 
 router = APIRouter(prefix="/v1")
 

@@ -24,8 +24,8 @@ from bookpay_shared.events import (
     utcnow,
 )
 
-from booking_service import repository as repo
-from booking_service.domain import Account, Admin, Booking, BookingPayment, Customer, allocate
+from booking_service.adapters import repository as repo
+from booking_service.domain.model import Account, Admin, Booking, BookingPayment, Customer, allocate
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 from bookpay_shared.business import BusinessProfile
 from bookpay_shared.db import Connection
 
-from booking_service.domain import Account, Admin, Booking, BookingPayment, Customer
+from booking_service.domain.model import Account, Admin, Booking, BookingPayment, Customer
 
 Row = Any  # asyncpg.Record
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bookpay_shared.events import PaymentSucceeded
 from bookpay_shared.runtime import ServiceRuntime
 
-from booking_service import handlers
+from booking_service.usecases import handlers
 
 
 def register(runtime: ServiceRuntime) -> None:
