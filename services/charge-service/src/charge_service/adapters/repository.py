@@ -12,7 +12,7 @@ from bookpay_shared.db import Connection
 from bookpay_shared.events import ChargeMethod, FailureReason
 from bookpay_shared.pagination import START, Cursor
 
-from charge_service.domain import (
+from charge_service.domain.model import (
     BalanceClaim,
     Charge,
     ChargeFilter,

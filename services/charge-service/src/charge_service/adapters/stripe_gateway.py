@@ -19,8 +19,8 @@ import stripe
 from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import client_span
 
-from charge_service.domain import Failure
-from charge_service.stripe_types import (
+from charge_service.domain.model import Failure
+from charge_service.usecases.stripe_types import (
     STRIPE_API_VERSION,
     CardDetails,
     ConnectedAccount,

@@ -13,10 +13,14 @@ from datetime import datetime
 from bookpay_shared import projections
 from bookpay_shared.events import StripeConnectionChanged
 
-from charge_service.deps import Deps, stripe_call
-from charge_service.domain import NOT_CONNECTED, SavedCard, StripeConnection
-from charge_service.stripe_types import CardDetails, ConnectedAccount, StripeAccountNotConnected
-from charge_service.unit_of_work import StripeAccountTaken, UnitOfWork
+from charge_service.domain.model import NOT_CONNECTED, SavedCard, StripeConnection
+from charge_service.usecases.deps import Deps, stripe_call
+from charge_service.usecases.stripe_types import (
+    CardDetails,
+    ConnectedAccount,
+    StripeAccountNotConnected,
+)
+from charge_service.usecases.unit_of_work import StripeAccountTaken, UnitOfWork
 
 
 class NotConnected(Exception):

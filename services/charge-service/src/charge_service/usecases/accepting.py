@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from bookpay_shared.money import format_amount
 
-from charge_service.cards import UnknownCustomer
-from charge_service.domain import Charge
-from charge_service.unit_of_work import UnitOfWork
+from charge_service.domain.model import Charge
+from charge_service.usecases.cards import UnknownCustomer
+from charge_service.usecases.unit_of_work import UnitOfWork
 
 
 class ChargeConflict(Exception):

@@ -11,7 +11,7 @@ from bookpay_shared.consuming import UnprocessableEvent
 from bookpay_shared.events import PaymentOverCollected
 from bookpay_shared.money import format_amount
 
-from charge_service.unit_of_work import UnitOfWork
+from charge_service.usecases.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from charge_service.fake_stripe import FakeCustomer, FakeStripeGateway
-from charge_service.stripe_types import (
+from charge_service.adapters.fake_stripe import FakeCustomer, FakeStripeGateway
+from charge_service.usecases.stripe_types import (
     CardDetails,
     ConnectedAccount,
     IntentResult,

@@ -27,15 +27,7 @@ from datetime import datetime, timedelta
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.events import ChargeMethod, ChargeRequested, FailureReason, utcnow
 
-from charge_service import cards, outcomes
-from charge_service.accepting import (
-    InvalidCharge,
-    UnknownBookings,
-    check_against_records,
-    lock_bookings,
-)
-from charge_service.deps import Deps, stripe_call
-from charge_service.domain import (
+from charge_service.domain.model import (
     NOT_CONNECTED,
     Charge,
     ChargeStatus,
@@ -44,9 +36,17 @@ from charge_service.domain import (
     choose_card,
     no_card_failure,
 )
-from charge_service.outcomes import Outcome
-from charge_service.stripe_types import IntentResult, StripeRequestRejected
-from charge_service.unit_of_work import UnitOfWork
+from charge_service.usecases import cards, outcomes
+from charge_service.usecases.accepting import (
+    InvalidCharge,
+    UnknownBookings,
+    check_against_records,
+    lock_bookings,
+)
+from charge_service.usecases.deps import Deps, stripe_call
+from charge_service.usecases.outcomes import Outcome
+from charge_service.usecases.stripe_types import IntentResult, StripeRequestRejected
+from charge_service.usecases.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

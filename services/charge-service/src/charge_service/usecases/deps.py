@@ -13,7 +13,7 @@ from bookpay_shared.backoff import Backoff
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.faults import FaultPoints
 
-from charge_service.stripe_types import StripeGateway, StripeUnavailable
+from charge_service.usecases.stripe_types import StripeGateway, StripeUnavailable
 
 T = TypeVar("T")
 

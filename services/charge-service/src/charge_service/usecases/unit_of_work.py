@@ -8,8 +8,9 @@ everything back: a state change, its history line and the event it publishes are
 together or not at all. A unit of work can be entered again once left (a new transaction each
 time), so a use case that calls Stripe between two transactions keeps one object.
 
-`PostgresUnitOfWork` (postgres_unit_of_work.py) runs the SQL of repository.py on one pooled
-connection; `FakeUnitOfWork` (fake_unit_of_work.py) keeps everything in memory for unit tests.
+`PostgresUnitOfWork` (adapters/postgres_unit_of_work.py) runs the SQL of adapters/repository.py
+on one pooled connection; `FakeUnitOfWork` (adapters/fake_unit_of_work.py) keeps everything in
+memory for unit tests.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Protocol, Self
 from bookpay_shared.events import Event
 from bookpay_shared.projections import KnownBooking, KnownCustomer
 
-from charge_service.domain import (
+from charge_service.domain.model import (
     Charge,
     ChargeStatus,
     HistoryEntry,

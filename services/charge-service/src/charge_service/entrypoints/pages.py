@@ -25,8 +25,8 @@ from bookpay_shared.money import format_amount
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from charge_service import repository as repo
-from charge_service.routes import get_pool
+from charge_service.adapters import repository as repo
+from charge_service.entrypoints.routes import get_pool
 from charge_service.settings import ChargeSettings
 
 router = APIRouter()

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
-from charge_service.domain import Failure
-from charge_service.stripe_types import (
+from charge_service.domain.model import Failure
+from charge_service.usecases.stripe_types import (
     CardDetails,
     ConnectedAccount,
     IntentResult,

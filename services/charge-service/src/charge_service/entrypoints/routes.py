@@ -20,11 +20,12 @@ from bookpay_shared.text import Count, Flag, Paragraphs
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from charge_service import accepting, cards, charging, views, webhooks
-from charge_service.deps import Deps
-from charge_service.domain import Charge
-from charge_service.postgres_unit_of_work import PostgresUnitOfWork
-from charge_service.stripe_types import StripeRequestRejected
+from charge_service.adapters.postgres_unit_of_work import PostgresUnitOfWork
+from charge_service.domain.model import Charge
+from charge_service.entrypoints import views
+from charge_service.usecases import accepting, cards, charging, webhooks
+from charge_service.usecases.deps import Deps
+from charge_service.usecases.stripe_types import StripeRequestRejected
 
 router = APIRouter()
 webhook_router = APIRouter()

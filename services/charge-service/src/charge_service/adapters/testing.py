@@ -24,11 +24,11 @@ from bookpay_shared.events import (
 )
 from bookpay_shared.faults import NO_FAULTS
 
-from charge_service import cards, charging, link_payments, reconcile, webhooks
-from charge_service.deps import Deps
-from charge_service.domain import Charge, HistoryEntry
-from charge_service.fake_stripe import FakeStripeGateway
-from charge_service.fake_unit_of_work import FakeUnitOfWork
+from charge_service.adapters.fake_stripe import FakeStripeGateway
+from charge_service.adapters.fake_unit_of_work import FakeUnitOfWork
+from charge_service.domain.model import Charge, HistoryEntry
+from charge_service.usecases import cards, charging, link_payments, reconcile, webhooks
+from charge_service.usecases.deps import Deps
 
 E = TypeVar("E", bound=Event)
 

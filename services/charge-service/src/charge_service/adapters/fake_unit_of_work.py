@@ -21,7 +21,7 @@ from typing import Any
 from bookpay_shared.events import BookingStatus, Event, utcnow
 from bookpay_shared.projections import KnownBooking, KnownCustomer
 
-from charge_service.domain import (
+from charge_service.domain.model import (
     BalanceClaim,
     Charge,
     ChargeStatus,
@@ -30,7 +30,7 @@ from charge_service.domain import (
     StripeConnection,
     amount_claimed,
 )
-from charge_service.unit_of_work import StripeAccountTaken, UnitOfWork
+from charge_service.usecases.unit_of_work import StripeAccountTaken, UnitOfWork
 
 __all__ = ["FakeState", "FakeUnitOfWork"]
 

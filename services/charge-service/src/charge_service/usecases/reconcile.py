@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 
-from charge_service import charging, link_payments
-from charge_service.deps import Deps
-from charge_service.domain import Charge, ChargeStatus
-from charge_service.unit_of_work import UnitOfWork
+from charge_service.domain.model import Charge, ChargeStatus
+from charge_service.usecases import charging, link_payments
+from charge_service.usecases.deps import Deps
+from charge_service.usecases.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -8,16 +8,16 @@ from dataclasses import replace
 
 from bookpay_shared.events import ChargeMethod, FailureReason, utcnow
 
-from charge_service import cards
-from charge_service.domain import (
+from charge_service.domain.model import (
     Charge,
     ChargeStatus,
     Failure,
     authentication_failure,
     check_transition,
 )
-from charge_service.stripe_types import IntentResult
-from charge_service.unit_of_work import UnitOfWork
+from charge_service.usecases import cards
+from charge_service.usecases.stripe_types import IntentResult
+from charge_service.usecases.unit_of_work import UnitOfWork
 
 Outcome = IntentResult | Failure
 

@@ -9,8 +9,8 @@ from typing import Any
 from bookpay_shared.events import ChargeMethod, FailureReason
 from pydantic import BaseModel
 
-from charge_service.domain import Charge, ChargeStatus, SavedCard, StripeConnection
-from charge_service.unit_of_work import UnitOfWork
+from charge_service.domain.model import Charge, ChargeStatus, SavedCard, StripeConnection
+from charge_service.usecases.unit_of_work import UnitOfWork
 
 
 class CardOut(BaseModel):

@@ -20,15 +20,15 @@ from bookpay_shared import inbox, outbox, projections
 from bookpay_shared.db import Connection, Pool
 from bookpay_shared.events import Event
 
-from charge_service import repository as repo
-from charge_service.domain import (
+from charge_service.adapters import repository as repo
+from charge_service.domain.model import (
     Charge,
     ChargeStatus,
     HistoryEntry,
     SavedCard,
     StripeConnection,
 )
-from charge_service.unit_of_work import StripeAccountTaken, UnitOfWork
+from charge_service.usecases.unit_of_work import StripeAccountTaken, UnitOfWork
 
 
 class PostgresCharges:

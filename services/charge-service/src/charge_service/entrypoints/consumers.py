@@ -11,9 +11,9 @@ from bookpay_shared.events import (
 )
 from bookpay_shared.runtime import ServiceRuntime
 
-from charge_service import charging, link_payments, over_collection
-from charge_service.deps import Deps
-from charge_service.postgres_unit_of_work import PostgresUnitOfWork
+from charge_service.adapters.postgres_unit_of_work import PostgresUnitOfWork
+from charge_service.usecases import charging, link_payments, over_collection
+from charge_service.usecases.deps import Deps
 
 
 def register(runtime: ServiceRuntime, deps: Deps) -> None:

@@ -20,11 +20,11 @@ from datetime import datetime
 from bookpay_shared.consuming import TransientError, UnprocessableEvent
 from bookpay_shared.events import FailureReason, PaymentLinkClosed, PaymentLinkPaid, utcnow
 
-from charge_service import cards, outcomes
-from charge_service.deps import Deps, stripe_call
-from charge_service.domain import Charge, ChargeStatus, Failure
-from charge_service.stripe_types import IntentResult
-from charge_service.unit_of_work import UnitOfWork
+from charge_service.domain.model import Charge, ChargeStatus, Failure
+from charge_service.usecases import cards, outcomes
+from charge_service.usecases.deps import Deps, stripe_call
+from charge_service.usecases.stripe_types import IntentResult
+from charge_service.usecases.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

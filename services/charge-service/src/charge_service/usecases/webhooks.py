@@ -16,11 +16,11 @@ from typing import Any
 
 import stripe
 
-from charge_service import charging, link_payments
-from charge_service.deps import Deps
-from charge_service.domain import ChargeStatus, Failure
-from charge_service.stripe_types import payment_failure
-from charge_service.unit_of_work import UnitOfWork
+from charge_service.domain.model import ChargeStatus, Failure
+from charge_service.usecases import charging, link_payments
+from charge_service.usecases.deps import Deps
+from charge_service.usecases.stripe_types import payment_failure
+from charge_service.usecases.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from bookpay_shared.pagination import DEFAULT_LIMIT, After, Cursor, Page, PageLi
 from bookpay_shared.text import Instant
 from fastapi import APIRouter, Depends, Query
 
-from charge_service import repository as repo
-from charge_service.domain import Charge, ChargeFilter, ChargeStatus
-from charge_service.routes import get_pool
-from charge_service.views import ChargesOut, ChargeSummaryOut
+from charge_service.adapters import repository as repo
+from charge_service.domain.model import Charge, ChargeFilter, ChargeStatus
+from charge_service.entrypoints.routes import get_pool
+from charge_service.entrypoints.views import ChargesOut, ChargeSummaryOut
 
 router = APIRouter()
 Reads = authorized(Scope.READ)
