@@ -127,7 +127,7 @@ def test_settings_reprs_show_no_secret() -> None:
 
 
 def test_deps_reprs_show_no_webhook_secret() -> None:
-    from charge_service.deps import Deps
+    from charge_service.usecases.deps import Deps
 
     deps = Deps(stripe=None, faults=None, webhook_secret=WEBHOOK_SECRET)  # type: ignore[arg-type]
     assert WEBHOOK_SECRET not in repr(deps)

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from bookpay_devstack.config import find_repo_root
-from charge_service.stripe_gateway import StripeApiGateway
+from charge_service.adapters.stripe_gateway import StripeApiGateway
 
 pytestmark = [
     pytest.mark.integration,

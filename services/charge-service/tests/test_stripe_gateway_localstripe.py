@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 import stripe
-from charge_service.stripe_gateway import StripeApiGateway
-from charge_service.stripe_types import (
+from charge_service.adapters.stripe_gateway import StripeApiGateway
+from charge_service.usecases.stripe_types import (
     IntentResult,
     StripeAccountNotConnected,
     StripeCardRejected,

@@ -8,8 +8,9 @@ from bookpay_shared.http import install_error_handlers
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from booking_service import consumers, key_routes, keys, routes
+from booking_service.entrypoints import consumers, key_routes, routes
 from booking_service.settings import BookingSettings
+from booking_service.usecases import keys
 
 SERVICE = "booking-service"
 

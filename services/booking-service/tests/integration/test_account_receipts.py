@@ -10,9 +10,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from booking_service import handlers
-from booking_service import repository as repo
-from booking_service.domain import Admin
+from booking_service.adapters import repository as repo
+from booking_service.domain.model import Admin
+from booking_service.usecases import handlers
 from bookpay_devstack.postgres import create_databases
 from bookpay_devstack.stack import Stack
 from bookpay_shared.db import Pool, apply_migrations

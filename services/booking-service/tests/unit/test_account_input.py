@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from booking_service.accounts_api import AccountIn, AccountPatch
+from booking_service.entrypoints.accounts_api import AccountIn, AccountPatch
 from bookpay_shared.business import BusinessProfile
 from pydantic import ValidationError
 

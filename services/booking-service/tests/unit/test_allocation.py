@@ -1,7 +1,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from booking_service.domain import Booking, allocate
+from booking_service.domain.model import Booking, allocate
 from bookpay_shared.events import BookingStatus
 
 T0 = datetime(2026, 6, 1, 9, tzinfo=UTC)

@@ -10,14 +10,13 @@ from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from charge_service import charge_lists, consumers, pages, reconcile, routes
-from charge_service.charge_metrics import charge_outcomes
-from charge_service.deps import Deps
-from charge_service.memory_stripe import MemoryStripeGateway
-from charge_service.postgres_unit_of_work import PostgresUnitOfWork
+from charge_service.adapters.charge_metrics import charge_outcomes
+from charge_service.adapters.memory_stripe import MemoryStripeGateway
+from charge_service.adapters.stripe_gateway import StripeApiGateway
+from charge_service.entrypoints import charge_lists, consumers, pages, periodic, routes
 from charge_service.settings import ChargeSettings
-from charge_service.stripe_gateway import StripeApiGateway
-from charge_service.stripe_types import StripeGateway
+from charge_service.usecases.deps import Deps
+from charge_service.usecases.stripe_types import StripeGateway
 
 SERVICE = "charge-service"
 
@@ -38,11 +37,10 @@ def create_app(
     )
     consumers.register(runtime, deps)
     runtime.add_publish_listener(charge_outcomes(runtime.metrics))
-    runtime.add_periodic_task(
-        "reconcile_charges",
-        lambda: reconcile.sweep_once(
-            deps, PostgresUnitOfWork(runtime.db), idle_seconds=settings.reconcile_idle_seconds
-        ),
+    periodic.register(
+        runtime,
+        deps,
+        idle_seconds=settings.reconcile_idle_seconds,
         every_seconds=settings.reconcile_every_seconds,
     )
     app = runtime.http_app(title="bookpay charge-service", version="1")

@@ -18,10 +18,10 @@ from bookpay_shared.events import (
     ChargeMethod,
     CustomerStateChanged,
 )
-from charge_service import accepting
-from charge_service.domain import Charge
-from charge_service.postgres_unit_of_work import PostgresUnitOfWork
-from charge_service.unit_of_work import StripeAccountTaken
+from charge_service.adapters.postgres_unit_of_work import PostgresUnitOfWork
+from charge_service.domain.model import Charge
+from charge_service.usecases import accepting
+from charge_service.usecases.unit_of_work import StripeAccountTaken
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -1,7 +1,7 @@
 """Fixtures of charge-service's unit tests."""
 
 import pytest
-from charge_service.testing import World
+from charge_service.adapters.testing import World
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 from bookpay_shared.events import ChargeMethod, ChargeRequested, FailureReason
-from charge_service import accepting
-from charge_service.cards import UnknownCustomer
-from charge_service.domain import Charge, ChargeStatus, Failure
-from charge_service.testing import World
+from charge_service.adapters.testing import World
+from charge_service.domain.model import Charge, ChargeStatus, Failure
+from charge_service.usecases import accepting
+from charge_service.usecases.cards import UnknownCustomer
 
 
 def charge_for(world: World, amount: int = 4_500, **changes: object) -> Charge:

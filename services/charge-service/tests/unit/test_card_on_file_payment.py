@@ -11,11 +11,11 @@ import pytest
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.events import ChargeMethod, FailureReason
 from bookpay_shared.faults import NO_FAULTS
-from charge_service import outcomes
-from charge_service.charging import pay_card_on_file
-from charge_service.deps import Deps
-from charge_service.domain import Charge, ChargeStatus
-from charge_service.fake_stripe import FakeCustomer, FakeStripeGateway
+from charge_service.adapters.fake_stripe import FakeCustomer, FakeStripeGateway
+from charge_service.domain.model import Charge, ChargeStatus
+from charge_service.usecases import outcomes
+from charge_service.usecases.charging import pay_card_on_file
+from charge_service.usecases.deps import Deps
 
 ACCOUNT = "acct_unit"
 

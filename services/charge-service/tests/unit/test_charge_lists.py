@@ -8,9 +8,9 @@ import pytest
 from bookpay_shared.events import ChargeMethod, FailureReason
 from bookpay_shared.http import install_error_handlers
 from bookpay_shared.pagination import Cursor, Page
-from charge_service.charge_lists import Filter, _position
-from charge_service.domain import Charge, ChargeFilter, ChargeStatus, Failure
-from charge_service.views import ChargeSummaryOut
+from charge_service.domain.model import Charge, ChargeFilter, ChargeStatus, Failure
+from charge_service.entrypoints.charge_lists import Filter, _position
+from charge_service.entrypoints.views import ChargeSummaryOut
 from fastapi import FastAPI
 
 AT = datetime(2027, 5, 1, 9, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from bookpay_shared.events import ChargeMethod, ChargeRequested, Event, FailureReason
 from bookpay_shared.metrics import Metrics
 from bookpay_shared.outbox import PublishedEvent
-from charge_service.charge_metrics import charge_outcomes
-from charge_service.domain import Charge, ChargeStatus, Failure, authentication_failure
+from charge_service.adapters.charge_metrics import charge_outcomes
+from charge_service.domain.model import Charge, ChargeStatus, Failure, authentication_failure
 
 
 def charge(method: ChargeMethod, **changes: object) -> Charge:

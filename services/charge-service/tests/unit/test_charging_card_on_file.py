@@ -13,9 +13,9 @@ from bookpay_shared.events import (
     PaymentSucceeded,
     utcnow,
 )
-from charge_service.charging import CHARGE_CONSUMER
-from charge_service.domain import ChargeStatus
-from charge_service.testing import World
+from charge_service.adapters.testing import World
+from charge_service.domain.model import ChargeStatus
+from charge_service.usecases.charging import CHARGE_CONSUMER
 
 
 async def test_a_saved_card_is_charged_once_and_the_payment_announced(world: World) -> None:

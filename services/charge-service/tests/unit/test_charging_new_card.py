@@ -14,11 +14,11 @@ from bookpay_shared.events import (
     PaymentFailed,
     PaymentSucceeded,
 )
-from charge_service import charging
-from charge_service.domain import ChargeStatus
-from charge_service.fake_stripe import FakeStripeGateway
-from charge_service.stripe_types import IntentResult, StripeUnavailable
-from charge_service.testing import World
+from charge_service.adapters.fake_stripe import FakeStripeGateway
+from charge_service.adapters.testing import World
+from charge_service.domain.model import ChargeStatus
+from charge_service.usecases import charging
+from charge_service.usecases.stripe_types import IntentResult, StripeUnavailable
 
 CONSENT = "I agree that my card is saved for future payments."
 
@@ -175,7 +175,7 @@ async def test_another_card_for_another_accounts_charge_is_not_found(world: Worl
 
 
 async def test_another_card_is_checked_against_the_balance_again(world: World) -> None:
-    from charge_service.accepting import InvalidCharge
+    from charge_service.usecases.accepting import InvalidCharge
 
     declined = world.stripe.add_card()
     world.stripe.decline(declined)

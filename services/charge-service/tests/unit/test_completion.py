@@ -16,9 +16,9 @@ from bookpay_shared.events import (
     PaymentSucceeded,
     utcnow,
 )
-from charge_service import link_payments, webhooks
-from charge_service.domain import Charge, ChargeStatus
-from charge_service.testing import STRIPE_ACCOUNT, World, sign
+from charge_service.adapters.testing import STRIPE_ACCOUNT, World, sign
+from charge_service.domain.model import Charge, ChargeStatus
+from charge_service.usecases import link_payments, webhooks
 
 
 async def link_charge(world: World) -> Charge:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 from bookpay_shared.events import ChargeMethod, FailureReason
-from charge_service.domain import (
+from charge_service.domain.model import (
     BalanceClaim,
     Charge,
     ChargeStatus,

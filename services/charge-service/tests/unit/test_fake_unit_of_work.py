@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 from bookpay_shared.events import ChargeMethod
-from charge_service.domain import Charge
-from charge_service.fake_unit_of_work import FakeUnitOfWork
+from charge_service.adapters.fake_unit_of_work import FakeUnitOfWork
+from charge_service.domain.model import Charge
 
 
 def a_charge() -> Charge:

@@ -5,8 +5,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from charge_service.adapters.memory_stripe import MemoryStripeGateway
 from charge_service.main import _stripe_gateway
-from charge_service.memory_stripe import MemoryStripeGateway
 from charge_service.settings import ChargeSettings
 from pydantic import ValidationError
 

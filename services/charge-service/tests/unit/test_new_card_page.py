@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bookpay_shared.events import BookingStatus
 from bookpay_shared.projections import KnownBooking
-from charge_service.pages import booking_rows
+from charge_service.entrypoints.pages import booking_rows
 
 
 def booking(title: str, starts_at: datetime) -> KnownBooking:

@@ -6,9 +6,9 @@ import uuid
 import pytest
 from bookpay_shared.consuming import UnprocessableEvent
 from bookpay_shared.events import ChargeMethod, PaymentOverCollected, StripeConnectionChanged
-from charge_service import cards, over_collection
-from charge_service.domain import Charge
-from charge_service.testing import World
+from charge_service.adapters.testing import World
+from charge_service.domain.model import Charge
+from charge_service.usecases import cards, over_collection
 
 
 async def paid_charge(world: World) -> Charge:

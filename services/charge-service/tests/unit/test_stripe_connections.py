@@ -6,12 +6,12 @@ import uuid
 import pytest
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.faults import NO_FAULTS
-from charge_service import cards
-from charge_service.deps import Deps
-from charge_service.fake_stripe import FakeStripeGateway
-from charge_service.fake_unit_of_work import FakeUnitOfWork
-from charge_service.memory_stripe import MemoryStripeGateway
-from charge_service.stripe_types import StripeGateway
+from charge_service.adapters.fake_stripe import FakeStripeGateway
+from charge_service.adapters.fake_unit_of_work import FakeUnitOfWork
+from charge_service.adapters.memory_stripe import MemoryStripeGateway
+from charge_service.usecases import cards
+from charge_service.usecases.deps import Deps
+from charge_service.usecases.stripe_types import StripeGateway
 
 
 def deps(stripe: StripeGateway) -> Deps:

@@ -12,11 +12,11 @@ import pytest
 from bookpay_shared.consuming import TransientError
 from bookpay_shared.events import ChargeMethod, FailureReason
 from bookpay_shared.faults import NO_FAULTS
-from charge_service import link_payments, outcomes, webhooks
-from charge_service.deps import Deps, stripe_call
-from charge_service.domain import Charge, ChargeStatus, Failure
-from charge_service.fake_stripe import FakeStripeGateway
-from charge_service.stripe_types import IntentResult
+from charge_service.adapters.fake_stripe import FakeStripeGateway
+from charge_service.domain.model import Charge, ChargeStatus, Failure
+from charge_service.usecases import link_payments, outcomes, webhooks
+from charge_service.usecases.deps import Deps, stripe_call
+from charge_service.usecases.stripe_types import IntentResult
 
 SECRET = "whsec_unit_test_secret"
 ACCOUNT = "acct_unit"
