@@ -10,11 +10,12 @@ from bookpay_shared.ratelimit import RateLimiter
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from link_service import consumers, pages, payments, routes, security
-from link_service.handlers import SERVICE, Deps
+from link_service.adapters.stripe_gateway import StripeApiGateway
+from link_service.entrypoints import consumers, pages, routes, security, sweep
+from link_service.entrypoints.views import StripeJs
 from link_service.settings import LinkSettings
-from link_service.stripe_gateway import StripeApiGateway, StripeGateway
-from link_service.views import StripeJs
+from link_service.usecases.links import SERVICE, Deps
+from link_service.usecases.ports import StripeGateway
 
 
 def create_app(
@@ -31,11 +32,7 @@ def create_app(
     )
     consumers.register(runtime, deps)
 
-    runtime.add_periodic_task(
-        "sweep_payment_links",
-        lambda: payments.sweep_once(deps, recheck_after_seconds=settings.sweep_interval_seconds),
-        every_seconds=settings.sweep_interval_seconds,
-    )
+    sweep.register(runtime, deps, every_seconds=settings.sweep_interval_seconds)
     app = runtime.http_app(title="bookpay link-service", version="1")
     app.state.runtime = runtime
     app.state.deps = deps

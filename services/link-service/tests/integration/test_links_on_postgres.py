@@ -27,10 +27,10 @@ from bookpay_shared.events import (
     PaymentFailed,
     StripeConnectionChanged,
 )
-from link_service import handlers, payments
-from link_service import repository as repo
-from link_service.handlers import Deps
-from link_service.stripe_gateway import Intent, StripeUnavailable
+from link_service.adapters import repository as repo
+from link_service.usecases import links, payments
+from link_service.usecases.links import Deps
+from link_service.usecases.ports import Intent, StripeUnavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -216,7 +216,7 @@ def with_fallback_intent(stripe: FakeStripe) -> FakeStripe:
 
 async def new_link(d: Deps, event: ChargeAccepted | PaymentFailed | None = None) -> uuid.UUID:
     event = event or charge_accepted()
-    await handlers.create_link(d, event)
+    await links.create_link(d, event)
     async with d.pool.acquire() as conn:
         link = await repo.get_link_by_charge(conn, event.charge_id)
     assert link is not None
@@ -244,7 +244,7 @@ async def test_listed_links_show_their_customer_once_known_and_one_charges_link(
     clock.now += timedelta(seconds=1)  # newest first needs two moments, not one
     second_link = await new_link(d, second)
 
-    before = await handlers.list_links(pool, ACCOUNT)
+    before = await links.list_links(pool, ACCOUNT)
     async with pool.acquire() as conn:
         await projections.apply_customer(
             conn,
@@ -257,16 +257,16 @@ async def test_listed_links_show_their_customer_once_known_and_one_charges_link(
                 email="ada@example.com",
             ),
         )
-    after = await handlers.list_links(pool, ACCOUNT)
-    only = await handlers.list_links(pool, ACCOUNT, charge_id=second.charge_id)
+    after = await links.list_links(pool, ACCOUNT)
+    only = await links.list_links(pool, ACCOUNT, charge_id=second.charge_id)
 
     assert [f.link.link_id for f in before] == [second_link, first_link]
     assert [f.customer for f in before] == [None, None]
     ada = repo.Addressee("Ada Lovelace", "ada@example.com")
     assert [f.customer for f in after] == [ada, ada]
     assert [(f.link.link_id, f.customer) for f in only] == [(second_link, ada)]
-    assert await handlers.list_links(pool, ACCOUNT, charge_id=uuid.uuid4()) == []
-    assert await handlers.list_links(pool, uuid.uuid4(), charge_id=second.charge_id) == []
+    assert await links.list_links(pool, ACCOUNT, charge_id=uuid.uuid4()) == []
+    assert await links.list_links(pool, uuid.uuid4(), charge_id=second.charge_id) == []
 
 
 # --- PaymentLinkClosed -----------------------------------------------------------------------
@@ -343,7 +343,7 @@ async def test_a_refused_cancel_announces_nothing(pool: Pool) -> None:
     link_id = await new_link(d)
     clock.now += timedelta(days=8)  # expired, not yet swept
 
-    with pytest.raises(handlers.LinkConflict):
+    with pytest.raises(links.LinkConflict):
         await payments.cancel(d, ACCOUNT, link_id, "Grace")
 
     assert await published(pool, "PaymentLinkClosed") == []

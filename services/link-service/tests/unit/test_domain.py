@@ -9,7 +9,7 @@ from bookpay_shared.events import (
     FailureReason,
     PaymentFailed,
 )
-from link_service.domain import (
+from link_service.domain.links import (
     MAX_EXPIRY_HOURS,
     InvalidTransition,
     LinkOrigin,

@@ -2,8 +2,8 @@ import asyncio
 import secrets
 
 import pytest
-from link_service import pages
-from link_service.security import page_csp
+from link_service.entrypoints import pages
+from link_service.entrypoints.security import page_csp
 from link_service.settings import LinkSettings
 from pydantic import ValidationError
 

@@ -1,6 +1,6 @@
 import uuid
 
-from link_service.tokens import (
+from link_service.domain.tokens import (
     csrf_ok,
     csrf_token,
     looks_like_token,

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 from bookpay_shared.business import BusinessProfile
 from bookpay_shared.events import Administrator, BookingStatus
 from bookpay_shared.projections import KnownAccount, KnownBooking, KnownCustomer
-from link_service import views
-from link_service.domain import Link, LinkOrigin, LinkState
-from link_service.markup import Markup, escape, render
-from link_service.payments import Page
+from link_service.domain.links import Link, LinkOrigin, LinkState
+from link_service.entrypoints import views
+from link_service.entrypoints.markup import Markup, escape, render
+from link_service.usecases.payments import Page
 
 NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
 XSS = "<script>alert(1)</script>"

@@ -9,12 +9,12 @@ from bookpay_shared.http import install_error_handlers
 from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
-from notification_service import admin_emails, consumers, handlers, receipts, routes
-from notification_service.delivery import Sender
-from notification_service.mailer import Mailer, SmtpConfig, SmtpMailer
+from notification_service.adapters.mailer import SmtpConfig, SmtpMailer
+from notification_service.entrypoints import consumers, routes, tasks
 from notification_service.settings import NotificationSettings
-
-SERVICE = handlers.SERVICE
+from notification_service.usecases.delivery import Sender
+from notification_service.usecases.deps import SERVICE, Deps
+from notification_service.usecases.ports import Mailer
 
 
 def create_app(
@@ -26,7 +26,7 @@ def create_app(
         resources.files("notification_service") / "migrations",
         uses_projections=True,
     )
-    deps = handlers.Deps(
+    deps = Deps(
         pool=runtime.db,
         payment_page_base_url=settings.payment_page_base_url,
         charge_service_base_url=settings.charge_service_base_url,
@@ -35,16 +35,12 @@ def create_app(
     )
     consumers.register(runtime, deps)
     sender = _sender(settings, runtime, mailer or SmtpMailer(smtp_config(settings)))
-    runtime.add_background_task(sender.run)
-    runtime.add_periodic_task(
-        "flush_waiting_link_payments",
-        lambda: admin_emails.flush_waiting_link_payments(deps),
-        every_seconds=max(1.0, min(30.0, settings.admin_email_settle_seconds / 4)),
-    )
-    runtime.add_periodic_task(
-        "flush_waiting_receipts",
-        lambda: receipts.flush_waiting_receipts(deps),
-        every_seconds=settings.receipt_retry_seconds,
+    tasks.register(
+        runtime,
+        deps,
+        sender,
+        admin_email_flush_seconds=max(1.0, min(30.0, settings.admin_email_settle_seconds / 4)),
+        receipt_retry_seconds=settings.receipt_retry_seconds,
     )
     app = runtime.http_app(title="bookpay notification-service", version="1")
     app.state.runtime = runtime

@@ -7,7 +7,7 @@ from bookpay_shared.settings import ServiceSettings, refuse_placeholder
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from notification_service.domain import RetryPolicy
+from notification_service.domain.notifications import RetryPolicy
 from notification_service.templates.layout import safe_url
 
 

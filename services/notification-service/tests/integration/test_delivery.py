@@ -14,9 +14,9 @@ import pytest
 from bookpay_devstack.stack import Stack
 from bookpay_shared import tracing
 from bookpay_shared.db import Pool
-from notification_service import repository as repo
-from notification_service.delivery import Sender
-from notification_service.domain import (
+from notification_service.adapters import repository as repo
+from notification_service.adapters.mailer import SmtpConfig, SmtpMailer
+from notification_service.domain.notifications import (
     Accepted,
     Delivery,
     NewNotification,
@@ -30,7 +30,7 @@ from notification_service.domain import (
     TemporaryFailure,
     redacted_url,
 )
-from notification_service.mailer import SmtpConfig, SmtpMailer
+from notification_service.usecases.delivery import Sender
 from opentelemetry import propagate
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -23,8 +23,9 @@ from bookpay_shared.events import (
     PaymentLinkCreated,
     PaymentSucceeded,
 )
-from notification_service import admin_emails, handlers
-from notification_service import repository as repo
+from notification_service.adapters import repository as repo
+from notification_service.usecases import admin_emails, link_emails
+from notification_service.usecases.deps import Deps
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -37,9 +38,9 @@ ADMINS = [
 ]
 
 
-def deps(pool: Pool, **changes: object) -> handlers.Deps:
+def deps(pool: Pool, **changes: object) -> Deps:
     changes.setdefault("payment_page_base_url", "https://pay.example.com")
-    return handlers.Deps(pool, **changes)  # type: ignore[arg-type]
+    return Deps(pool, **changes)  # type: ignore[arg-type]
 
 
 async def known(pool: Pool, *, notify: bool = True, bookings: bool = True) -> None:
@@ -160,8 +161,8 @@ async def test_a_link_is_emailed_to_the_customer_once(pool: Pool) -> None:
     await known(pool)
     event = link_created()
 
-    await handlers.email_payment_link(deps(pool), event)
-    await handlers.email_payment_link(deps(pool), event)
+    await link_emails.email_payment_link(deps(pool), event)
+    await link_emails.email_payment_link(deps(pool), event)
 
     [(recipient, subject, text)] = await emails(pool, "payment_link")
     assert recipient == "ada@example.com"
@@ -178,8 +179,8 @@ async def test_a_resent_link_is_emailed_again(pool: Pool) -> None:
     first = link_created()
     resent = first.model_copy(update={"event_id": uuid.uuid4()})
 
-    await handlers.email_payment_link(deps(pool), first)
-    await handlers.email_payment_link(deps(pool), resent)
+    await link_emails.email_payment_link(deps(pool), first)
+    await link_emails.email_payment_link(deps(pool), resent)
 
     assert len(await emails(pool, "payment_link")) == 2
 
@@ -187,12 +188,12 @@ async def test_a_resent_link_is_emailed_again(pool: Pool) -> None:
 async def test_the_preview_is_the_email_but_for_the_url(pool: Pool) -> None:
     await known(pool)
     event = link_created()
-    draft = handlers.LinkDraft(
+    draft = link_emails.LinkDraft(
         ACCOUNT, CUSTOMER, [B1, B2], 10000, "usd", "https://preview.invalid/x", START, event.message
     )
 
-    preview, sender = await handlers.preview_link_email(pool, draft)
-    await handlers.email_payment_link(deps(pool), event)
+    preview, sender = await link_emails.preview_link_email(pool, draft)
+    await link_emails.email_payment_link(deps(pool), event)
 
     async with pool.acquire() as conn:
         [delivery] = await repo.claim_due(conn, limit=10, lease_seconds=60)
@@ -207,7 +208,7 @@ async def test_a_link_for_bookings_not_known_yet_is_retried(pool: Pool) -> None:
     await known(pool, bookings=False)
 
     with pytest.raises(TransientError):
-        await handlers.email_payment_link(deps(pool), link_created())
+        await link_emails.email_payment_link(deps(pool), link_created())
 
     assert await emails(pool, "payment_link") == []
     assert await pool.fetchval("SELECT count(*) FROM processed_events") == 0
@@ -218,13 +219,13 @@ async def test_a_link_for_bookings_never_known_is_dead_lettered_after_a_while(po
     old = link_created(occurred_at=datetime.now(UTC) - timedelta(hours=1))
 
     with pytest.raises(UnprocessableEvent):
-        await handlers.email_payment_link(deps(pool, projection_wait=timedelta(minutes=10)), old)
+        await link_emails.email_payment_link(deps(pool, projection_wait=timedelta(minutes=10)), old)
 
 
 async def test_a_link_whose_url_is_not_http_is_dead_lettered(pool: Pool) -> None:
     await known(pool)
     with pytest.raises(UnprocessableEvent):
-        await handlers.email_payment_link(deps(pool), link_created(url="javascript:alert(1)"))
+        await link_emails.email_payment_link(deps(pool), link_created(url="javascript:alert(1)"))
 
 
 @pytest.mark.parametrize(
@@ -240,7 +241,7 @@ async def test_a_link_whose_url_is_not_http_is_dead_lettered(pool: Pool) -> None
 async def test_a_link_off_bookpays_payment_page_is_dead_lettered(pool: Pool, url: str) -> None:
     await known(pool)
     with pytest.raises(UnprocessableEvent, match="not on bookpay's payment page"):
-        await handlers.email_payment_link(deps(pool), link_created(url=url))
+        await link_emails.email_payment_link(deps(pool), link_created(url=url))
     assert await pool.fetchval("SELECT count(*) FROM notifications") == 0
 
 

@@ -14,8 +14,8 @@ from bookpay_devstack.postgres import create_databases
 from bookpay_devstack.stack import Stack
 from bookpay_shared import projections
 from bookpay_shared.db import apply_migrations
-from notification_service import repository as repo
-from notification_service.domain import with_link_url
+from notification_service.adapters import repository as repo
+from notification_service.domain.notifications import with_link_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

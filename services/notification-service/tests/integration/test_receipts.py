@@ -22,9 +22,11 @@ from bookpay_shared.events import (
     CustomerStateChanged,
     PaymentSucceeded,
 )
-from notification_service import admin_emails, consumers, handlers, receipts
-from notification_service import repository as repo
-from notification_service.domain import NotificationKind
+from notification_service.adapters import repository as repo
+from notification_service.domain.notifications import NotificationKind
+from notification_service.entrypoints import consumers
+from notification_service.usecases import admin_emails, receipts
+from notification_service.usecases.deps import Deps
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -34,10 +36,10 @@ START = datetime(2027, 5, 1, 9, tzinfo=UTC)
 CHARGES_URL = "https://charges.example.com"
 
 
-def deps(pool: Pool, **changes: object) -> handlers.Deps:
+def deps(pool: Pool, **changes: object) -> Deps:
     changes.setdefault("payment_page_base_url", "https://pay.example.com")
     changes.setdefault("charge_service_base_url", CHARGES_URL)
-    return handlers.Deps(pool, **changes)  # type: ignore[arg-type]
+    return Deps(pool, **changes)  # type: ignore[arg-type]
 
 
 async def know_account(pool: Pool, *, send_receipts: bool = True, version: int = 1) -> None:

@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from notification_service.domain import (
+from notification_service.domain.notifications import (
     Accepted,
     BookingCharge,
     LinkPayment,

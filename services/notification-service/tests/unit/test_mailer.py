@@ -9,7 +9,8 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
-from notification_service.domain import (
+from notification_service.adapters.mailer import build_message, classify, message_id
+from notification_service.domain.notifications import (
     Delivery,
     NotificationKind,
     PermanentFailure,
@@ -19,7 +20,6 @@ from notification_service.domain import (
     SendOutcome,
     TemporaryFailure,
 )
-from notification_service.mailer import build_message, classify, message_id
 
 FROM = "bookpay <payments@bookpay.example>"
 

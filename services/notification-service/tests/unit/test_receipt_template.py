@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bookpay_shared.business import BusinessProfile
-from notification_service.domain import charge_url, receipt_key
+from notification_service.domain.notifications import charge_url, receipt_key
 from notification_service.templates import (
     AdminLinkPaidEmail,
     ReceiptBooking,

@@ -83,7 +83,7 @@ def test_the_smtp_password_is_refused_when_a_placeholder_and_never_shown() -> No
 
 
 def test_the_mailer_config_does_not_show_the_password() -> None:
-    from notification_service.mailer import SmtpConfig
+    from notification_service.adapters.mailer import SmtpConfig
 
     config = SmtpConfig("smtp.example.com", 587, "a@example.com", "mailer", "Zq7-vN3x-Lp9w-Tk2r")
     assert "Zq7-vN3x-Lp9w-Tk2r" not in repr(config)

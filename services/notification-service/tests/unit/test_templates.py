@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 from bookpay_shared.business import BusinessProfile
-from notification_service.domain import redacted_url, with_link_url
+from notification_service.domain.notifications import redacted_url, with_link_url
 from notification_service.templates import (
     BUTTON_LABEL,
     AdminLinkPaidEmail,

@@ -1,6 +1,13 @@
 """Email templates: one function per email, returning its subject, HTML and plain text.
 
 No template engine: small functions over frozen dataclasses, escaping every value (see layout).
+
+Rendering an email is presentation, yet this package stays at the root, beside the layers
+rather than in one: an email is rendered when a use case writes its notification (what is
+stored is what is sent, and a preview is the same function), the SMTP adapter uses its
+one-line header rule, and the settings its URL check. Under entrypoints/ the use cases could
+not import it; under adapters/ it would sit among code that talks to the outside, which it never
+does. It imports only the domain (an import rule checks this).
 """
 
 from notification_service.templates.admin_link_paid import (

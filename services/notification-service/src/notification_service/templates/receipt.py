@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bookpay_shared.business import BusinessProfile
 
-from notification_service.domain import RenderedEmail
+from notification_service.domain.notifications import RenderedEmail
 from notification_service.templates.layout import (
     MUTED,
     Business,

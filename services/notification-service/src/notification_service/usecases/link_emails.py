@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import TypeVar
+from datetime import datetime
 
 from bookpay_shared import inbox, projections
-from bookpay_shared.consuming import TransientError, UnprocessableEvent
+from bookpay_shared.consuming import UnprocessableEvent
 from bookpay_shared.db import Connection, Pool
-from bookpay_shared.events import (
-    Event,
-    PaymentLinkCreated,
-    utcnow,
-)
+from bookpay_shared.events import PaymentLinkCreated
 
-from notification_service import repository as repo
-from notification_service.domain import (
+from notification_service.adapters import repository as repo
+from notification_service.domain.notifications import (
     NewNotification,
     NotificationKind,
     Recipient,
@@ -36,30 +31,11 @@ from notification_service.domain import (
 )
 from notification_service.templates import BookingLine, PaymentLinkEmail, payment_link_email
 from notification_service.templates.layout import on_payment_page
+from notification_service.usecases.deps import SERVICE, Deps, MissingEntity, or_wait
 
 log = logging.getLogger(__name__)
 
-SERVICE = "notification-service"
 LINKS_CONSUMER = f"{SERVICE}.payment-link-created"
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Deps:
-    pool: Pool
-    payment_page_base_url: str = "http://127.0.0.1:8003"
-    """link-service's public base URL: emailed links must be `<it>/pay/...`."""
-    charge_service_base_url: str = "http://127.0.0.1:8002"
-    """charge-service's staff API, as staff reach it: the administrators' email links to the
-    charge there."""
-    projection_wait: timedelta = timedelta(minutes=10)
-    admin_email_settle: timedelta = timedelta(minutes=5)
-    clock: Callable[[], datetime] = utcnow
-
-
-class MissingEntity(LookupError):
-    """An account, customer or booking this service has not learnt about (yet)."""
 
 
 class DraftMismatch(ValueError):
@@ -181,15 +157,3 @@ async def email_payment_link(deps: Deps, event: PaymentLinkCreated) -> None:
             sender=sender_of(context.account),
         )
         await repo.add_notifications(conn, [notification])
-
-
-async def or_wait(deps: Deps, event: Event, lookup: Awaitable[T]) -> T:
-    """The lookup's result. A missing account, customer or booking is waited for (retried)
-    while the event is younger than `projection_wait`, then the event is dead-lettered."""
-    try:
-        return await lookup
-    except MissingEntity as exc:
-        age = deps.clock() - event.occurred_at
-        if age < deps.projection_wait:
-            raise TransientError(f"{exc}; waiting for booking-service's state events") from exc
-        raise UnprocessableEvent(f"{exc} {age} after the event") from exc

@@ -1,8 +1,8 @@
 """link-service's Stripe adapter: the PaymentIntent of a payment link, nothing else.
 
-Every call acts on the merchant's connected account (`Stripe-Account` header). Errors:
-- `StripeUnavailable`: network trouble, rate limiting, a 5xx: try again later;
-- `StripeRejected`: Stripe refused the request (unknown id, a state that forbids it...).
+Every call acts on the merchant's connected account (`Stripe-Account` header). It implements
+`usecases.ports.StripeGateway`, and fails with that port's `StripeUnavailable` or
+`StripeRejected`.
 
 `StripeApiGateway` is written for real Stripe; `StripeApiGateway.for_localstripe` leaves out
 the parameters the local stand-in rejects (see docs/stripe-stand-in.md).
@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import stripe
 from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import client_span
+
+from link_service.usecases.ports import CardShown, Intent, StripeRejected, StripeUnavailable
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams, PaymentIntentModifyParams
@@ -31,63 +32,6 @@ logging.getLogger("stripe").setLevel(logging.INFO)
 
 STRIPE_API_VERSION = "2026-10-28.endive"
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class Intent:
-    id: str
-    status: str
-    amount: int
-    currency: str
-    metadata: Mapping[str, str]
-    client_secret: str | None = field(repr=False)
-    """For Stripe.js in the customer's browser only; never log or store it (left out of
-    repr, so that logging an Intent cannot leak it)."""
-    card: CardShown | None = None
-    """The card it was paid (or tried) with, when Stripe names one: for the receipt."""
-
-    @property
-    def save_card(self) -> bool:
-        return self.metadata.get("save_card") == "true"
-
-
-@dataclass(frozen=True)
-class CardShown:
-    """What a receipt may show of a card: its brand and last four digits, nothing more."""
-
-    brand: str
-    last4: str
-
-
-class StripeUnavailable(Exception):
-    """Stripe could not be reached or asked us to slow down."""
-
-
-class StripeRejected(Exception):
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class StripeGateway(Protocol):
-    async def create_intent(
-        self,
-        *,
-        stripe_account: str,
-        amount: int,
-        currency: str,
-        metadata: Mapping[str, str],
-        save_card: bool,
-        idempotency_key: str,
-    ) -> Intent: ...
-
-    async def retrieve_intent(self, *, stripe_account: str, intent_id: str) -> Intent: ...
-
-    async def update_intent(
-        self, *, stripe_account: str, intent_id: str, metadata: Mapping[str, str], save_card: bool
-    ) -> Intent: ...
-
-    async def cancel_intent(self, *, stripe_account: str, intent_id: str) -> Intent: ...
 
 
 class StripeApiGateway:

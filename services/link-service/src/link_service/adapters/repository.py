@@ -11,7 +11,7 @@ from bookpay_shared.db import Connection
 from bookpay_shared.events import StripeConnectionChanged
 from bookpay_shared.pagination import START, Cursor
 
-from link_service.domain import Link, LinkOrigin, LinkState
+from link_service.domain.links import Link, LinkOrigin, LinkState
 
 _COLUMNS = """link_id, charge_id, account_id, customer_id, booking_ids, amount, currency, message,
     origin, state, expires_at, created_at, payment_intent_id, save_card, intent_settled,

@@ -11,22 +11,22 @@ from bookpay_shared.events import (
 )
 from bookpay_shared.runtime import ServiceRuntime
 
-from link_service import handlers
-from link_service.handlers import Deps
+from link_service.usecases import links
+from link_service.usecases.links import Deps
 
 
 def register(runtime: ServiceRuntime, deps: Deps) -> None:
     async def on_charge_accepted(event: ChargeAccepted) -> None:
-        await handlers.create_link(deps, event)
+        await links.create_link(deps, event)
 
     async def on_payment_failed(event: PaymentFailed) -> None:
-        await handlers.create_link(deps, event)
+        await links.create_link(deps, event)
 
     async def on_payment_succeeded(event: PaymentSucceeded) -> None:
-        await handlers.record_payment_succeeded(deps, event)
+        await links.record_payment_succeeded(deps, event)
 
     async def on_connection_changed(event: StripeConnectionChanged) -> None:
-        await handlers.apply_connection(deps.pool, event)
+        await links.apply_connection(deps.pool, event)
 
     consume = runtime.consumers.subscribe
     consume(ChargeAccepted, on_charge_accepted)

@@ -17,16 +17,16 @@ from bookpay_shared.text import Count
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from link_service import handlers, payments
-from link_service.domain import MAX_EXPIRY_HOURS, Link, LinkOrigin, LinkState
-from link_service.handlers import Deps
-from link_service.repository import Addressee
+from link_service.adapters.repository import Addressee
+from link_service.domain.links import MAX_EXPIRY_HOURS, Link, LinkOrigin, LinkState
+from link_service.usecases import links, payments
+from link_service.usecases.links import Deps
 
 router = APIRouter(prefix="/v1")
 
 ERROR_ANSWERS: ErrorAnswers = {
-    handlers.LinkNotFound: NOT_FOUND,
-    handlers.LinkConflict: ErrorAnswer(409, "link_not_active"),
+    links.LinkNotFound: NOT_FOUND,
+    links.LinkConflict: ErrorAnswer(409, "link_not_active"),
 }
 """How the use cases' errors are answered (installed on the staff app by main)."""
 Reads = authorized(Scope.READ)
@@ -122,7 +122,7 @@ async def _page(
     customer_id: uuid.UUID | None = None,
     charge_id: uuid.UUID | None = None,
 ) -> tuple[list[LinkOut], str | None]:
-    found = await handlers.list_links(
+    found = await links.list_links(
         deps.pool,
         account_id,
         customer_id=customer_id,
@@ -136,7 +136,7 @@ async def _page(
 
 
 async def _shown(deps: Deps, link: Link) -> LinkOut:
-    return LinkOut.of(link, utcnow(), await handlers.addressee(deps.pool, link))
+    return LinkOut.of(link, utcnow(), await links.addressee(deps.pool, link))
 
 
 @router.get("/accounts/{account_id}/links", response_model=LinksOut, dependencies=[Reads])
@@ -186,8 +186,8 @@ async def list_customer_links(
 async def get_link(
     account_id: uuid.UUID, link_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> LinkDetailOut:
-    link = await handlers.get_link(deps.pool, account_id, link_id)
-    entries = await handlers.history(deps.pool, link_id)
+    link = await links.get_link(deps.pool, account_id, link_id)
+    entries = await links.history(deps.pool, link_id)
     return LinkDetailOut(
         **(await _shown(deps, link)).model_dump(),
         history=[HistoryOut(at=e.at, state=e.state, note=e.note, actor=e.actor) for e in entries],
@@ -230,7 +230,7 @@ async def resend_link(
     deps: Deps = Depends(get_deps),
 ) -> LinkOut:
     actor = caller.subject
-    link = await handlers.resend(deps, account_id, link_id, actor)
+    link = await links.resend(deps, account_id, link_id, actor)
     return await _shown(deps, link)
 
 
@@ -240,7 +240,7 @@ async def resend_link(
 async def get_link_settings(
     account_id: uuid.UUID, deps: Deps = Depends(get_deps)
 ) -> LinkSettingsOut:
-    hours = await handlers.get_expiry_setting(deps.pool, account_id)
+    hours = await links.get_expiry_setting(deps.pool, account_id)
     return LinkSettingsOut(
         account_id=account_id,
         expires_in_hours=hours or deps.default_expiry_hours,
@@ -256,7 +256,7 @@ async def get_link_settings(
 async def put_link_settings(
     account_id: uuid.UUID, body: LinkSettingsIn, deps: Deps = Depends(get_deps)
 ) -> LinkSettingsOut:
-    await handlers.set_expiry_setting(deps.pool, account_id, body.expires_in_hours)
+    await links.set_expiry_setting(deps.pool, account_id, body.expires_in_hours)
     return LinkSettingsOut(
         account_id=account_id, expires_in_hours=body.expires_in_hours, is_default=False
     )

@@ -26,18 +26,18 @@ from datetime import datetime, timedelta
 from bookpay_shared import projections
 from bookpay_shared.db import Connection
 
-from link_service import handlers
-from link_service import repository as repo
-from link_service.domain import (
+from link_service.adapters import repository as repo
+from link_service.domain.links import (
     CONFIRMABLE_INTENT_STATES,
     PAID_INTENT_STATES,
     Link,
     LinkState,
     paid_elsewhere,
 )
-from link_service.handlers import Deps
-from link_service.stripe_gateway import Intent, StripeRejected, StripeUnavailable
-from link_service.tokens import looks_like_token, token_hash
+from link_service.domain.tokens import looks_like_token, token_hash
+from link_service.usecases import links
+from link_service.usecases.links import Deps
+from link_service.usecases.ports import Intent, StripeRejected, StripeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +358,7 @@ async def _record(deps: Deps, link: Link, intent: Intent) -> Link:
         current = await repo.get_link(conn, link.link_id, for_update=True)
         assert current is not None
         if paid:
-            return await handlers.mark_paid(
+            return await links.mark_paid(
                 conn,
                 current,
                 intent.id,
@@ -383,10 +383,10 @@ async def _record(deps: Deps, link: Link, intent: Intent) -> Link:
 async def cancel(deps: Deps, account_id: uuid.UUID, link_id: uuid.UUID, actor: str) -> Link:
     """Cancel a link, then its PaymentIntent. If the customer paid in the meantime, the link is
     paid and the cancellation refused."""
-    link = await handlers.cancel(deps, account_id, link_id, actor)
+    link = await links.cancel(deps, account_id, link_id, actor)
     link, _ = await reconcile(deps, link)
     if link.state is LinkState.PAID:
-        raise handlers.LinkConflict("the customer paid the link before it could be cancelled")
+        raise links.LinkConflict("the customer paid the link before it could be cancelled")
     return link
 
 
@@ -417,4 +417,4 @@ async def _expire_due(deps: Deps, conn: Connection) -> None:
         async with deps.pool.acquire() as tx_conn, tx_conn.transaction():
             link = await repo.get_link(tx_conn, link_id, for_update=True)
             if link is not None and link.state is LinkState.ACTIVE and link.expires_at <= now:
-                await handlers.close(tx_conn, link, LinkState.EXPIRED, "expired", now, None)
+                await links.close(tx_conn, link, LinkState.EXPIRED, "expired", now, None)

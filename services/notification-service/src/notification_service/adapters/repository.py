@@ -13,7 +13,7 @@ from bookpay_shared.db import Connection
 from bookpay_shared.pagination import START, Cursor
 from bookpay_shared.tracing import current_carrier
 
-from notification_service.domain import (
+from notification_service.domain.notifications import (
     BookingCharge,
     Delivery,
     DeliveryStatus,

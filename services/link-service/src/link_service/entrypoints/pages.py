@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
-from link_service import payments, views
-from link_service.domain import CLOSED_STATES, PENDING_INTENT_STATES, Link, LinkState
-from link_service.handlers import Deps
-from link_service.security import CSRF_COOKIE, CSRF_HEADER, same_origin
-from link_service.tokens import csrf_ok, csrf_token, new_csrf_cookie, valid_csrf_cookie
+from link_service.domain.links import CLOSED_STATES, PENDING_INTENT_STATES, Link, LinkState
+from link_service.domain.tokens import csrf_ok, csrf_token, new_csrf_cookie, valid_csrf_cookie
+from link_service.entrypoints import views
+from link_service.entrypoints.security import CSRF_COOKIE, CSRF_HEADER, same_origin
+from link_service.usecases import payments
+from link_service.usecases.links import Deps
 
 router = APIRouter()
 

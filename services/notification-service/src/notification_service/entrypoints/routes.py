@@ -17,15 +17,16 @@ from bookpay_shared.text import Count, Instant, Paragraphs
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from notification_service import handlers
-from notification_service import repository as repo
-from notification_service.domain import DeliveryStatus
+from notification_service.adapters import repository as repo
+from notification_service.domain.notifications import DeliveryStatus
+from notification_service.usecases import link_emails
+from notification_service.usecases.deps import MissingEntity
 
 router = APIRouter(prefix="/v1")
 
 ERROR_ANSWERS: ErrorAnswers = {
-    handlers.MissingEntity: NOT_FOUND,
-    handlers.DraftMismatch: ErrorAnswer(422, "charge_mismatch"),
+    MissingEntity: NOT_FOUND,
+    link_emails.DraftMismatch: ErrorAnswer(422, "charge_mismatch"),
 }
 """How the use cases' errors are answered (installed on the app by main)."""
 
@@ -129,7 +130,7 @@ async def preview_payment_link_email(
     pool: PoolDep,
     preview_url: Annotated[str, Depends(get_preview_url)],
 ) -> PreviewOut:
-    draft = handlers.LinkDraft(
+    draft = link_emails.LinkDraft(
         account_id=account_id,
         customer_id=body.customer_id,
         booking_ids=body.booking_ids,
@@ -139,7 +140,7 @@ async def preview_payment_link_email(
         expires_at=body.expiry(utcnow()),
         message=body.message,
     )
-    email, sender = await handlers.preview_link_email(pool, draft)
+    email, sender = await link_emails.preview_link_email(pool, draft)
     return PreviewOut(
         subject=email.subject,
         html=email.html,

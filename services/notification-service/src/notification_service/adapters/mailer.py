@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Protocol
 
 import aiosmtplib
 from bookpay_shared.tracing import client_span
 
-from notification_service.domain import (
+from notification_service.domain.notifications import (
     Accepted,
     Delivery,
     PermanentFailure,
@@ -31,10 +30,6 @@ from notification_service.domain import (
 from notification_service.templates.layout import one_line
 
 log = logging.getLogger(__name__)
-
-
-class Mailer(Protocol):
-    async def send(self, delivery: Delivery) -> SendOutcome: ...
 
 
 def message_id(delivery: Delivery, mail_from: str) -> str:

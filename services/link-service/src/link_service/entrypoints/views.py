@@ -10,9 +10,9 @@ from bookpay_shared.local_time import DEFAULT_TIME_ZONE, format_local
 from bookpay_shared.money import format_amount
 from bookpay_shared.projections import KnownAccount, KnownBooking
 
-from link_service.domain import LinkOrigin
-from link_service.markup import Markup, escape, join, render
-from link_service.payments import Page
+from link_service.domain.links import LinkOrigin
+from link_service.entrypoints.markup import Markup, escape, join, render
+from link_service.usecases.payments import Page
 
 
 @dataclass(frozen=True)

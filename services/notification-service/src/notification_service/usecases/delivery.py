@@ -34,8 +34,8 @@ from bookpay_shared.metrics import Metrics
 from bookpay_shared.tracing import continued
 from bookpay_shared.wakeup import Wakeup
 
-from notification_service import repository as repo
-from notification_service.domain import (
+from notification_service.adapters import repository as repo
+from notification_service.domain.notifications import (
     Delivery,
     MarkFailed,
     MarkSent,
@@ -43,7 +43,7 @@ from notification_service.domain import (
     RetryLater,
     RetryPolicy,
 )
-from notification_service.mailer import Mailer
+from notification_service.usecases.ports import Mailer
 
 log = logging.getLogger(__name__)
 

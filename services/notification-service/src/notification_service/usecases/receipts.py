@@ -23,8 +23,8 @@ from bookpay_shared import inbox, projections
 from bookpay_shared.db import Connection
 from bookpay_shared.events import PaymentSucceeded
 
-from notification_service import repository as repo
-from notification_service.domain import (
+from notification_service.adapters import repository as repo
+from notification_service.domain.notifications import (
     NewNotification,
     NotificationKind,
     PaidCharge,
@@ -32,8 +32,9 @@ from notification_service.domain import (
     Recipient,
     receipt_key,
 )
-from notification_service.handlers import SERVICE, Deps, sender_of
 from notification_service.templates import ReceiptBooking, ReceiptEmail, receipt_email
+from notification_service.usecases.deps import SERVICE, Deps
+from notification_service.usecases.link_emails import sender_of
 
 log = logging.getLogger(__name__)
 

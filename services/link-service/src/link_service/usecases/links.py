@@ -24,8 +24,8 @@ from bookpay_shared.events import (
 )
 from bookpay_shared.pagination import START, Cursor
 
-from link_service import repository as repo
-from link_service.domain import (
+from link_service.adapters import repository as repo
+from link_service.domain.links import (
     Link,
     LinkState,
     check_transition,
@@ -33,8 +33,8 @@ from link_service.domain import (
     new_link,
     starts_link,
 )
-from link_service.stripe_gateway import CardShown, StripeGateway
-from link_service.tokens import new_token, token_hash
+from link_service.domain.tokens import new_token, token_hash
+from link_service.usecases.ports import CardShown, StripeGateway
 
 log = logging.getLogger(__name__)
 

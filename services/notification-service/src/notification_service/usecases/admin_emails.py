@@ -19,8 +19,8 @@ from bookpay_shared.business import BusinessProfile
 from bookpay_shared.db import Connection
 from bookpay_shared.events import BookingCharged, ChargeMethod, PaymentSucceeded
 
-from notification_service import repository as repo
-from notification_service.domain import (
+from notification_service.adapters import repository as repo
+from notification_service.domain.notifications import (
     BookingCharge,
     LinkPayment,
     NewNotification,
@@ -32,8 +32,8 @@ from notification_service.domain import (
     charge_url,
     unique_recipients,
 )
-from notification_service.handlers import SERVICE, Deps, MissingEntity, or_wait
 from notification_service.templates import AdminLinkPaidEmail, PaidBooking, admin_link_paid_email
+from notification_service.usecases.deps import SERVICE, Deps, MissingEntity, or_wait
 
 log = logging.getLogger(__name__)
 
