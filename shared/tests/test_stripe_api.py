@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 import stripe
@@ -64,3 +65,9 @@ async def test_the_client_sends_the_pinned_version_to_the_given_base() -> None:
     [head] = heads
     assert head.startswith(b"GET /v1/balance ")
     assert f"stripe-version: {STRIPE_API_VERSION}".encode() in head.lower()
+
+
+def test_stripe_python_never_logs_response_bodies() -> None:
+    # At DEBUG it logs every response body, client secrets included.
+    assert not logging.getLogger("stripe").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("stripe").isEnabledFor(logging.INFO)

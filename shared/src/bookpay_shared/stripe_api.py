@@ -13,10 +13,17 @@ object, a bad key) is an answer: trying again gives the same one.
 
 from __future__ import annotations
 
+import logging
+
 import stripe
 
 STRIPE_API_VERSION = "2026-10-28.endive"
 """The Stripe API version every request pins (the one stripe-python 16.1 is generated for)."""
+
+# stripe-python logs every response body at DEBUG, client secrets included: whatever a
+# service's log level, stripe-python's records stop at INFO (the method, path and status of
+# each call).
+logging.getLogger("stripe").setLevel(logging.INFO)
 
 
 def new_client(

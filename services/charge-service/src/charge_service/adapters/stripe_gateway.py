@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import stripe
 from bookpay_shared.metrics import Metrics
+from bookpay_shared.stripe_api import is_transient, new_client
 from bookpay_shared.tracing import client_span
 
 from charge_service.domain.model import Failure
 from charge_service.usecases.stripe_types import (
-    STRIPE_API_VERSION,
     CardDetails,
     ConnectedAccount,
     IntentResult,
@@ -92,13 +92,7 @@ def _translate(exc: stripe.StripeError) -> StripeUnavailable | StripeRequestReje
             card=_card_details(method) if method is not None else None,
             payment_intent_id=_text(intent, "id"),
         )
-    transient = (
-        isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError)
-        or exc.code == "lock_timeout"
-        or (isinstance(exc, stripe.APIError) and (status is None or status == 409))
-        or (status is not None and status >= 500)
-    )
-    if transient:
+    if is_transient(exc):
         return StripeUnavailable(f"Stripe unavailable: {message}")
     return StripeRequestRejected(message, code=exc.code, http_status=status)
 
@@ -144,13 +138,12 @@ class StripeApiGateway:
     ) -> None:
         self._metrics = metrics
         """Where each call's duration and failures are counted (`bookpay_stripe_*`)."""
-        self._http = http_client or stripe.HTTPXClient(timeout=30)
-        self._client = stripe.StripeClient(
+        self._client, self._http = new_client(
             secret_key,
-            stripe_version=STRIPE_API_VERSION,
-            base_addresses={"api": api_base} if api_base else None,
-            http_client=self._http,
+            api_base,
+            timeout_seconds=30,
             max_network_retries=max_network_retries,
+            http_client=http_client,
         )
         self._setup_future_usage = supports_setup_future_usage
         self._platform_account: str | None = None

@@ -23,9 +23,6 @@ from bookpay_shared.events import FailureReason
 
 from charge_service.domain.model import Failure
 
-STRIPE_API_VERSION = "2026-10-28.endive"
-"""The Stripe API version every request pins (the one stripe-python 16.1 is generated for)."""
-
 
 @dataclass(frozen=True)
 class CardDetails:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import stripe
 from bookpay_shared.metrics import Metrics
+from bookpay_shared.stripe_api import is_transient, new_client
 from bookpay_shared.tracing import client_span
 
 from link_service.usecases.ports import CardShown, Intent, StripeRejected, StripeUnavailable
@@ -26,11 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# stripe-python logs every response body at DEBUG, client secrets included: whatever the
-# service's log level, its own records stop at INFO (the method, path and status of each call).
-logging.getLogger("stripe").setLevel(logging.INFO)
-
-STRIPE_API_VERSION = "2026-10-28.endive"
 _T = TypeVar("_T")
 
 
@@ -55,13 +51,8 @@ class StripeApiGateway:
     ) -> None:
         self._metrics = metrics
         """Where each call's duration and failures are counted (`bookpay_stripe_*`)."""
-        self._http = stripe.HTTPXClient(timeout=20)
-        self._client = stripe.StripeClient(
-            secret_key,
-            stripe_version=STRIPE_API_VERSION,
-            base_addresses={"api": api_base} if api_base else None,
-            http_client=self._http,
-            max_network_retries=2,
+        self._client, self._http = new_client(
+            secret_key, api_base, timeout_seconds=20, max_network_retries=2
         )
         self._future_usage = supports_setup_future_usage
         self._allowed_types = supports_allowed_payment_method_types
@@ -139,9 +130,7 @@ class StripeApiGateway:
                 pi = await call
             except stripe.StripeError as exc:
                 status = exc.http_status
-                unavailable = isinstance(
-                    exc, stripe.APIConnectionError | stripe.RateLimitError
-                ) or (status is None or status >= 500 or status == 409)
+                unavailable = is_transient(exc)
                 elapsed = self._observe(
                     operation, started, "unavailable" if unavailable else "rejected"
                 )
