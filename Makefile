@@ -11,12 +11,13 @@ export UV_CACHE_DIR := $(CURDIR)/.cache/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen
 
-.PHONY: help install run infra test test-unit test-e2e lint format docs screenshots bench chaos clean
+.PHONY: help install run infra test test-unit test-pythons test-e2e lint format docs screenshots bench chaos clean
 
 help:
 	@echo "make run    start Kafka, PostgreSQL, the Stripe stand-in, an SMTP sink and the four services"
 	@echo "make test   lint, type-check and run every test (unit, integration, end-to-end)"
 	@echo "make lint   ruff, mypy --strict and the import rules"
+	@echo "make test-pythons  the unit tests on each supported Python found (3.11 to 3.13)"
 	@echo "make docs   regenerate docs/ from the event models and the HTTP APIs"
 	@echo "make screenshots  the pages and emails people see, in docs/screenshots/ (Chromium)"
 	@echo "make bench  throughput and latency on this machine, as JSON (make bench ARGS=--quick)"
@@ -57,6 +58,9 @@ test: lint
 
 test-unit: install
 	$(RUN) pytest -q -m "not integration and not e2e"
+
+test-pythons: install  ## the unit tests on each supported Python found (3.11, 3.12, 3.13)
+	@bash devstack/test-pythons.sh
 
 test-e2e: install
 	$(RUN) pytest -q -m e2e
