@@ -14,6 +14,7 @@ from bookpay_shared.http import (
     install_error_handlers,
 )
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 
 class Unauthenticated(ApiError):
@@ -158,3 +159,45 @@ async def test_an_answer_may_ask_the_client_to_retry_later() -> None:
     found = await answer("/raise/stripe")
     assert (found.status_code, found.headers["retry-after"]) == (503, "2")
     assert found.json()["error"]["code"] == "stripe_unavailable"
+
+
+class Customer(BaseModel):
+    name: str
+    email: str
+    tags: list[str] = []
+
+
+def customers_app() -> FastAPI:
+    api = FastAPI()
+    install_error_handlers(api)
+
+    @api.post("/customers")
+    async def create(customer: Customer) -> Customer:
+        return customer
+
+    return api
+
+
+async def post_raw(body: bytes) -> httpx.Response:
+    transport = httpx.ASGITransport(app=customers_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.post(
+            "/customers", content=body, headers={"content-type": "application/json"}
+        )
+
+
+async def test_bytes_that_are_not_utf8_are_refused_with_the_fields_named() -> None:
+    found = await post_raw(b'{"name": "Kay\xffaks", "email": "a@x.co", "tags": ["ok", "b\xe9"]}')
+
+    assert found.status_code == 422
+    error = found.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert [f["field"] for f in error["fields"]] == ["name", "tags.1"]
+    assert error["message"] == "name: not valid UTF-8; tags.1: not valid UTF-8"
+
+
+async def test_a_body_unreadable_even_so_is_named_as_the_body() -> None:
+    found = await post_raw(b'{"name": \xff')
+
+    assert found.status_code == 422
+    assert found.json()["error"]["fields"] == [{"field": "body", "message": "not valid UTF-8"}]

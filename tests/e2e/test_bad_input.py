@@ -91,6 +91,24 @@ async def test_malformed_json_is_refused(bookpay: Bookpay, customer: Customer) -
     error_of(response, 422)
 
 
+async def test_invalid_utf8_is_refused_by_every_service(
+    bookpay: Bookpay, customer: Customer
+) -> None:
+    """Bytes that are not UTF-8 in a JSON body: a 422 naming the field, never a 500."""
+    account = customer.account_id
+    for client, path in (
+        (bookpay.booking, f"/v1/accounts/{account}/customers"),
+        (bookpay.charge, f"/v1/accounts/{account}/charges"),
+    ):
+        response = await client.post(
+            path,
+            content=b'{"name": "Kay\xffaks", "email": "a@x.co"}',
+            headers={"content-type": "application/json"},
+        )
+        error = error_of(response, 422)
+        assert (error["code"], error["message"]) == ("invalid_request", "name: not valid UTF-8")
+
+
 async def test_booking_service_refuses_bad_input(bookpay: Bookpay, customer: Customer) -> None:
     account = customer.account_id
     no_name = await bookpay.booking.post("/v1/accounts", json={"admins": []})

@@ -10,6 +10,7 @@ again) and anything unexpected (a bug: 500, logged).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -92,8 +93,39 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid_request", message, fields=problems), status_code=422)
 
 
+def _not_utf8(error: UnicodeDecodeError) -> JSONResponse:
+    """A JSON body with bytes that are not UTF-8: 422 naming the fields that hold them (found
+    by reading the body with those bytes replaced), or the body when it cannot be read even so."""
+    raw = error.object if isinstance(error.object, bytes) else b""
+    try:
+        document = json.loads(raw.decode("utf-8", errors="replace"))
+    except ValueError:
+        document = None
+    fields = _holding_replacements(document, ())
+    problems = [{"field": f, "message": "not valid UTF-8"} for f in fields or ["body"]]
+    message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+    return JSONResponse(error_body("invalid_request", message, fields=problems), status_code=422)
+
+
+def _holding_replacements(value: Any, path: tuple[str, ...]) -> list[str]:
+    if isinstance(value, str):
+        return [".".join(path) or "body"] if "\ufffd" in value else []
+    if isinstance(value, dict):
+        found = [".".join((*path, k)) for k in value if "\ufffd" in k]
+        for key, item in value.items():
+            found += _holding_replacements(item, (*path, key))
+        return found
+    if isinstance(value, list):
+        return [
+            f for i, item in enumerate(value) for f in _holding_replacements(item, (*path, str(i)))
+        ]
+    return []
+
+
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        return _not_utf8(exc.__cause__)
     code = "not_found" if exc.status_code == 404 else "http_error"
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
