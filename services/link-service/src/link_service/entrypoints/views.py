@@ -1,6 +1,7 @@
 """The payment page and its status pages, as HTML: the Jinja2 templates in templates/ (every
-value escaped), filled with what the page knows. Formatting for people (money, local times,
-card brands, phone numbers to dial) stays Python, given to the templates as filters."""
+value escaped), filled with what the page knows. Formatting for people stays Python, given to the
+templates: money, local times and the number a `tel:` link dials as filters, card brands as
+`card_text`."""
 
 from __future__ import annotations
 
