@@ -249,7 +249,7 @@ async def test_the_page_without_a_stripe_connection(
     async with links.page_client() as client:
         page = await client.get(created.get("url"))
     assert page.status_code == 200
-    assert "Harbour Kayak Tours can&#x27;t take card payments right now" in page.text
+    assert "Harbour Kayak Tours can&#39;t take card payments right now" in page.text
     assert "payment-form" not in page.text
 
 

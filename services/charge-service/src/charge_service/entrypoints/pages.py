@@ -5,13 +5,13 @@ for the card: the card number goes from the browser to Stripe only; our server r
 PaymentMethod id. The page then uses the JSON API (POST .../charges, and .../attempts for
 another card after a decline). Like the API it needs a credential with `charges:write`: a browser
 answers the 401's Basic challenge with the key as the user name, and sends it again with the
-page's own calls to the API (same origin).
+page's own calls to the API (same origin). The HTML is the Jinja2 templates in templates/,
+every value they insert escaped.
 """
 
 from __future__ import annotations
 
 import uuid
-from html import escape
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from bookpay_shared.db import Pool
 from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.local_time import format_local
 from bookpay_shared.money import format_amount
+from bookpay_shared.templating import Templates
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -37,6 +38,8 @@ CONSENT_TEXT = (
 )
 _STATIC = resources.files("charge_service") / "static"
 _STATIC_TYPES = {"new-card.js": "text/javascript", "page.css": "text/css"}
+PAGES = Templates("charge_service", filters={"money": format_amount, "local_time": format_local})
+"""The pages' templates (templates/), every value they insert escaped."""
 
 
 def _settings(request: Request) -> ChargeSettings:
@@ -84,75 +87,86 @@ async def new_card_page(
     currency = currencies.pop()
     balance = sum(b.balance_due for b in bookings)
     charge_amount = balance if amount is None else amount
-    rows = booking_rows(bookings, account.business.time_zone)
     if charge_amount <= 0 or charge_amount > balance:
         # A person reads this (after a payment, a reload lands here): say it as a page.
-        if balance <= 0:
-            heading, text = "Nothing left to charge", "These bookings are paid in full."
-        else:
-            heading = "More than is due"
-            text = (
-                f"{format_amount(charge_amount, currency)} is more than the balance due of "
-                f"{format_amount(balance, currency)}."
-            )
-        html = _NOTICE.format(
-            merchant=escape(account.name),
-            customer=escape(customer.name),
-            heading=escape(heading),
-            text=escape(text),
-            rows=rows,
-            again=(
-                f'<p><a href="?booking_ids={escape(",".join(map(str, ids)))}">'
-                f"Charge the balance due of {escape(format_amount(balance, currency))}</a></p>"
-                if balance > 0
-                else ""
-            ),
-        )
+        html = notice_page(account, customer, bookings, ids, charge_amount, balance, currency)
         return HTMLResponse(
             html, status_code=409, headers=_security_headers(settings.stripe_js_url)
         )
-    consent = CONSENT_TEXT.format(merchant=account.name)
-    html = _PAGE.format(
-        merchant=escape(account.name),
-        zone=escape(account.business.time_zone),
-        customer=escape(customer.name),
-        email=escape(customer.email),
-        rows=rows,
-        total=escape(format_amount(charge_amount, currency)),
-        consent=escape(consent),
-        stripe_js=escape(settings.stripe_js_url),
-        data=" ".join(
-            f'data-{k}="{escape(str(v))}"'
-            for k, v in {
-                "account-id": account_id,
-                "customer-id": customer_id,
-                "booking-ids": ",".join(str(b.booking_id) for b in bookings),
-                "amount": charge_amount,
-                "currency": currency,
-                "charge-id": uuid.uuid4(),
-                "publishable-key": settings.stripe_publishable_key,
-                "stripe-account": stripe_account or "",
-                "consent": consent,
-                "total": format_amount(charge_amount, currency),
-            }.items()
-        ),
-        disabled="" if stripe_account else " disabled",
-        notice=""
-        if stripe_account
-        else "<p class=error role=alert>This account has not connected Stripe yet.</p>",
+    html = card_entry_page(
+        account,
+        customer,
+        bookings,
+        amount=charge_amount,
+        currency=currency,
+        stripe_account=stripe_account,
+        stripe_js_url=settings.stripe_js_url,
+        publishable_key=settings.stripe_publishable_key,
     )
     return HTMLResponse(html, headers=_security_headers(settings.stripe_js_url))
 
 
-def booking_rows(bookings: list[projections.KnownBooking], time_zone: str) -> str:
-    """The bookings' table rows: title, start in the account's zone (the instant kept in
-    `<time datetime>`), balance due."""
-    return "".join(
-        f"<tr><td>{escape(b.title)}</td>"
-        f'<td><time datetime="{escape(b.starts_at.isoformat())}">'
-        f"{escape(format_local(b.starts_at, time_zone))}</time></td>"
-        f"<td class=num>{escape(format_amount(b.balance_due, b.currency))}</td></tr>"
-        for b in bookings
+def card_entry_page(
+    account: projections.KnownAccount,
+    customer: projections.KnownCustomer,
+    bookings: list[projections.KnownBooking],
+    *,
+    amount: int,
+    currency: str,
+    stripe_account: str | None,
+    stripe_js_url: str,
+    publishable_key: str,
+) -> str:
+    """The page that charges `amount` to a card typed into Stripe.js's field (no Stripe
+    connection: a page that says so, its button disabled). Each page is a new charge id."""
+    return str(
+        PAGES.render(
+            "new_card.html",
+            account=account,
+            customer=customer,
+            bookings=bookings,
+            amount=amount,
+            currency=currency,
+            charge_id=uuid.uuid4(),
+            stripe_account=stripe_account,
+            stripe_js_url=stripe_js_url,
+            publishable_key=publishable_key,
+            consent=CONSENT_TEXT.format(merchant=account.name),
+        )
+    )
+
+
+def notice_page(
+    account: projections.KnownAccount,
+    customer: projections.KnownCustomer,
+    bookings: list[projections.KnownBooking],
+    ids: list[uuid.UUID],
+    amount: int,
+    balance: int,
+    currency: str,
+) -> str:
+    """Why `amount` cannot be charged (nothing or less is due), with a link to charge the
+    balance due when one is left."""
+    if balance <= 0:
+        heading, text = "Nothing left to charge", "These bookings are paid in full."
+    else:
+        heading = "More than is due"
+        text = (
+            f"{format_amount(amount, currency)} is more than the balance due of "
+            f"{format_amount(balance, currency)}."
+        )
+    return str(
+        PAGES.render(
+            "notice.html",
+            account=account,
+            customer=customer,
+            bookings=bookings,
+            ids=ids,
+            heading=heading,
+            text=text,
+            balance=balance,
+            currency=currency,
+        )
     )
 
 
@@ -179,68 +193,3 @@ def _security_headers(stripe_js_url: str) -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",
     }
-
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Charge a new card — {merchant}</title>
-<link rel="stylesheet" href="/static/page.css">
-<script src="{stripe_js}"></script>
-<script src="/static/new-card.js" defer></script>
-</head>
-<body>
-<main>
-<h1>Charge a new card</h1>
-<p class=muted>{merchant} · times in {zone}</p>
-<section aria-labelledby="customer-heading">
-<h2 id="customer-heading">{customer}</h2>
-<p class=muted>{email}</p>
-<table>
-<thead><tr><th scope=col>Booking</th><th scope=col>When</th><th scope=col class=num>Balance due</th></tr></thead>
-<tbody>{rows}</tbody>
-<tfoot><tr><th scope=row colspan=2>To charge</th><td class=num id="total">{total}</td></tr></tfoot>
-</table>
-</section>
-{notice}
-<form id="charge-form" {data}>
-<fieldset class="card-fields">
-<legend id="card-legend">Card</legend>
-<div id="card-element" class="card-box" role="group" aria-labelledby="card-legend"></div>
-</fieldset>
-<p class=check><input type="checkbox" id="save-card" name="save_card">
-<label for="save-card">Save this card for future use</label></p>
-<p class=muted id="consent-text">{consent}</p>
-<button type="submit" id="charge-button"{disabled}>Charge {total}</button>
-<p id="outcome" role="status" aria-live="polite"></p>
-</form>
-</main>
-</body>
-</html>
-"""
-
-
-_NOTICE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{heading} — {merchant}</title>
-<link rel="stylesheet" href="/static/page.css">
-</head>
-<body>
-<main>
-<h1>{heading}</h1>
-<p class=muted>{merchant} · {customer}</p>
-<p role="status">{text}</p>
-<table>
-<thead><tr><th scope=col>Booking</th><th scope=col>When</th><th scope=col class=num>Balance due</th></tr></thead>
-<tbody>{rows}</tbody>
-</table>
-{again}
-</main>
-</body>
-</html>
-"""
