@@ -1,5 +1,5 @@
 import pytest
-from bookpay_shared.csp import API_CSP, render, stripe_page_csp
+from bookpay_shared.csp import API_CSP, render, security_headers, stripe_page_csp
 
 
 def directives(policy: str) -> dict[str, list[str]]:
@@ -92,3 +92,18 @@ def test_render_refuses_a_malformed_directive(
 
 def test_other_responses_load_nothing_and_are_framed_nowhere() -> None:
     assert directives(API_CSP) == {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}
+
+
+def test_a_page_is_never_cached_and_https_adds_hsts() -> None:
+    page = security_headers("default-src 'none'", page=True, https=True)
+    assert page == {
+        "Content-Security-Policy": "default-src 'none'",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Strict-Transport-Security": "max-age=31536000",
+    }
+    api = security_headers(API_CSP, page=False)
+    assert "Cache-Control" not in api and "Strict-Transport-Security" not in api
+    assert api["X-Frame-Options"] == "DENY"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from bookpay_shared import projections
 from bookpay_shared.auth import Scope, authorized
-from bookpay_shared.csp import stripe_page_csp
+from bookpay_shared.csp import security_headers, stripe_page_csp
 from bookpay_shared.db import Pool
 from bookpay_shared.http import NotFound, Unprocessable
 from bookpay_shared.local_time import format_local
@@ -186,10 +186,4 @@ def _security_headers(stripe_js_url: str) -> dict[str, str]:
     parts = urlsplit(stripe_js_url)
     stripe_origin = f"{parts.scheme}://{parts.netloc}"
     api = ("https://api.stripe.com",) if parts.netloc == "js.stripe.com" else ()
-    return {
-        "Content-Security-Policy": stripe_page_csp((stripe_origin,), connect=api),
-        "Referrer-Policy": "no-referrer",
-        "X-Frame-Options": "DENY",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store",
-    }
+    return security_headers(stripe_page_csp((stripe_origin,), connect=api), page=True)

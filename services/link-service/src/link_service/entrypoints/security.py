@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 
-from bookpay_shared.csp import API_CSP, stripe_page_csp
+from bookpay_shared.csp import API_CSP, security_headers, stripe_page_csp
 from bookpay_shared.guards import client_address
 from bookpay_shared.ratelimit import RateLimiter
 from fastapi import FastAPI, Request, Response
@@ -48,15 +48,9 @@ def install(app: FastAPI, settings: LinkSettings, limiter: RateLimiter) -> None:
             )
         else:
             response = await call_next(request)
-        headers = response.headers
-        headers["Content-Security-Policy"] = csp if is_page else API_CSP
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["X-Frame-Options"] = "DENY"
-        headers["X-Content-Type-Options"] = "nosniff"
-        if is_page:
-            headers["Cache-Control"] = "no-store"
-        if https:
-            headers["Strict-Transport-Security"] = "max-age=31536000"
+        response.headers.update(
+            security_headers(csp if is_page else API_CSP, page=is_page, https=https)
+        )
         return response
 
 
