@@ -174,10 +174,7 @@ async def test_html_in_a_booking_title_and_the_staff_message_arrives_escaped(
 
     [received] = await wait_emails(stack, email)
     html, text = body(received["html"]), body(received["text"])
-    assert (
-        "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt; Kayak &amp; &quot;Canoe&quot;"
-        in html
-    )
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt; Kayak &amp; &#34;Canoe&#34;" in html
     assert "&lt;b&gt;Bring a towel&lt;/b&gt;" in html
     assert "<script" not in html and "<b>" not in html
     assert {"script", "b"}.isdisjoint(html_tags(html))

@@ -10,6 +10,7 @@ from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from notification_service.adapters.mailer import SmtpConfig, SmtpMailer
+from notification_service.emails.rendering import compile_templates
 from notification_service.entrypoints import consumers, routes, tasks
 from notification_service.settings import NotificationSettings
 from notification_service.usecases.delivery import Sender
@@ -33,6 +34,7 @@ def create_app(
         projection_wait=timedelta(seconds=settings.projection_wait_seconds),
         admin_email_settle=timedelta(seconds=settings.admin_email_settle_seconds),
     )
+    compile_templates()
     consumers.register(runtime, deps)
     sender = _sender(settings, runtime, mailer or SmtpMailer(smtp_config(settings)))
     tasks.register(

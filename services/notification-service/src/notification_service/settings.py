@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from notification_service.domain.notifications import RetryPolicy
-from notification_service.templates.layout import safe_url
+from notification_service.emails.formats import safe_url
 
 
 class NotificationSettings(ServiceSettings):

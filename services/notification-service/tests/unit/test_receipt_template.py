@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bookpay_shared.business import BusinessProfile
 from notification_service.domain.notifications import charge_url, receipt_key
-from notification_service.templates import (
+from notification_service.emails import (
     AdminLinkPaidEmail,
     ReceiptBooking,
     ReceiptEmail,
@@ -142,7 +142,7 @@ def test_every_value_from_the_business_and_customer_is_escaped_in_the_html() -> 
         )
     )
     assert "<script>" not in email.html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in email.html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co" in email.html
     assert nasty in email.text  # plain text is shown as is
 
 

@@ -2,22 +2,28 @@
 data is escaped in the HTML."""
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
 from bookpay_shared.business import BusinessProfile
-from notification_service.domain.notifications import redacted_url, with_link_url
-from notification_service.templates import (
+from bookpay_shared.templating import escape
+from notification_service.domain.notifications import RenderedEmail, redacted_url, with_link_url
+from notification_service.emails import (
     BUTTON_LABEL,
     AdminLinkPaidEmail,
     BookingLine,
     PaidBooking,
     PaymentLinkEmail,
+    ReceiptBooking,
+    ReceiptEmail,
     admin_link_paid_email,
     payment_link_email,
+    receipt_email,
 )
-from notification_service.templates.layout import e, when
+from notification_service.emails.formats import when
+from notification_service.emails.rendering import compile_templates
 
 URL = "https://pay.example.com/pay/tok_abc?x=1&y=2"
 START = datetime(2027, 5, 1, 9, 0, tzinfo=UTC)
@@ -131,7 +137,7 @@ def test_every_value_is_escaped_in_the_html() -> None:
         )
     )
     assert "<script>" not in email.html and "<b>" not in email.html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;" in email.html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;" in email.html
     assert "script" not in parse(email.html).tags
     assert hostile in email.text  # plain text is not HTML: shown as typed
 
@@ -219,9 +225,9 @@ def test_the_link_email_stored_redacted_is_the_email_once_the_link_is_put_back(u
     sent = payment_link_email(link_email(url=url, message="Pay /pay/<redacted>"))
 
     assert with_link_url(stored, url) == sent
-    assert url not in stored.text and e(url) not in stored.html
+    assert url not in stored.text and escape(url) not in stored.html
     secret = url.rsplit("/", 1)[1]
-    assert secret not in stored.text and e(secret) not in stored.html
+    assert secret not in stored.text and escape(secret) not in stored.html
     assert redacted_url(url).endswith("/pay/<redacted>")
     assert f"{BUTTON_LABEL}: {redacted_url(url)}" in stored.text
 
@@ -291,3 +297,53 @@ def test_the_policy_is_escaped() -> None:
     )
     assert "<script>" not in email.html
     assert "&lt;script&gt;x&lt;/script&gt;<br>Refunds &amp; more" in email.html
+
+
+BUSINESS_HTML = "<b onclick=\"steal()\">Tours & 'Co'</b>"
+
+
+def business_email(render: str, name: str, profile: BusinessProfile) -> RenderedEmail:
+    """One of the three emails, for a business of that name and profile."""
+    if render == "link":
+        return payment_link_email(link_email(merchant_name=name, message=name, profile=profile))
+    if render == "admin":
+        return admin_link_paid_email(admin_email(merchant_name=name, profile=profile))
+    receipt = ReceiptEmail(
+        merchant_name=name,
+        customer_name="Ada Lovelace",
+        bookings=(ReceiptBooking("Sunset paddle", START),),
+        amount=12500,
+        currency="usd",
+        card_brand="visa",
+        card_last4="4242",
+        paid_at=START,
+        charge_id=uuid.UUID(int=1),
+        stripe_payment_intent_id="pi_123",
+        profile=profile,
+    )
+    return receipt_email(receipt)
+
+
+@pytest.mark.parametrize("render", ["link", "admin", "receipt"])
+def test_business_text_with_html_is_escaped_in_the_html_and_verbatim_in_the_text(
+    render: str,
+) -> None:
+    profile = BusinessProfile(
+        contact_phone="+1 902 555 0142", policy_text=f"{BUSINESS_HTML}\n<i>No refund</i>"
+    )
+    email = business_email(render, BUSINESS_HTML, profile)
+
+    escaped = "&lt;b onclick=&#34;steal()&#34;&gt;Tours &amp; &#39;Co&#39;&lt;/b&gt;"
+    assert "<b " not in email.html and "<i>" not in email.html and 'onclick="' not in email.html
+    assert f"<strong>{escaped}</strong><br>Phone:" in email.html  # the business's name
+    assert f"<strong>Policy</strong><br>{escaped}<br>&lt;i&gt;No refund&lt;/i&gt;" in email.html
+    assert {"b", "i"}.isdisjoint(parse(email.html).tags)
+    assert f"\n{BUSINESS_HTML}\nPhone: +1 902 555 0142\n" in email.text
+    assert f"Policy:\n  {BUSINESS_HTML}\n  <i>No refund</i>\n" in email.text
+    assert "&lt;" not in email.text and "&amp;" not in email.text
+
+
+def test_every_email_has_its_html_and_text_template_and_all_compile() -> None:
+    names = compile_templates()
+    for email in ("payment_link", "admin_link_paid", "receipt"):
+        assert f"{email}.html" in names and f"{email}.txt" in names

@@ -27,7 +27,7 @@ from notification_service.domain.notifications import (
     SendOutcome,
     TemporaryFailure,
 )
-from notification_service.templates.layout import one_line
+from notification_service.emails.formats import one_line
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ receipt is made from. Pure logic, no I/O."""
 
 from __future__ import annotations
 
-import html
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
 from bookpay_shared.backoff import Backoff
+from bookpay_shared.templating import escape
 
 
 class NotificationKind(StrEnum):
@@ -55,11 +55,12 @@ def redacted_url(url: str) -> str:
 
 def with_link_url(email: RenderedEmail, url: str) -> RenderedEmail:
     """An email rendered with `redacted_url(url)` in place of its link, with the link itself:
-    in the HTML escaped as the templates escape every value, in the text as is."""
+    in the HTML escaped as the templates escape every value (their `escape`), in the text as
+    is."""
     placeholder = redacted_url(url)
     return RenderedEmail(
         subject=email.subject,
-        html=email.html.replace(html.escape(placeholder), html.escape(url)),
+        html=email.html.replace(str(escape(placeholder)), str(escape(url))),
         text=email.text.replace(placeholder, url),
     )
 

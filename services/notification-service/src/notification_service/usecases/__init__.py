@@ -2,4 +2,4 @@
 (`link_emails`), the administrators' email after a link payment (`admin_emails`), the customer's
 receipt (`receipts`) and the delivery loop that sends them all (`delivery`). Each takes the
 service's `Deps` (`deps`) and the ports it needs (`ports`: the `Mailer`); use cases render emails
-with the root `templates` package, and never import the entry points or `main`."""
+with the root `emails` package, and never import the entry points or `main`."""

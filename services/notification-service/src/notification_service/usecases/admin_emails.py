@@ -32,7 +32,7 @@ from notification_service.domain.notifications import (
     charge_url,
     unique_recipients,
 )
-from notification_service.templates import AdminLinkPaidEmail, PaidBooking, admin_link_paid_email
+from notification_service.emails import AdminLinkPaidEmail, PaidBooking, admin_link_paid_email
 from notification_service.usecases.deps import SERVICE, Deps, MissingEntity, or_wait
 
 log = logging.getLogger(__name__)

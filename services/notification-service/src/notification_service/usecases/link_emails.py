@@ -29,8 +29,8 @@ from notification_service.domain.notifications import (
     link_email_key,
     redacted_url,
 )
-from notification_service.templates import BookingLine, PaymentLinkEmail, payment_link_email
-from notification_service.templates.layout import on_payment_page
+from notification_service.emails import BookingLine, PaymentLinkEmail, payment_link_email
+from notification_service.emails.formats import on_payment_page
 from notification_service.usecases.deps import SERVICE, Deps, MissingEntity, or_wait
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from notification_service.domain.notifications import (
     Recipient,
     receipt_key,
 )
-from notification_service.templates import ReceiptBooking, ReceiptEmail, receipt_email
+from notification_service.emails import ReceiptBooking, ReceiptEmail, receipt_email
 from notification_service.usecases.deps import SERVICE, Deps
 from notification_service.usecases.link_emails import sender_of
 
