@@ -216,6 +216,33 @@ async def stored_email(stack: Stack, notification_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+async def _wait_row(stack: Stack, sql: str, *args: object) -> Any:
+    """Until `sql` finds a value in notification-service's database; that value. (Read here
+    only to know an event was handled before a test changes the settings it is handled with.)"""
+    conn = await asyncpg.connect(stack.postgres_dsn("notification"))
+    try:
+        return await eventually(lambda: conn.fetchval(sql, *args), timeout=30)
+    finally:
+        await conn.close()
+
+
+async def wait_link_payment_recorded(stack: Stack, charge_id: uuid.UUID) -> None:
+    """Until notification-service has recorded a link payment, with the administrators to
+    notify as the account's settings were then."""
+    await _wait_row(stack, "SELECT true FROM link_payments WHERE charge_id = $1", charge_id)
+
+
+async def wait_receipt_decided(stack: Stack, charge_id: uuid.UUID) -> str:
+    """Until notification-service has decided a charge's receipt; the decision (`emailed`, or
+    `turned_off` by the account)."""
+    decision: str = await _wait_row(
+        stack,
+        "SELECT decision FROM receipts WHERE charge_id = $1 AND decided_at IS NOT NULL",
+        charge_id,
+    )
+    return decision
+
+
 # --- received emails -----------------------------------------------------------------------
 
 

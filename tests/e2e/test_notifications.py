@@ -37,6 +37,8 @@ from .notifications_support import (
     publish,
     stored_email,
     wait_emails,
+    wait_link_payment_recorded,
+    wait_receipt_decided,
 )
 from .support import VISA, Bookpay, Customer
 from .test_new_card import charge_new_card
@@ -243,6 +245,9 @@ async def test_no_administrator_email_once_the_account_turned_it_off(
     silent = link_paid(customer, 5000, booking_ids=customer.booking_ids[:1])
 
     await publish(kafka, silent)
+    # The account's settings are read when the payment is handled: turning the email back on
+    # must wait until this payment was, or it may be handled with the new settings.
+    await wait_link_payment_recorded(stack, silent.charge_id)
     await _turn_on_and_pay_the_rest(bookpay, notifications, kafka, customer)
 
     for admin in admins:
@@ -381,7 +386,8 @@ async def test_no_receipt_once_the_account_turned_receipts_off(
 
     silent = (await bookpay.charge_card_on_file(customer, 5000)).json()["charge_id"]
     assert (await bookpay.wait_charge_done(customer, silent))["status"] == "succeeded"
-    await event_log.wait_for(topics.PAYMENT_SUCCEEDED, about("charge_id", silent))
+    # The setting is read when the receipt is decided: turn it back on only after that.
+    assert await wait_receipt_decided(stack, uuid.UUID(silent)) == "turned_off"
     await patch_account(bookpay, account, send_receipts=True)
     await notifications.wait_account(account, send_receipts=True)
     marker = (await bookpay.charge_card_on_file(customer, 7500)).json()["charge_id"]
