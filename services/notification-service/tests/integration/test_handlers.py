@@ -9,21 +9,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bookpay_shared import projections
 from bookpay_shared.consuming import TransientError, UnprocessableEvent
 from bookpay_shared.db import Pool
 from bookpay_shared.events import (
-    AccountStateChanged,
     Administrator,
     BookingCharged,
     BookingStateChanged,
     BookingStatus,
     ChargeMethod,
-    CustomerStateChanged,
     PaymentLinkCreated,
     PaymentSucceeded,
 )
 from notification_service.adapters import repository as repo
+from notification_service.adapters import testing
+from notification_service.adapters.testing import know_account, know_bookings, know_customer
 from notification_service.usecases import admin_emails, link_emails
 from notification_service.usecases.deps import Deps
 
@@ -45,48 +44,14 @@ def deps(pool: Pool, **changes: object) -> Deps:
 
 async def known(pool: Pool, *, notify: bool = True, bookings: bool = True) -> None:
     """What booking-service's state events would have told the service."""
-    async with pool.acquire() as conn:
-        await projections.apply_account(
-            conn,
-            AccountStateChanged(
-                correlation_id=ACCOUNT,
-                account_id=ACCOUNT,
-                version=1,
-                name="Harbour Kayak Tours",
-                admins=ADMINS,
-                notify_admins_on_link_payment=notify,
-            ),
-        )
-        await projections.apply_customer(
-            conn,
-            CustomerStateChanged(
-                correlation_id=CUSTOMER,
-                customer_id=CUSTOMER,
-                account_id=ACCOUNT,
-                version=1,
-                name="Ada Lovelace",
-                email="ada@example.com",
-            ),
-        )
-        for i, booking_id in enumerate((B1, B2) if bookings else ()):
-            await projections.apply_booking(conn, booking_state(booking_id, i))
+    await know_account(pool, ACCOUNT, admins=ADMINS, notify_admins_on_link_payment=notify)
+    await know_customer(pool, ACCOUNT, CUSTOMER)
+    if bookings:
+        await know_bookings(pool, ACCOUNT, CUSTOMER, (B1, B2), START)
 
 
 def booking_state(booking_id: uuid.UUID, i: int) -> BookingStateChanged:
-    return BookingStateChanged(
-        correlation_id=booking_id,
-        booking_id=booking_id,
-        account_id=ACCOUNT,
-        customer_id=CUSTOMER,
-        version=1,
-        title=f"Sunset paddle #{i + 1}",
-        starts_at=START + timedelta(days=i),
-        amount=5000,
-        currency="usd",
-        amount_paid=0,
-        balance_due=5000,
-        status=BookingStatus.UNPAID,
-    )
+    return testing.booking_state(ACCOUNT, CUSTOMER, booking_id, i, START)
 
 
 def link_created(**changes: object) -> PaymentLinkCreated:

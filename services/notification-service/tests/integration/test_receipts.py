@@ -9,20 +9,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bookpay_shared import projections
 from bookpay_shared.consuming import TransientError, UnprocessableEvent
 from bookpay_shared.db import Pool
 from bookpay_shared.events import (
-    AccountStateChanged,
     Administrator,
     BookingCharged,
-    BookingStateChanged,
     BookingStatus,
     ChargeMethod,
-    CustomerStateChanged,
     PaymentSucceeded,
 )
 from notification_service.adapters import repository as repo
+from notification_service.adapters import testing
 from notification_service.domain.notifications import NotificationKind
 from notification_service.entrypoints import consumers
 from notification_service.usecases import admin_emails, receipts
@@ -43,58 +40,25 @@ def deps(pool: Pool, **changes: object) -> Deps:
 
 
 async def know_account(pool: Pool, *, send_receipts: bool = True, version: int = 1) -> None:
-    async with pool.acquire() as conn:
-        await projections.apply_account(
-            conn,
-            AccountStateChanged(
-                correlation_id=ACCOUNT,
-                account_id=ACCOUNT,
-                version=version,
-                name="Harbour <Kayak> Tours",
-                admins=[Administrator(name="Grace", email="grace@example.com")],
-                notify_admins_on_link_payment=True,
-                time_zone="America/Halifax",
-                reply_to="hello@harbourkayak.example",
-                send_receipts=send_receipts,
-            ),
-        )
+    await testing.know_account(
+        pool,
+        ACCOUNT,
+        admins=[Administrator(name="Grace", email="grace@example.com")],
+        name="Harbour <Kayak> Tours",
+        version=version,
+        notify_admins_on_link_payment=True,
+        time_zone="America/Halifax",
+        reply_to="hello@harbourkayak.example",
+        send_receipts=send_receipts,
+    )
 
 
 async def know_customer(pool: Pool) -> None:
-    async with pool.acquire() as conn:
-        await projections.apply_customer(
-            conn,
-            CustomerStateChanged(
-                correlation_id=CUSTOMER,
-                customer_id=CUSTOMER,
-                account_id=ACCOUNT,
-                version=1,
-                name="Ada Lovelace",
-                email="ada@example.com",
-            ),
-        )
+    await testing.know_customer(pool, ACCOUNT, CUSTOMER)
 
 
 async def know_bookings(pool: Pool, *booking_ids: uuid.UUID) -> None:
-    async with pool.acquire() as conn:
-        for i, booking_id in enumerate(booking_ids or (B1, B2)):
-            await projections.apply_booking(
-                conn,
-                BookingStateChanged(
-                    correlation_id=booking_id,
-                    booking_id=booking_id,
-                    account_id=ACCOUNT,
-                    customer_id=CUSTOMER,
-                    version=1,
-                    title=f"Sunset paddle #{i + 1}",
-                    starts_at=START + timedelta(days=i),
-                    amount=5000,
-                    currency="usd",
-                    amount_paid=0,
-                    balance_due=5000,
-                    status=BookingStatus.UNPAID,
-                ),
-            )
+    await testing.know_bookings(pool, ACCOUNT, CUSTOMER, booking_ids or (B1, B2), START)
 
 
 async def know_everything(pool: Pool, *, send_receipts: bool = True) -> None:
