@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from booking_service.adapters import repository as repo
 from booking_service.domain.model import Admin
-from booking_service.usecases import handlers
+from booking_service.usecases import accounts
 from bookpay_devstack.postgres import create_databases
 from bookpay_devstack.stack import Stack
 from bookpay_shared.db import Pool, apply_migrations
@@ -41,7 +41,7 @@ async def stored(pool: Pool, account_id: uuid.UUID) -> bool:
 
 
 async def test_an_account_sends_receipts_unless_told_otherwise(pool: Pool) -> None:
-    account = await handlers.create_account(pool, name="Harbour", admins=ADMINS, notify=True)
+    account = await accounts.create_account(pool, name="Harbour", admins=ADMINS, notify=True)
 
     assert await stored(pool, account.id) is True
     [state] = await published(pool, account.id)
@@ -49,13 +49,13 @@ async def test_an_account_sends_receipts_unless_told_otherwise(pool: Pool) -> No
 
 
 async def test_receipts_turned_off_are_stored_and_published(pool: Pool) -> None:
-    account = await handlers.create_account(
+    account = await accounts.create_account(
         pool, name="Harbour", admins=ADMINS, notify=True, send_receipts=False
     )
     assert await stored(pool, account.id) is False
 
-    await handlers.update_account(pool, account.id, send_receipts=True)
-    await handlers.update_account(pool, account.id, send_receipts=False)
+    await accounts.update_account(pool, account.id, send_receipts=True)
+    await accounts.update_account(pool, account.id, send_receipts=False)
 
     assert await stored(pool, account.id) is False
     states = await published(pool, account.id)
@@ -63,11 +63,11 @@ async def test_receipts_turned_off_are_stored_and_published(pool: Pool) -> None:
 
 
 async def test_a_change_that_does_not_name_receipts_keeps_the_setting(pool: Pool) -> None:
-    account = await handlers.create_account(
+    account = await accounts.create_account(
         pool, name="Harbour", admins=ADMINS, notify=True, send_receipts=False
     )
 
-    await handlers.update_account(pool, account.id, name="Harbour Kayak Tours", notify=False)
+    await accounts.update_account(pool, account.id, name="Harbour Kayak Tours", notify=False)
 
     assert await stored(pool, account.id) is False
     latest = (await published(pool, account.id))[-1]

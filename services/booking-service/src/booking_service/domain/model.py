@@ -109,3 +109,7 @@ class BookingPayment:
     method: str
     stripe_payment_intent_id: str
     applied_at: datetime
+
+
+class UnknownEntity(LookupError):
+    """An account, customer or booking that does not exist (for this account)."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from bookpay_shared.events import PaymentSucceeded
 from bookpay_shared.runtime import ServiceRuntime
 
-from booking_service.usecases import handlers
+from booking_service.usecases import payments
 
 
 def register(runtime: ServiceRuntime) -> None:
     async def on_payment_succeeded(event: PaymentSucceeded) -> None:
-        await handlers.apply_payment(runtime.db, event)
+        await payments.apply_payment(runtime.db, event)
 
     runtime.consumers.subscribe(PaymentSucceeded, on_payment_succeeded)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, EmailStr, Field
 
 from booking_service.adapters import repository as repo
-from booking_service.domain.model import Booking, BookingPayment, Customer
+from booking_service.domain.model import Booking, BookingPayment, Customer, UnknownEntity
 from booking_service.entrypoints.accounts_api import (
     AccountIn,
     AccountOut,
@@ -23,12 +23,12 @@ from booking_service.entrypoints.accounts_api import (
     Strict,
     admins_of,
 )
-from booking_service.usecases import handlers, keys
+from booking_service.usecases import accounts, bookings, keys
 
 router = APIRouter(prefix="/v1")
 
 ERROR_ANSWERS: ErrorAnswers = {
-    handlers.UnknownEntity: NOT_FOUND,
+    UnknownEntity: NOT_FOUND,
     keys.UnknownKey: NOT_FOUND,
 }
 """How the use cases' errors are answered (installed on the app by main)."""
@@ -140,7 +140,7 @@ class CustomerOut(BaseModel):
     dependencies=[authorized(Scope.ACCOUNTS_CREATE)],
 )
 async def create_account(body: AccountIn, pool: Pool = Depends(get_pool)) -> AccountOut:
-    account = await handlers.create_account(
+    account = await accounts.create_account(
         pool,
         name=body.name,
         admins=admins_of(body.admins) or [],
@@ -168,7 +168,7 @@ async def get_account(account_id: uuid.UUID, pool: Pool = Depends(get_pool)) -> 
 async def patch_account(
     account_id: uuid.UUID, body: AccountPatch, pool: Pool = Depends(get_pool)
 ) -> AccountOut:
-    account = await handlers.update_account(
+    account = await accounts.update_account(
         pool,
         account_id,
         name=body.name,
@@ -189,7 +189,7 @@ async def patch_account(
 async def create_customer(
     account_id: uuid.UUID, body: CustomerIn, pool: Pool = Depends(get_pool)
 ) -> CustomerOut:
-    customer = await handlers.create_customer(
+    customer = await bookings.create_customer(
         pool, account_id, name=body.name, email=str(body.email)
     )
     return CustomerOut.of(customer)
@@ -221,7 +221,7 @@ async def get_customer(
 async def create_booking(
     account_id: uuid.UUID, body: BookingIn, pool: Pool = Depends(get_pool)
 ) -> BookingOut:
-    booking = await handlers.create_booking(
+    booking = await bookings.create_booking(
         pool,
         account_id,
         customer_id=body.customer_id,
