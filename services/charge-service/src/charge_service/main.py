@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from charge_service.adapters.charge_metrics import charge_outcomes
 from charge_service.adapters.memory_stripe import MemoryStripeGateway
 from charge_service.adapters.stripe_gateway import StripeApiGateway
-from charge_service.entrypoints import charge_lists, consumers, pages, periodic, routes
+from charge_service.entrypoints import charge_lists, consumers, pages, routes, tasks
 from charge_service.settings import ChargeSettings
 from charge_service.usecases.deps import Deps
 from charge_service.usecases.stripe_types import StripeGateway
@@ -37,7 +37,7 @@ def create_app(
     )
     consumers.register(runtime, deps)
     runtime.add_publish_listener(charge_outcomes(runtime.metrics))
-    periodic.register(
+    tasks.register(
         runtime,
         deps,
         idle_seconds=settings.reconcile_idle_seconds,

@@ -11,7 +11,7 @@ from bookpay_shared.runtime import ServiceRuntime, run_service
 from fastapi import FastAPI
 
 from link_service.adapters.stripe_gateway import StripeApiGateway
-from link_service.entrypoints import consumers, pages, routes, security, sweep
+from link_service.entrypoints import consumers, pages, routes, security, tasks
 from link_service.entrypoints.views import StripeJs
 from link_service.settings import LinkSettings
 from link_service.usecases.links import SERVICE, Deps
@@ -32,7 +32,7 @@ def create_app(
     )
     consumers.register(runtime, deps)
 
-    sweep.register(runtime, deps, every_seconds=settings.sweep_interval_seconds)
+    tasks.register(runtime, deps, every_seconds=settings.sweep_interval_seconds)
     app = runtime.http_app(title="bookpay link-service", version="1")
     app.state.runtime = runtime
     app.state.deps = deps
